@@ -1,0 +1,48 @@
+"""Errors raised by the cluster package.
+
+Every message names what was wrong, the value seen and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClusterConfigError",
+    "ClusterError",
+    "ClusterNotRunningError",
+    "ClusterStartError",
+    "NotFoundError",
+    "RequestRejectedError",
+]
+
+
+class ClusterError(Exception):
+    """Base class of every error the cluster package raises on purpose."""
+
+
+class ClusterConfigError(ClusterError, ValueError):
+    """A cluster setting is invalid (a port out of range, a missing registry or graph directory, ...)."""
+
+
+class ClusterStartError(ClusterError):
+    """Ray or Serve did not come up, or the application did not answer /healthz in time."""
+
+
+class ClusterNotRunningError(ClusterError):
+    """An operation needs the Serve application started by :func:`cluster.start`, and none is running."""
+
+
+class RequestRejectedError(ClusterError):
+    """A request passed the schema but the serving settings refuse it (answered with HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFoundError(ClusterError):
+    """A request names something the graph does not hold (answered with HTTP 404)."""
+
+    def __init__(self, what: str, value: object, message: str) -> None:
+        super().__init__(message)
+        self.what = what
+        self.value = value

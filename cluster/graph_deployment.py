@@ -1,0 +1,94 @@
+"""The product knowledge graph as a Ray Serve deployment: products named in a message, facts, recommendations.
+
+Expected misses (an unknown customer, product or order) are returned as values, not raised, so the ingress can
+answer 404 with what was looked up without unwrapping exceptions that crossed a process boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from knowledge_graph.errors import UnknownCustomerError, UnknownOrderError, UnknownProductError
+from knowledge_graph.graph import ProductGraph
+
+__all__ = ["GraphDeployment", "GraphService"]
+
+logger = logging.getLogger(__name__)
+
+
+class GraphService:
+    """Read-only questions to a loaded :class:`ProductGraph`, answered with JSON-ready dicts."""
+
+    def __init__(self, graph: ProductGraph, source: str) -> None:
+        self._graph = graph
+        self._source = source
+        self._products = len(graph.product_codes())
+
+    @classmethod
+    def load(cls, graph_dir: Path) -> GraphService:
+        """Load a graph saved with :meth:`ProductGraph.save`."""
+        graph = ProductGraph.load(graph_dir)
+        logger.info("product graph loaded from %s", graph_dir)
+        return cls(graph, str(graph_dir))
+
+    def lookup(
+        self, text: str, order_id: str | None = None, customer_id: int | None = None
+    ) -> dict[str, Any]:
+        """Products the text mentions with their facts; the order and whether the customer is known."""
+        mentions = self._graph.mentions(text)
+        products = [self._graph.facts(match.stock_code).to_dict() for match in mentions]
+        result: dict[str, Any] = {"mentions": [match.to_dict() for match in mentions], "products": products}
+        if order_id is not None:
+            try:
+                result["order"] = self._graph.order(order_id).to_dict()
+            except UnknownOrderError as err:
+                result["order"] = None
+                result["order_error"] = str(err)
+        if customer_id is not None:
+            result["customer_known"] = self._graph.has_customer(customer_id)
+        return result
+
+    def facts(self, stock_code: str) -> dict[str, Any]:
+        """``{"found": True, "facts": ...}`` or ``{"found": False, "error": ...}``."""
+        try:
+            return {"found": True, "facts": self._graph.facts(stock_code).to_dict()}
+        except UnknownProductError as err:
+            return {"found": False, "error": str(err)}
+
+    def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
+        """``{"found": True, "items": [...]}`` with explanations, or ``{"found": False, "error": ...}``."""
+        try:
+            items = self._graph.recommend(customer_id, k)
+        except UnknownCustomerError as err:
+            return {"found": False, "error": str(err)}
+        return {"found": True, "items": [item.to_dict() for item in items]}
+
+    def status(self) -> dict[str, Any]:
+        """Where the graph was loaded from and how many products it holds."""
+        return {"source": self._source, "products": self._products}
+
+
+@serve.deployment(name="GraphDeployment")
+class GraphDeployment:
+    """Hosts one :class:`GraphService` per replica."""
+
+    def __init__(self, graph_dir: str) -> None:
+        self._service = GraphService.load(Path(graph_dir))
+
+    def lookup(
+        self, text: str, order_id: str | None = None, customer_id: int | None = None
+    ) -> dict[str, Any]:
+        return self._service.lookup(text, order_id, customer_id)
+
+    def facts(self, stock_code: str) -> dict[str, Any]:
+        return self._service.facts(stock_code)
+
+    def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
+        return self._service.recommend(customer_id, k)
+
+    def status(self) -> dict[str, Any]:
+        return self._service.status()

@@ -1,0 +1,111 @@
+"""The HTTP entry point: one FastAPI app served by the ``Ingress`` deployment, which calls members by handle.
+
+Bad input never reaches a member: FastAPI validates bodies against :mod:`cluster.schemas` and answers 422 with
+the field and the reason; misses in the graph answer 404 with what was looked up; only a fault of our own
+answers 500, and it is logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from cluster.chat import answer_chat, answer_recommend
+from cluster.errors import NotFoundError, RequestRejectedError
+from cluster.schemas import ChatRequest, ChatResponse, HealthResponse, RecommendRequest, RecommendResponse
+
+__all__ = ["Ingress", "api"]
+
+logger = logging.getLogger(__name__)
+
+api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
+
+
+def _problem(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # The submitted value is left out of the answer: it can be 2,000+ characters of someone's message.
+    problems = [
+        _problem(list(e.get("loc", ())), str(e.get("msg", "")), str(e.get("type", ""))) for e in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in problems)
+    return JSONResponse(status_code=422, content={"detail": problems, "message": summary})
+
+
+@api.exception_handler(RequestRejectedError)
+async def _rejected(request: Request, exc: RequestRejectedError) -> JSONResponse:
+    problem = _problem(["body", exc.field], str(exc), "value_error")
+    return JSONResponse(status_code=422, content={"detail": [problem], "message": f"body.{exc.field}: {exc}"})
+
+
+@api.exception_handler(NotFoundError)
+async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc), "field": exc.what, "value": exc.value})
+
+
+@api.exception_handler(Exception)
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        status_code=500, content={"detail": f"internal error ({type(exc).__name__}); see the logs"}
+    )
+
+
+@serve.deployment(name="Ingress")
+@serve.ingress(api)
+class Ingress:
+    """Routes HTTP requests to the intent and graph deployments."""
+
+    def __init__(
+        self, intent: DeploymentHandle[Any], graph: DeploymentHandle[Any], max_text_length: int
+    ) -> None:
+        self._intent = intent
+        self._graph = graph
+        self._max_text_length = max_text_length
+
+    async def _classify(self, text: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._intent.classify.remote(text)
+        return result
+
+    async def _lookup(self, text: str, order_id: str | None, customer_id: int | None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._graph.lookup.remote(text, order_id, customer_id)
+        return result
+
+    async def _recommend(self, customer_id: int, k: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._graph.recommend.remote(customer_id, k)
+        return result
+
+    @api.post("/v1/chat", response_model=ChatResponse)
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """Intent, confidence and the facts of the products the message names."""
+        return await answer_chat(request, self._classify, self._lookup, self._max_text_length)
+
+    @api.post("/v1/recommend", response_model=RecommendResponse)
+    async def recommend(self, request: RecommendRequest) -> RecommendResponse:
+        """Graph recommendations with explanations; 404 for an unknown customer."""
+        return await answer_recommend(request, self._recommend)
+
+    @api.get("/v1/products/{stock_code}")
+    async def product(self, stock_code: str) -> dict[str, Any]:
+        """Facts about one product; 404 for an unknown stock code."""
+        outcome: dict[str, Any] = await self._graph.facts.remote(stock_code)
+        if not outcome["found"]:
+            raise NotFoundError("stock_code", stock_code, outcome["error"])
+        facts: dict[str, Any] = outcome["facts"]
+        return facts
+
+    @api.get("/healthz", response_model=HealthResponse)
+    async def healthz(self) -> HealthResponse:
+        """The versions each deployment has loaded."""
+        intent: dict[str, Any] = await self._intent.status.remote()
+        graph: dict[str, Any] = await self._graph.status.remote()
+        return HealthResponse(status="ok", intent=intent, graph=graph)

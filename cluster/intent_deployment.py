@@ -1,0 +1,145 @@
+"""The intent member as a Ray Serve deployment: batched prediction and hot reload of registry versions.
+
+:class:`IntentRunner` holds the loaded model and swaps it for another registry version; it has no Ray in it,
+so it is tested directly. :class:`IntentDeployment` wraps it: ``@serve.batch`` groups concurrent requests into
+one forward pass, and ``reconfigure`` (called by Serve when the deployment's ``user_config`` changes, e.g. a
+new version in the Serve config file) loads the new version in a worker thread and swaps it in while the old
+one keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from ensemble.errors import ShopmeshError
+from ensemble.members.intent import IntentModel, predict
+from ensemble.members.intent_artifact import load_intent
+from ensemble.registry import Registry
+
+__all__ = ["IntentDeployment", "IntentRunner", "LoadedIntent"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedIntent:
+    """A model together with the registry version it came from."""
+
+    model: IntentModel
+    version_id: str
+    loaded_at: float
+
+
+class IntentRunner:
+    """The intent model being served; :meth:`switch` replaces it by another registry version atomically."""
+
+    def __init__(self, registry: Registry, version: str | None = None) -> None:
+        self._registry = registry
+        self._lock = threading.Lock()
+        self._current = self._load(version)
+        self.last_reload_error: str | None = None
+
+    def _load(self, version: str | None) -> LoadedIntent:
+        model, artifact = load_intent(self._registry, version)
+        logger.info("intent model %s loaded from %s", artifact.version.id, self._registry.root)
+        return LoadedIntent(model, artifact.version.id, time.time())
+
+    @property
+    def current(self) -> LoadedIntent:
+        """The model answering requests now."""
+        return self._current
+
+    def switch(self, version: str | None) -> bool:
+        """Serve ``version`` (None: the latest); returns whether the model changed.
+
+        The new version is loaded and verified before the swap; on failure the current model keeps serving,
+        the error is kept in :attr:`last_reload_error` and re-raised.
+        """
+        with self._lock:
+            try:
+                wanted = self._registry.resolve("intent", version).id
+                if wanted == self._current.version_id:
+                    self.last_reload_error = None
+                    return False
+                loaded = self._load(wanted)
+            except ShopmeshError as err:
+                self.last_reload_error = str(err)
+                raise
+            previous = self._current.version_id
+            self._current = loaded
+            self.last_reload_error = None
+        logger.info("intent model switched from %s to %s", previous, loaded.version_id)
+        return True
+
+    def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """``{"intent", "confidence", "version"}`` for each text, all from the same model version."""
+        loaded = self._current
+        predictions = predict(loaded.model, texts)
+        return [
+            {"intent": p.intent, "confidence": p.confidence, "version": loaded.version_id}
+            for p in predictions
+        ]
+
+    def status(self) -> dict[str, Any]:
+        """The version served, when it was loaded, its labels and the last reload error, if any."""
+        loaded = self._current
+        return {
+            "version": loaded.version_id,
+            "loaded_at": loaded.loaded_at,
+            "labels": list(loaded.model.labels),
+            "last_reload_error": self.last_reload_error,
+        }
+
+
+@serve.deployment(name="IntentDeployment")
+class IntentDeployment:
+    """Serves the intent member from a registry; ``user_config`` = ``{"version", "max_batch_size",
+    "batch_wait_timeout_s"}`` (each optional) changes the version or the batching without a restart."""
+
+    def __init__(
+        self,
+        registry_dir: str,
+        version: str | None,
+        max_batch_size: int,
+        batch_wait_timeout_s: float,
+    ) -> None:
+        self._runner = IntentRunner(Registry(Path(registry_dir)), version)
+        self._set_batching(max_batch_size, batch_wait_timeout_s)
+
+    def _set_batching(self, max_batch_size: int | None, batch_wait_timeout_s: float | None) -> None:
+        # @serve.batch adds these setters to the method; its type hints do not declare them.
+        batched: Any = self.classify
+        if max_batch_size is not None:
+            batched.set_max_batch_size(int(max_batch_size))
+        if batch_wait_timeout_s is not None:
+            batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
+
+    async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
+        """Apply a new ``user_config``; a version that fails to load leaves the current one serving."""
+        self._set_batching(user_config.get("max_batch_size"), user_config.get("batch_wait_timeout_s"))
+        version = user_config.get("version")
+        wanted = None if version in (None, "", "latest") else str(version)
+        try:
+            await asyncio.to_thread(self._runner.switch, wanted)
+        except ShopmeshError:
+            logger.exception(
+                "intent reload to %s failed; still serving %s", wanted, self._runner.current.version_id
+            )
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def classify(self, texts: list[str]) -> list[dict[str, Any]]:
+        """One forward pass over a batch of texts, in a thread so the replica keeps accepting requests."""
+        return await asyncio.to_thread(self._runner.classify, texts)
+
+    def status(self) -> dict[str, Any]:
+        """See :meth:`IntentRunner.status`."""
+        return self._runner.status()

@@ -1,0 +1,100 @@
+"""HTTP request and response bodies of the ingress (pydantic; FastAPI validates requests against them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from cluster.config import MAX_TEXT_LENGTH
+
+__all__ = [
+    "ChatMode",
+    "ChatRequest",
+    "ChatResponse",
+    "HealthResponse",
+    "MemberRun",
+    "RecommendItem",
+    "RecommendRequest",
+    "RecommendResponse",
+]
+
+
+class ChatMode(StrEnum):
+    """How the members of a chat request run: side by side, or one after another (intent first)."""
+
+    PARALLEL = "parallel"
+    SERIAL = "serial"
+
+
+class ChatRequest(BaseModel):
+    """``POST /v1/chat``: a customer's message and optional context."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(min_length=1, max_length=MAX_TEXT_LENGTH, description="the customer's message")
+    mode: ChatMode = ChatMode.PARALLEL
+    customer_id: StrictInt | None = Field(default=None, ge=0)
+    order_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank: send the customer's message as a non-empty string")
+        return value
+
+
+class RecommendRequest(BaseModel):
+    """``POST /v1/recommend``: a customer id and how many products to return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: StrictInt = Field(ge=0)
+    k: StrictInt = Field(default=10, ge=1, le=100)
+
+
+class MemberRun(BaseModel):
+    """One ensemble member that ran for a request: its output and how long the call took."""
+
+    name: str
+    output: dict[str, Any]
+    latency_ms: float
+
+
+class ChatResponse(BaseModel):
+    """The answer to ``POST /v1/chat``."""
+
+    intent: str
+    confidence: float
+    products: list[dict[str, Any]]
+    version: str
+    mode: ChatMode
+    members: list[MemberRun]
+
+
+class RecommendItem(BaseModel):
+    """A recommended product with the reason for it."""
+
+    stock_code: str
+    description: str
+    score: float
+    explanation: str
+    via_stock_code: str | None
+
+
+class RecommendResponse(BaseModel):
+    """The answer to ``POST /v1/recommend``."""
+
+    customer_id: int
+    items: list[RecommendItem]
+    latency_ms: float
+
+
+class HealthResponse(BaseModel):
+    """``GET /healthz``: what each deployment has loaded."""
+
+    status: str
+    intent: dict[str, Any]
+    graph: dict[str, Any]

@@ -1,0 +1,24 @@
+"""torch -> signed int8 ONNX bundles for the device SDK, with parity validation."""
+
+from __future__ import annotations
+
+from edge.export.bundle_writer import DEFAULT_PROBE_TEXTS, BundleInfo, bundle_tokenizer, export_intent
+from edge.export.errors import BundleExistsError, ExportError, ParityError, TokenizerMismatchError
+from edge.export.onnx_graph import OnnxGraph, export_fp32, quantize_int8
+from edge.export.validation import ValidationReport, validate_bundle
+
+__all__ = [
+    "DEFAULT_PROBE_TEXTS",
+    "BundleExistsError",
+    "BundleInfo",
+    "ExportError",
+    "OnnxGraph",
+    "ParityError",
+    "TokenizerMismatchError",
+    "ValidationReport",
+    "bundle_tokenizer",
+    "export_fp32",
+    "export_intent",
+    "quantize_int8",
+    "validate_bundle",
+]

@@ -1,0 +1,201 @@
+"""Write a signed int8 edge bundle for an intent model (the layout is described in edge.runtime.manifest)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from edge.export.errors import BundleExistsError, ExportError, ParityError
+from edge.export.onnx_graph import (
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    QUANTIZATION,
+    export_fp32,
+    hf_batches,
+    ort_logits,
+    quantize_int8,
+    torch_logits,
+)
+from edge.runtime.manifest import (
+    LABELS_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    TOKENIZER_FILE,
+    Manifest,
+    file_digest,
+    sign_manifest,
+)
+from ensemble.members.intent import MEMBER, IntentModel
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_PROBE_TEXTS", "BundleInfo", "bundle_tokenizer", "export_intent"]
+
+DEFAULT_ATOL = 1e-4
+DEFAULT_CONFIDENCE_THRESHOLD = 0.7
+# Sentences of varied length (one far beyond any max_length) for the fp32 parity check every export runs.
+DEFAULT_PROBE_TEXTS: tuple[str, ...] = (
+    "hi",
+    "where is my order?",
+    "I want to return a jacket that arrived damaged",
+    "do you have these running shoes in size 44 and in blue",
+    "cancel",
+    " ".join(["the parcel never arrived and nobody answers the phone"] * 30),
+)
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """A bundle written by :func:`export_intent`."""
+
+    path: Path
+    manifest: Manifest
+    signature: str
+    model_size_bytes: int  # int8 (or fp32 when quantize=False) model.onnx
+    fp32_size_bytes: int
+    probe_max_abs_diff: float  # fp32 ONNX vs torch logits on the probe texts
+
+
+def bundle_tokenizer(model: IntentModel) -> Tokenizer:
+    """The model's fast tokenizer as a ``tokenizers.Tokenizer`` truncating at max_length and padding to the longest."""
+    backend = getattr(model.tokenizer, "backend_tokenizer", None)
+    if not isinstance(backend, Tokenizer):
+        raise ExportError(
+            f"the model's tokenizer {type(model.tokenizer).__name__} is not a fast tokenizer; "
+            "the device needs tokenizer.json: load the model with a fast (Rust) tokenizer"
+        )
+    tokenizer = Tokenizer.from_str(backend.to_str())
+    pad_id = model.tokenizer.pad_token_id
+    pad_token = model.tokenizer.pad_token
+    if pad_id is None or not isinstance(pad_token, str):
+        raise ExportError("the model's tokenizer has no pad token; the device pads batches and needs one")
+    tokenizer.enable_truncation(max_length=model.config.max_length)
+    tokenizer.enable_padding(pad_id=int(pad_id), pad_token=pad_token, direction="right")
+    return tokenizer
+
+
+def _check_fp32_parity(model: IntentModel, fp32_path: Path, texts: Sequence[str], atol: float) -> float:
+    batches = hf_batches(model, texts)
+    session = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"])
+    diff = float(np.abs(ort_logits(session, batches) - torch_logits(model, batches)).max())
+    if not diff <= atol:
+        raise ParityError(
+            f"fp32 ONNX logits differ from torch by {diff:.3g} (> atol {atol:g}) on {len(texts)} probe texts; "
+            "the export is wrong: check that the model has no training-only behaviour and re-export"
+        )
+    return diff
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for child in folder.iterdir():
+        with child.open("rb") as fh:
+            os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
+    """Rename the finished staging folder onto out_dir (moving an existing bundle aside first when allowed)."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    if not overwrite:
+        raise BundleExistsError(f"{out_dir} already exists; pass overwrite=True or choose another folder")
+    old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
+    os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    shutil.rmtree(old)
+
+
+def export_intent(
+    model: IntentModel,
+    out_dir: str | Path,
+    *,
+    version_id: str,
+    signing_key: bytes,
+    quantize: bool = True,
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    probe_texts: Sequence[str] = DEFAULT_PROBE_TEXTS,
+    atol: float = DEFAULT_ATOL,
+    overwrite: bool = False,
+) -> BundleInfo:
+    """Export ``model`` to a signed bundle folder at ``out_dir``.
+
+    The fp32 graph must reproduce torch's logits on ``probe_texts`` within ``atol`` (else :class:`ParityError`);
+    then it is quantized to per-channel int8 (unless ``quantize`` is False). Files are written to a temporary
+    sibling folder and renamed onto ``out_dir`` when complete, so a reader never sees half a bundle.
+    ``manifest.sig`` is the HMAC-SHA256 of manifest.json under ``signing_key``: it authenticates the bundle as
+    the operator's to devices that hold the same key.
+    """
+    out = Path(out_dir)
+    if not version_id:
+        raise ExportError("version_id is empty; pass the registry version id, e.g. 'intent:v0002'")
+    if not signing_key:
+        raise ExportError("signing_key is empty; pass the operator's bundle signing key as bytes")
+    if not 0.0 <= confidence_threshold <= 1.0:
+        raise ExportError(f"confidence_threshold must lie in [0, 1], got {confidence_threshold}")
+    if out.exists() and not overwrite:
+        raise BundleExistsError(f"{out} already exists; pass overwrite=True or choose another folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        with tempfile.TemporaryDirectory(prefix="edge-fp32-") as scratch:
+            fp32 = export_fp32(model, Path(scratch) / "model.fp32.onnx")
+            probe_diff = _check_fp32_parity(model, fp32.path, probe_texts, atol)
+            if quantize:
+                graph = quantize_int8(fp32, staging / MODEL_FILE)
+            else:
+                shutil.copyfile(fp32.path, staging / MODEL_FILE)
+                graph = fp32
+        bundle_tokenizer(model).save(str(staging / TOKENIZER_FILE))
+        _write_json(staging / LABELS_FILE, model.labels)
+        manifest = Manifest(
+            member=MEMBER,
+            version_id=version_id,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            max_length=model.config.max_length,
+            opset=graph.opset,
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
+            confidence_threshold=confidence_threshold,
+            quantization=QUANTIZATION if quantize else "none",
+            files={name: file_digest(staging / name) for name in (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)},
+        )
+        raw = manifest.to_bytes()
+        (staging / MANIFEST_FILE).write_bytes(raw)
+        signature = sign_manifest(raw, signing_key)
+        (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")
+        _fsync_tree(staging)
+        _publish(staging, out, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("wrote edge bundle %s for %s (fp32 probe diff %.2e)", out, version_id, probe_diff)
+    return BundleInfo(
+        path=out,
+        manifest=manifest,
+        signature=signature,
+        model_size_bytes=manifest.files[MODEL_FILE].size,
+        fp32_size_bytes=fp32.size_bytes,
+        probe_max_abs_diff=probe_diff,
+    )

@@ -1,0 +1,91 @@
+"""A verified, loaded edge bundle: signature and hashes checked, session and tokenizer open."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.runtime.errors import BundleError
+from edge.runtime.inference import IntentRunner
+from edge.runtime.manifest import (
+    LABELS_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    Manifest,
+    verify_files,
+    verify_signature,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DevicePrediction", "EdgeBundle"]
+
+
+@dataclass(frozen=True)
+class DevicePrediction:
+    """The device model's best intent for one text and its calibrated probability."""
+
+    intent: str
+    confidence: float
+
+
+class EdgeBundle:
+    """An intent bundle that passed verification; build it with :meth:`load`."""
+
+    def __init__(self, path: Path, manifest: Manifest, runner: IntentRunner) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.runner = runner
+
+    @property
+    def version_id(self) -> str:
+        return self.manifest.version_id
+
+    @property
+    def labels(self) -> list[str]:
+        return self.runner.labels
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, signing_key: bytes, *, intra_op_threads: int = 1) -> EdgeBundle:
+        """Verify the manifest's HMAC and every file's sha256, then open the model and tokenizer.
+
+        Raises :class:`BundleSignatureError`, :class:`BundleIntegrityError` or :class:`BundleError`.
+        """
+        path = Path(bundle_dir)
+        if not path.is_dir():
+            raise BundleError(f"bundle directory {path} does not exist; pass the folder export_intent wrote")
+        if intra_op_threads < 1:
+            raise BundleError(f"intra_op_threads must be at least 1, got {intra_op_threads}")
+        manifest = verify_signature(path, signing_key)
+        files = verify_files(path, manifest)
+        try:
+            labels = json.loads(files[LABELS_FILE].decode("utf-8"))
+            tokenizer_json = files[TOKENIZER_FILE].decode("utf-8")
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BundleError(f"{path} holds an unreadable {LABELS_FILE} or {TOKENIZER_FILE}: {err}") from err
+        if not isinstance(labels, list):
+            raise BundleError(
+                f"{path / LABELS_FILE} must hold a JSON list of labels, got {type(labels).__name__}"
+            )
+        runner = IntentRunner(
+            files[MODEL_FILE],
+            tokenizer_json,
+            labels,
+            intra_op_threads=intra_op_threads,
+            output_name=manifest.output_names[0],
+            source=str(path),
+        )
+        logger.info("loaded edge bundle %s (%s) from %s", manifest.version_id, manifest.quantization, path)
+        return cls(path, manifest, runner)
+
+    def predict(self, texts: Sequence[str]) -> list[DevicePrediction]:
+        """Best intent and its probability for each text."""
+        probs = self.runner.probabilities(texts)  # [B, C]
+        best = probs.argmax(axis=-1)
+        return [
+            DevicePrediction(intent=self.labels[int(i)], confidence=float(p[int(i)]))
+            for p, i in zip(probs, best, strict=True)
+        ]

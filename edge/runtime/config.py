@@ -1,0 +1,54 @@
+"""Settings of an :class:`~edge.runtime.client.EdgeClient`, validated once."""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.runtime.errors import EdgeError
+
+__all__ = ["EdgeClientConfig", "default_device_id"]
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def default_device_id() -> str:
+    """The host name, reduced to the characters allowed in a device id."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).lstrip("._-")
+    return name[:128] or "device"
+
+
+@dataclass(frozen=True)
+class EdgeClientConfig:
+    """Where the bundle, the cluster and the outbox are, and when the device answers on its own.
+
+    ``confidence_threshold`` None takes the bundle manifest's suggested threshold; answers whose calibrated
+    confidence is at or above the threshold come from the device, the others go to the cluster.
+    """
+
+    bundle_dir: Path
+    cluster_url: str
+    signing_key: bytes = field(repr=False)
+    outbox_dir: Path
+    confidence_threshold: float | None = None
+    timeout_s: float = 2.0
+    device_id: str = field(default_factory=default_device_id)
+    intra_op_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.cluster_url.startswith(("http://", "https://")):
+            raise EdgeError(f"cluster_url must start with http:// or https://, got {self.cluster_url!r}")
+        if not self.signing_key:
+            raise EdgeError("signing_key is empty; pass the operator's bundle signing key as bytes")
+        if self.confidence_threshold is not None and not 0.0 <= self.confidence_threshold <= 1.0:
+            raise EdgeError(f"confidence_threshold must lie in [0, 1], got {self.confidence_threshold}")
+        if self.timeout_s <= 0:
+            raise EdgeError(f"timeout_s must be positive, got {self.timeout_s}")
+        if not _DEVICE_ID.match(self.device_id):
+            raise EdgeError(
+                f"device_id {self.device_id!r} must be 1-128 letters, digits, '.', '_' or '-' (it names the outbox file)"
+            )
+        if self.intra_op_threads < 1:
+            raise EdgeError(f"intra_op_threads must be at least 1, got {self.intra_op_threads}")

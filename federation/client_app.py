@@ -1,0 +1,107 @@
+"""The merchant side: a Flower ClientApp that fine-tunes LoRA adapters on the node's own data.
+
+The server sends the adapter tensors (``arrays``) and the run settings (``config``, the run config with the
+resolved base version, plus ``server-round``). The node replies with its new adapters, a MetricRecord with
+``num-examples`` (FedAvg's weight) and a ConfigRecord naming its partition and data fingerprint. Any failure
+is logged here and returned to the server as an error reply that names the node and the cause.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.common.constant import ErrorCode
+
+from federation.config import FederationConfig, parse_run_config
+from federation.errors import NodeTaskError
+from federation.task import load_node_data, local_evaluate, local_train
+
+__all__ = ["NODE_OVERRIDABLE_KEYS", "app"]
+
+logger = logging.getLogger(__name__)
+
+# Settings a SuperNode may set for itself with --node-config (where its registry copy and its data live).
+NODE_OVERRIDABLE_KEYS = ("registry-dir", "data-path")
+_ROUND_KEY = "server-round"
+
+app = ClientApp()
+
+
+def _settings(message: Message, context: Context) -> tuple[FederationConfig, str, int]:
+    """The run config the server sent (node-local paths overriding), the base version id and the round."""
+    sent: dict[str, Any] = dict(message.content.config_records["config"])
+    server_round = int(sent.pop(_ROUND_KEY, 0))
+    base_id = str(sent.get("base-version", ""))
+    if not base_id:
+        raise NodeTaskError("the server sent no base-version; the ServerApp must resolve it before round 1")
+    for key in NODE_OVERRIDABLE_KEYS:
+        if key in context.node_config:
+            sent[key] = context.node_config[key]
+    return parse_run_config(sent), base_id, server_round
+
+
+def _partition(context: Context) -> tuple[int, int]:
+    try:
+        return int(context.node_config["partition-id"]), int(context.node_config["num-partitions"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise NodeTaskError(
+            f"node config {dict(context.node_config)!r} lacks integer partition-id / num-partitions; "
+            'start the SuperNode with --node-config "partition-id=0 num-partitions=3"'
+        ) from err
+
+
+def _error_reply(message: Message, context: Context, action: str, err: Exception) -> Message:
+    reason = f"node {context.node_id} could not {action}: {type(err).__name__}: {err}"
+    return Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=message)
+
+
+@app.train()
+def train(message: Message, context: Context) -> Message:
+    """Fine-tune the received adapters on this node's training partition."""
+    try:
+        config, base_id, server_round = _settings(message, context)
+        partition_id, num_partitions = _partition(context)
+        data = load_node_data(config, partition_id, num_partitions)
+        adapters_in = message.content.array_records["arrays"].to_torch_state_dict()
+        adapters, report = local_train(
+            config, base_id, adapters_in, data, server_round=server_round, partition_id=partition_id
+        )
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord(adapters),
+                "metrics": MetricRecord(
+                    {"train-loss": report.final_loss, "num-examples": report.examples, "steps": report.steps}
+                ),
+                "node": ConfigRecord({"partition-id": partition_id, "data-fingerprint": data.fingerprint}),
+            }
+        )
+        return Message(content=content, reply_to=message)
+    except Exception as err:  # the Flower message boundary: the server must see why this node failed
+        logger.exception("node %s failed to train", context.node_id)
+        return _error_reply(message, context, "train", err)
+
+
+@app.evaluate()
+def evaluate(message: Message, context: Context) -> Message:
+    """Evaluate the received (aggregated) adapters on this node's validation share."""
+    try:
+        config, base_id, _ = _settings(message, context)
+        partition_id, num_partitions = _partition(context)
+        data = load_node_data(config, partition_id, num_partitions)
+        metrics = local_evaluate(
+            config, base_id, message.content.array_records["arrays"].to_torch_state_dict(), data
+        )
+        record = MetricRecord(
+            {
+                "accuracy": metrics["accuracy"],
+                "macro-f1": metrics["macro_f1"],
+                "num-examples": int(metrics["examples"]),
+            }
+        )
+        return Message(content=RecordDict({"metrics": record}), reply_to=message)
+    except Exception as err:  # the Flower message boundary: the server must see why this node failed
+        logger.exception("node %s failed to evaluate", context.node_id)
+        return _error_reply(message, context, "evaluate", err)

@@ -1,0 +1,99 @@
+"""The server side: a Flower ServerApp that runs FedAvg over LoRA adapters and publishes the aggregate.
+
+The server resolves the base version once, makes the initial adapters with the run's seed (so every node
+starts from identical tensors), runs ``num-server-rounds`` of FedAvg weighted by ``num-examples``, then
+publishes the merged model as a new intent version whose lineage names the base version, the rounds, the
+participants and their metrics. A JSON summary goes to ``summary-path`` when one is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.serverapp import Grid, ServerApp
+
+from federation.config import FederationConfig, parse_run_config
+from federation.errors import RoundFailedError
+from federation.publish import contributed_examples, publish_aggregate
+from federation.rounds import TrackedFedAvg
+from federation.summary import FederatedResult, write_summary
+from federation.task import initial_adapters, resolve_base_version
+
+__all__ = ["app", "build_server_app", "run_federation"]
+
+logger = logging.getLogger(__name__)
+
+# Per-round wait for node replies; a node that takes longer counts as failed.
+ROUND_TIMEOUT_S = 3600.0
+
+
+def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
+    """Run every round on ``grid`` and publish the aggregate.
+
+    Raises :class:`RoundFailedError` if a round has no successful node.
+    """
+    start = time.perf_counter()
+    base_id = resolve_base_version(config)
+    logger.info("federated fine-tuning of %s: %s rounds", base_id, config.num_server_rounds)
+    node_config = ConfigRecord({**config.to_run_config(), "base-version": base_id})
+    strategy = TrackedFedAvg(config.fraction_train, config.fraction_evaluate, config.min_nodes)
+    result = strategy.start(
+        grid=grid,
+        initial_arrays=ArrayRecord(initial_adapters(config, base_id)),
+        num_rounds=config.num_server_rounds,
+        timeout=ROUND_TIMEOUT_S,
+        train_config=node_config,
+        evaluate_config=ConfigRecord(dict(node_config)),
+    )
+    rounds = [strategy.rounds[r] for r in sorted(strategy.rounds)]
+    if len(result.arrays) == 0:
+        raise RoundFailedError(
+            f"{config.num_server_rounds} round(s) ended without an aggregate; check the nodes' logs"
+        )
+    version, metrics = publish_aggregate(config, base_id, result.arrays.to_torch_state_dict(), rounds)
+    examples = contributed_examples(rounds)
+    return FederatedResult(
+        status="published",
+        version_id=version.id,
+        base_version_id=base_id,
+        rounds=[record.to_dict() for record in rounds],
+        participants=sorted(examples),
+        num_examples=sum(examples.values()),
+        metrics=metrics,
+        wall_seconds=time.perf_counter() - start,
+    )
+
+
+def build_server_app(config: FederationConfig | None = None) -> ServerApp:
+    """A ServerApp for ``config``; with ``None`` it reads the run config Flower gives it (``flwr run``)."""
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        settings = config if config is not None else parse_run_config(context.run_config)
+        summary_path = Path(settings.summary_path) if settings.summary_path else None
+        try:
+            outcome = run_federation(grid, settings)
+        except Exception as err:  # the ServerApp boundary: record the failure for the caller, then re-raise
+            logger.exception("the federated run failed")
+            if summary_path is not None:
+                write_summary(
+                    summary_path,
+                    FederatedResult(
+                        status="failed",
+                        version_id=None,
+                        base_version_id=None,
+                        error=f"{type(err).__name__}: {err}",
+                    ),
+                )
+            raise
+        if summary_path is not None:
+            write_summary(summary_path, outcome)
+
+    return server_app
+
+
+app = build_server_app()

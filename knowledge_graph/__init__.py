@@ -1,0 +1,63 @@
+"""shopmesh's product knowledge graph: a NetworkX graph of products, customers, orders, categories and
+attributes
+built from Online Retail order lines; facts, entity linking, graph recommendations and grounding checks."""
+
+from __future__ import annotations
+
+from knowledge_graph.build import build_graph
+from knowledge_graph.config import BuildConfig
+from knowledge_graph.errors import (
+    GraphStoreError,
+    InvalidOrdersError,
+    KnowledgeGraphError,
+    UnknownCustomerError,
+    UnknownOrderError,
+    UnknownProductError,
+)
+from knowledge_graph.graph import ProductGraph
+from knowledge_graph.grounding import Claim, ClaimKind, GroundingContext, GroundingReport, verify
+from knowledge_graph.linking import EntityLinker, EntityMatch
+from knowledge_graph.queries import (
+    CoPurchase,
+    CustomerHistory,
+    GraphStats,
+    OrderLine,
+    OrderSummary,
+    ProductFacts,
+    PurchaseRecord,
+)
+from knowledge_graph.recommend import GraphRecommender, Recommendation
+from knowledge_graph.schema import SCHEMA_VERSION, EdgeKind, NodeKind, node_id, split_node_id
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BuildConfig",
+    "Claim",
+    "ClaimKind",
+    "CoPurchase",
+    "CustomerHistory",
+    "EdgeKind",
+    "EntityLinker",
+    "EntityMatch",
+    "GraphRecommender",
+    "GraphStats",
+    "GraphStoreError",
+    "GroundingContext",
+    "GroundingReport",
+    "InvalidOrdersError",
+    "KnowledgeGraphError",
+    "NodeKind",
+    "OrderLine",
+    "OrderSummary",
+    "ProductFacts",
+    "ProductGraph",
+    "PurchaseRecord",
+    "Recommendation",
+    "UnknownCustomerError",
+    "UnknownOrderError",
+    "UnknownProductError",
+    "build_graph",
+    "node_id",
+    "split_node_id",
+    "verify",
+]

@@ -1,0 +1,133 @@
+"""The one schema of the product knowledge graph: node kinds, edge kinds, their attributes and node ids.
+
+Node ids are strings ``"<kind>:<key>"`` so that ids of different kinds never collide (stock code ``85123A`` →
+``"product:85123A"``, customer ``17850`` → ``"customer:17850"``, invoice ``536365`` → ``"invoice:536365"``).
+Every node carries ``kind`` (a :class:`NodeKind`) and ``key`` (the raw key as a string).
+
+The graph is a ``networkx.MultiDiGraph`` whose edge keys are the :class:`EdgeKind` values, so that
+``G[u][v][EdgeKind.PURCHASED]`` is the attribute dict of one edge, and at most one edge of each kind joins
+two nodes.
+
+Node attributes (besides ``kind`` and ``key``):
+
+product
+    ``description`` (most frequent description of the product's sale lines), ``price_min``, ``price_median``,
+    ``price_max``, ``price_mean`` (GBP over sale lines with quantity > 0 and price > 0), ``n_lines`` (those
+    lines),
+    ``n_orders`` (distinct sale invoices), ``quantity`` (units sold), ``countries`` (sorted tuple of countries
+    where it sold), ``category`` (product type or ``None``), ``attributes`` (sorted tuple of
+    ``"colour:red"``-style
+    strings), ``merchandise`` (False for service codes such as POST, DOT, M, BANK CHARGES).
+customer
+    ``country`` (most frequent), ``n_orders``, ``first_date``, ``last_date`` (ISO dates of sale invoices).
+invoice
+    ``date`` (ISO timestamp), ``customer_id`` (int or ``None``), ``country``, ``cancelled`` (InvoiceNo starts
+    with "C"), ``total`` (sum of quantity × unit price), ``n_lines``.
+country, category, attribute
+    ``name`` (and ``facet`` for attributes: ``"colour"`` or ``"material"``).
+
+Edge attributes:
+
+purchased (customer → product)
+    ``n_orders``, ``quantity``, ``spend``, ``first_date``, ``last_date`` over the customer's sale lines.
+returned (customer → product, and cancellation invoice → product)
+    ``quantity`` (units returned, positive), ``n_lines``, ``unit_price`` (of the first line), ``amount``
+    (refunded value, positive), ``last_date``.
+contains (sale invoice → product)
+    ``quantity``, ``n_lines``, ``unit_price`` (of the first line), ``amount`` (sum of quantity × unit price).
+placed (customer → invoice)
+    no attributes.
+co_purchased (product → product, both directions)
+    ``weight`` (NPMI in (0, 1]), ``support`` (invoices containing both), ``lift``.
+in_category (product → category), has_attribute (product → attribute), located_in (customer/invoice → country)
+    no attributes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+"""Bumped whenever a node/edge kind or attribute changes meaning; stored graphs record it."""
+
+
+class NodeKind(StrEnum):
+    """Kinds of node in the product graph."""
+
+    PRODUCT = "product"
+    CUSTOMER = "customer"
+    INVOICE = "invoice"
+    COUNTRY = "country"
+    CATEGORY = "category"
+    ATTRIBUTE = "attribute"
+
+
+class EdgeKind(StrEnum):
+    """Kinds of edge in the product graph (also the MultiDiGraph edge keys)."""
+
+    PURCHASED = "purchased"
+    CONTAINS = "contains"
+    RETURNED = "returned"
+    PLACED = "placed"
+    CO_PURCHASED = "co_purchased"
+    IN_CATEGORY = "in_category"
+    HAS_ATTRIBUTE = "has_attribute"
+    LOCATED_IN = "located_in"
+
+
+ORDER_COLUMNS: Final[dict[str, str]] = {
+    "InvoiceNo": "object",
+    "StockCode": "object",
+    "Description": "object",
+    "Quantity": "int64",
+    "InvoiceDate": "datetime64[ns]",
+    "UnitPrice": "float64",
+    "CustomerID": "Int64",
+    "Country": "object",
+}
+"""Columns (and dtypes) of the order-lines DataFrame the builder takes (the Online Retail layout)."""
+
+
+def node_id(kind: NodeKind, key: str | int) -> str:
+    """Return the node id of ``key`` for ``kind`` (``node_id(NodeKind.PRODUCT, "85123A") ==
+    "product:85123A"``)."""
+    return f"{kind.value}:{key}"
+
+
+def product_id(stock_code: str) -> str:
+    """Node id of a product."""
+    return f"product:{stock_code}"
+
+
+def customer_id(customer: int) -> str:
+    """Node id of a customer."""
+    return f"customer:{int(customer)}"
+
+
+def invoice_id(invoice_no: str) -> str:
+    """Node id of an invoice."""
+    return f"invoice:{invoice_no}"
+
+
+def country_id(name: str) -> str:
+    """Node id of a country."""
+    return f"country:{name}"
+
+
+def category_id(name: str) -> str:
+    """Node id of a category (a product type such as ``"LUNCH BAG"``)."""
+    return f"category:{name}"
+
+
+def attribute_id(facet: str, value: str) -> str:
+    """Node id of an attribute value (``attribute_id("colour", "red") == "attribute:colour:red"``)."""
+    return f"attribute:{facet}:{value}"
+
+
+def split_node_id(node: str) -> tuple[NodeKind, str]:
+    """Split a node id into its kind and key; raises ``ValueError`` for ids of no known kind."""
+    kind, sep, key = node.partition(":")
+    if not sep:
+        raise ValueError(f"node id {node!r} has no '<kind>:' prefix; build ids with node_id()")
+    return NodeKind(kind), key

@@ -1,0 +1,223 @@
+"""Versioned, pickle-free persistence of a product graph: parquet tables plus a JSON manifest of sha256
+hashes.
+
+Layout of a saved directory::
+
+    manifest.json            format_version, schema_version, build config, {file: sha256}, counts
+    nodes-<kind>.parquet     one table per NodeKind: id + attributes
+    edges-<kind>.parquet     one table per EdgeKind: source, target + attributes
+    lines.parquet            the prepared order lines (needed by add_orders)
+
+A save writes a sibling temporary directory, then swaps it in by renames, so an existing save is never left
+half-written. Loading rebuilds the NetworkX graph from the tables without recomputing any aggregate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import networkx as nx
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from knowledge_graph._records import finish_lines
+from knowledge_graph.config import BuildConfig
+from knowledge_graph.errors import GraphStoreError
+from knowledge_graph.queries import product_facts
+from knowledge_graph.schema import SCHEMA_VERSION, EdgeKind, NodeKind
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION: Final = 1
+MANIFEST: Final = "manifest.json"
+_TUPLE_ATTRS: Final = ("countries", "attributes")
+_LINE_COLUMNS: Final = [
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomic(data: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def save_graph(graph: nx.MultiDiGraph, lines: pd.DataFrame, config: BuildConfig, directory: Path) -> Path:
+    """Save ``graph`` and its lines to ``directory`` (see the module docstring); returns the directory."""
+    directory = directory.resolve()
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory.parent))
+    try:
+        nodes: dict[str, list[dict[str, Any]]] = {k.value: [] for k in NodeKind}
+        for node, data in graph.nodes(data=True):
+            nodes[data["kind"]].append({"id": node, **{k: v for k, v in data.items() if k != "kind"}})
+        edges: dict[str, list[dict[str, Any]]] = {k.value: [] for k in EdgeKind}
+        for u, v, key, data in graph.edges(keys=True, data=True):
+            edges[key].append({"source": u, "target": v, **data})
+        files: dict[str, str] = {}
+        for prefix, tables in (("nodes", nodes), ("edges", edges)):
+            for kind, rows in tables.items():
+                name = f"{prefix}-{kind}.parquet"
+                table = pa.Table.from_pylist(rows) if rows else pa.table({"id": pa.array([], pa.string())})
+                pq.write_table(table, staging / name)
+                files[name] = _sha256(staging / name)
+        lines[_LINE_COLUMNS].to_parquet(staging / "lines.parquet", index=False)
+        files["lines.parquet"] = _sha256(staging / "lines.parquet")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "schema_version": SCHEMA_VERSION,
+            "config": config.to_dict(),
+            "files": files,
+            "counts": {
+                "nodes": graph.number_of_nodes(),
+                "edges": graph.number_of_edges(),
+                "lines": len(lines),
+            },
+        }
+        _write_json_atomic(manifest, staging / MANIFEST)
+        if directory.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+            os.replace(directory, retired / "graph")
+            os.replace(staging, directory)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("saved product graph to %s", directory)
+    return directory
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a saved graph, checked for a supported format version."""
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise GraphStoreError(
+            f"no saved graph at {directory}: {MANIFEST} is missing; save one with ProductGraph.save()"
+        ) from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise GraphStoreError(f"corrupt manifest {path}: {err}; save the graph again") from err
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        seen = manifest.get("format_version") if isinstance(manifest, dict) else manifest
+        raise GraphStoreError(
+            f"saved graph {directory} has format_version {seen!r}, this code reads {FORMAT_VERSION}; "
+            "rebuild the graph and save it again"
+        )
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise GraphStoreError(
+            f"saved graph {directory} has schema_version {manifest.get('schema_version')!r}, expected "
+            f"{SCHEMA_VERSION}; rebuild the graph and save it again"
+        )
+    return manifest
+
+
+class _LazyLines:
+    """Reads the saved order lines on first use (only add_orders and ``ProductGraph.lines`` need them)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __call__(self) -> pd.DataFrame:
+        try:
+            return finish_lines(pd.read_parquet(self._path))
+        except (pa.ArrowException, OSError) as err:
+            raise GraphStoreError(
+                f"could not read order lines {self._path}: {err}; save the graph again"
+            ) from err
+
+
+def load_graph(directory: Path) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFrame], BuildConfig]:
+    """Load what :func:`save_graph` wrote, verifying every file's sha256 first."""
+    started = time.perf_counter()
+    manifest = read_manifest(directory)
+    expected = {f"nodes-{k.value}.parquet" for k in NodeKind} | {f"edges-{k.value}.parquet" for k in EdgeKind}
+    expected.add("lines.parquet")
+    files: dict[str, str] = manifest.get("files", {})
+    if set(files) != expected:
+        raise GraphStoreError(
+            f"manifest of {directory} lists {sorted(files)}, expected {sorted(expected)}; "
+            "save the graph again"
+        )
+    for name, digest in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise GraphStoreError(f"saved graph {directory} lacks {name}; save the graph again")
+        if _sha256(path) != digest:
+            raise GraphStoreError(
+                f"{path} does not match its sha256 in the manifest (file corrupt or changed); "
+                "save the graph again"
+            )
+    try:
+        graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
+        for kind in NodeKind:
+            for row in pq.read_table(directory / f"nodes-{kind.value}.parquet").to_pylist():
+                node = row.pop("id")
+                for attr in _TUPLE_ATTRS:
+                    if attr in row:
+                        row[attr] = tuple(row[attr] or ())
+                graph.add_node(node, kind=kind, **row)
+        for edge_kind in EdgeKind:
+            table = pq.read_table(directory / f"edges-{edge_kind.value}.parquet")
+            if table.num_rows == 0:
+                continue
+            sources = table.column("source").to_pylist()
+            targets = table.column("target").to_pylist()
+            names = [n for n in table.column_names if n not in ("source", "target")]
+            columns = [table.column(n).to_pylist() for n in names]
+            attrs = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+            if not names:
+                attrs = [{} for _ in sources]
+            graph.add_edges_from(zip(sources, targets, [edge_kind] * len(sources), attrs, strict=True))
+        lines = _LazyLines(directory / "lines.parquet")
+        config = BuildConfig.from_dict(manifest["config"])
+    except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as err:
+        raise GraphStoreError(f"could not read saved graph {directory}: {err}; save the graph again") from err
+    logger.info("loaded product graph from %s in %.1f s", directory, time.perf_counter() - started)
+    return graph, lines, config
+
+
+def export_edge_snapshot(graph: nx.MultiDiGraph, path: Path, top_n: int) -> Path:
+    """Plain JSON of the ``top_n`` merchandise products with most orders: facts and co-purchase lists."""
+    products = [
+        (int(d["n_orders"]), d["key"])
+        for _, d in graph.nodes(data=True)
+        if d.get("kind") == NodeKind.PRODUCT and d.get("merchandise")
+    ]
+    products.sort(key=lambda t: (-t[0], t[1]))
+    snapshot = {
+        "format_version": FORMAT_VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "products": [product_facts(graph, code).to_dict() for _, code in products[:top_n]],
+    }
+    _write_json_atomic(snapshot, path)
+    return path

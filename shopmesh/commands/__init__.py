@@ -1,0 +1,1 @@
+"""Sub-commands of the ``shopmesh`` command line, one module per group."""

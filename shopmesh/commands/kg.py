@@ -1,0 +1,111 @@
+"""``shopmesh kg``: build the product graph and query it from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ensemble.datasets import load_online_retail
+from knowledge_graph import ProductGraph, build_graph
+from shopmesh.config import Workspace
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("kg", help="build and query the product knowledge graph")
+    group = parser.add_subparsers(dest="kg_command", required=True, metavar="KG_COMMAND")
+
+    build = group.add_parser("build", help="build the graph from Online Retail order lines and save it")
+    build.add_argument(
+        "--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)"
+    )
+    build.add_argument("--snapshot-top", type=int, default=500, help="products in the edge snapshot JSON")
+    build.set_defaults(handler=run_build)
+
+    facts = group.add_parser("facts", help="facts of a product named by stock code or free text")
+    facts.add_argument("query", help="a stock code (e.g. 85123A) or words from a description")
+    facts.add_argument("-k", type=int, default=3, help="candidates shown for free text")
+    facts.set_defaults(handler=run_facts)
+
+    recommend = group.add_parser("recommend", help="personalised recommendations for a customer")
+    recommend.add_argument("customer_id", type=int)
+    recommend.add_argument("-k", type=int, default=10)
+    recommend.add_argument("--explain", action="store_true", help="say why each product is recommended")
+    recommend.add_argument("--include-bought", action="store_true", help="keep products already bought")
+    recommend.set_defaults(handler=run_recommend)
+
+    stats = group.add_parser("stats", help="node and edge counts per kind")
+    stats.set_defaults(handler=run_stats)
+
+
+def _load(workspace: Workspace) -> ProductGraph:
+    return ProductGraph.load(workspace.graph)
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def run_build(args: argparse.Namespace) -> int:
+    workspace: Workspace = args.workspace
+    start = time.perf_counter()
+    orders = load_online_retail(args.data)
+    graph = build_graph(orders)
+    built = time.perf_counter() - start
+    graph.save(workspace.graph)
+    snapshot = graph.export_edge_snapshot(
+        workspace.graph.parent / "edge-snapshot.json", top_n=args.snapshot_top
+    )
+    _print(
+        {
+            "order_lines": len(orders),
+            "build_seconds": round(built, 2),
+            "saved_to": str(workspace.graph),
+            "edge_snapshot": str(snapshot),
+            **graph.stats().to_dict(),
+        }
+    )
+    return 0
+
+
+def run_facts(args: argparse.Namespace) -> int:
+    graph = _load(args.workspace)
+    if graph.has_product(args.query.strip().upper()):
+        _print(graph.facts(args.query.strip().upper()).to_dict())
+        return 0
+    matches = graph.link(args.query, k=args.k)
+    if not matches:
+        _print(
+            {
+                "query": args.query,
+                "matches": [],
+                "hint": "no product matched; try a stock code or other words",
+            }
+        )
+        return 1
+    _print(
+        {
+            "query": args.query,
+            "matches": [m.to_dict() for m in matches],
+            "facts": graph.facts(matches[0].stock_code).to_dict(),
+        }
+    )
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    graph = _load(args.workspace)
+    items = graph.recommend(args.customer_id, k=args.k, exclude_bought=not args.include_bought)
+    rows = [item.to_dict() for item in items]
+    if not args.explain:
+        for row in rows:
+            row.pop("explanation", None)
+    _print({"customer_id": args.customer_id, "items": rows})
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    _print(_load(args.workspace).stats().to_dict())
+    return 0

@@ -1,0 +1,174 @@
+"""The end-to-end main job: one real request through all four tiers, on the embedded defaults.
+
+Stages: knowledge graph from Online Retail -> central intent training -> Flower LoRA rounds (separate process)
+-> int8 ONNX edge bundle validated against torch -> Ray Serve cluster -> edge SDK answering on the device or
+escalating to the cluster -> summary. With ``serve=True`` the cluster keeps serving until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from cluster import ClusterConfig, start_cluster, stop_cluster
+from edge.export import export_intent, validate_bundle
+from edge.runtime import EdgeClient
+from ensemble.central import train_intent_version
+from ensemble.datasets import load_bitext, load_online_retail, split_bitext
+from ensemble.members.intent_artifact import load_intent
+from ensemble.registry import Registry
+from federation import FederationConfig, run_federated_simulation
+from knowledge_graph import build_graph
+from shopmesh.config import Workspace
+from shopmesh.progress import Progress
+
+logger = logging.getLogger(__name__)
+
+# Messages that are not customer-service requests of the 27 intents: the device should be unsure of them.
+OFF_TOPIC_MESSAGES = (
+    "what is the capital of australia",
+    "my cat keeps sleeping on the keyboard, any tips?",
+)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    serve: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    nodes: int = 3
+    rounds: int = 2
+    edge_samples: int = 10
+
+
+def signing_key(workspace: Workspace) -> bytes:
+    """The operator's bundle-signing key, created once per workspace (owner read/write only)."""
+    path = workspace.signing_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def run_demo(workspace: Workspace, options: DemoOptions) -> int:
+    progress = Progress(total=6)
+    registry = Registry(workspace.registry)
+    key = signing_key(workspace)
+
+    with progress.stage("knowledge graph") as stage:
+        orders = load_online_retail()
+        graph = build_graph(orders)
+        graph.save(workspace.graph)
+        counts = graph.stats()
+        stage.metric = f"{len(orders):,} order lines -> " + ", ".join(
+            f"{n:,} {kind}" for kind, n in counts.get("nodes", {}).items()
+        )
+
+    with progress.stage("intent member, central training") as stage:
+        splits = split_bitext(load_bitext())
+        central = train_intent_version(registry, splits)
+        m = central.metrics
+        stage.metric = (
+            f"{central.version.id}: val accuracy {m['val_accuracy']:.4f}, "
+            f"ECE {m['val_ece_uncalibrated']:.3f} -> {m['val_ece']:.3f} after temperature scaling"
+        )
+
+    with progress.stage("federated LoRA rounds (Flower simulation)") as stage:
+        federation = run_federated_simulation(
+            FederationConfig(
+                registry_dir=workspace.registry,
+                base_version=central.version.version,
+                num_server_rounds=options.rounds,
+            ),
+            num_nodes=options.nodes,
+            work_dir=workspace.federation,
+        )
+        for record in federation.rounds:
+            progress.note(f"round {record.round}: {record.describe()}")
+        stage.metric = (
+            f"{federation.version_id}: {options.nodes} merchants x {options.rounds} rounds, "
+            f"val accuracy {federation.val_accuracy:.4f}"
+        )
+
+    with progress.stage("edge export (int8 ONNX bundle)") as stage:
+        model, artifact = load_intent(registry, federation.version_id.split(":")[-1])
+        bundle_dir = workspace.bundles / artifact.version.replace(":", "-")
+        bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signing_key=key)
+        report = validate_bundle(
+            bundle_dir, model, splits.val["instruction"].tolist(), splits.val["intent"].tolist()
+        )
+        stage.metric = (
+            f"{bundle.size_mb:.1f} MB, fp32 max|diff| {report.max_abs_diff:.1e}, int8 agreement "
+            f"{report.agreement:.4f}, accuracy torch {report.torch_accuracy:.4f} / int8 {report.int8_accuracy:.4f}"
+        )
+
+    config = ClusterConfig(
+        registry_dir=workspace.registry,
+        graph_dir=workspace.graph,
+        host=options.host,
+        port=options.port,
+        ray_temp_dir=workspace.ray_tmp,
+    )
+    url = f"http://{options.host}:{options.port}"
+    with progress.stage("cluster (Ray Serve, FastAPI ingress)") as stage:
+        start_cluster(config)
+    try:
+        probe = _probe_cluster(url, orders)
+        progress.note(probe)
+        stage.metric = f"serving {url}; {probe}"
+
+        with progress.stage("edge SDK: answer on device or escalate") as stage:
+            stage.metric = _run_edge(progress, bundle_dir, url, key, workspace.outbox, splits.test, options)
+
+        print("\nSummary\n" + progress.table(), flush=True)
+        if options.serve:
+            print(f"\nserving on {url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        stop_cluster()
+    return 0
+
+
+def _probe_cluster(url: str, orders: pd.DataFrame) -> str:
+    """One real request through the ingress naming a real product, to show the graph's facts coming back."""
+    product = orders["Description"].value_counts().index[0]
+    text = f"where is my order of the {str(product).lower()}?"
+    response = httpx.post(f"{url}/v1/chat", json={"text": text}, timeout=30.0)
+    response.raise_for_status()
+    body = response.json()
+    named = [p.get("description", "") for p in body.get("products", [])][:1]
+    return f"/v1/chat {text!r} -> {body['intent']} ({body['confidence']:.2f}); product facts: {named}"
+
+
+def _run_edge(
+    progress: Progress,
+    bundle_dir: Path,
+    url: str,
+    key: bytes,
+    outbox: Path,
+    test: pd.DataFrame,
+    options: DemoOptions,
+) -> str:
+    client = EdgeClient(bundle_dir, cluster_url=url, signing_key=key, outbox_dir=outbox)
+    sample = test.sample(n=min(options.edge_samples, len(test)), random_state=0)
+    messages = [*zip(sample["instruction"], sample["intent"], strict=True)]
+    messages += [(text, "(off-topic)") for text in OFF_TOPIC_MESSAGES]
+    sources: dict[str, int] = {}
+    for text, truth in messages:
+        answer = client.classify(text)
+        sources[answer.source] = sources.get(answer.source, 0) + 1
+        progress.note(
+            f"{answer.source:<14} {answer.intent:<24} {answer.confidence:5.2f} "
+            f"{answer.latency_ms:7.1f} ms  truth={truth:<24} {text[:60]!r}"
+        )
+    return ", ".join(f"{n} {source}" for source, n in sorted(sources.items()))

@@ -1,0 +1,86 @@
+"""Fixtures of the cluster tests: a tiny product graph saved to disk and a registry holding a tiny intent model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ensemble.members.intent import IntentModel
+from ensemble.members.intent_artifact import save_intent
+from ensemble.registry import Lineage, Registry
+from knowledge_graph.build import build_graph
+from knowledge_graph.config import BuildConfig
+
+LABELS = ("track_order", "cancel_order", "get_refund")
+
+PRODUCTS = {
+    "85123A": ("WHITE HANGING HEART T-LIGHT HOLDER", 2.55),
+    "71053": ("WHITE METAL LANTERN", 3.39),
+    "22423": ("REGENCY CAKESTAND 3 TIER", 12.75),
+    "84879": ("ASSORTED COLOUR BIRD ORNAMENT", 1.69),
+}
+
+# customer -> the products of each of their invoices
+BASKETS = {
+    12001: [["85123A", "71053"], ["85123A", "71053"], ["85123A"]],
+    12002: [["85123A", "71053", "22423"], ["71053", "22423"]],
+    12003: [["22423", "84879"], ["22423", "84879"], ["85123A", "22423"]],
+    12004: [["84879", "85123A"], ["71053", "84879"]],
+}
+
+
+def orders_frame() -> pd.DataFrame:
+    """Order lines in the Online Retail layout (one line per product of each basket)."""
+    rows = []
+    invoice = 536365
+    for customer, baskets in BASKETS.items():
+        for basket in baskets:
+            for code in basket:
+                description, price = PRODUCTS[code]
+                day = pd.Timestamp("2011-01-03") + pd.Timedelta(days=invoice - 536365)
+                rows.append((str(invoice), code, description, 6, day, price, customer, "United Kingdom"))
+            invoice += 1
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "InvoiceNo",
+            "StockCode",
+            "Description",
+            "Quantity",
+            "InvoiceDate",
+            "UnitPrice",
+            "CustomerID",
+            "Country",
+        ],
+    )
+    return frame.astype({"Quantity": "int64", "UnitPrice": "float64", "CustomerID": "Int64"})
+
+
+def publish_tiny_intent(registry: Registry, seed: int) -> str:
+    """Publish a random-weight intent model and return its version id."""
+    model = IntentModel.tiny(list(LABELS), seed=seed)
+    lineage = Lineage(parent=None, data_fingerprint=f"test-seed-{seed}", method="central")
+    return save_intent(registry, model, metrics={"accuracy": 0.0}, lineage=lineage).id
+
+
+@pytest.fixture(scope="module")
+def graph_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("graph") / "graph"
+    build_graph(orders_frame(), BuildConfig(min_support=1, min_category_products=1)).save(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def publish_intent() -> Callable[[Registry, int], str]:
+    """Publishes a tiny intent model (seeded) to a registry; returns the version id."""
+    return publish_tiny_intent
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    registry = Registry(tmp_path_factory.mktemp("registry"))
+    publish_tiny_intent(registry, seed=0)
+    return registry

@@ -1,0 +1,83 @@
+"""The member services behind the deployments, without Ray."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from cluster.graph_deployment import GraphService
+from cluster.intent_deployment import IntentRunner
+from ensemble.errors import VersionNotFoundError
+from ensemble.members.intent import predict
+from ensemble.members.intent_artifact import load_intent
+from ensemble.registry import Registry
+from knowledge_graph.graph import ProductGraph
+
+
+def test_lookup_returns_facts_of_the_products_a_message_names(graph_dir: Path) -> None:
+    # Prepare
+    service = GraphService.load(graph_dir)
+    expected = ProductGraph.load(graph_dir).facts("22423").to_dict()
+
+    # Execute
+    result = service.lookup("Where is my regency cakestand 3 tier?", order_id="999999", customer_id=12001)
+
+    # Assert
+    assert result["products"] == [expected]
+    assert result["order"] is None
+    assert "999999" in result["order_error"]
+    assert result["customer_known"] is True
+
+
+def test_facts_and_recommend_report_misses_as_values(graph_dir: Path) -> None:
+    service = GraphService.load(graph_dir)
+
+    assert service.facts("22423")["facts"]["description"] == "REGENCY CAKESTAND 3 TIER"
+    assert service.facts("00000") == {"found": False, "error": service.facts("00000")["error"]}
+    assert "00000" in service.facts("00000")["error"]
+    missing = service.recommend(424242, 3)
+    assert missing["found"] is False
+    assert "424242" in missing["error"]
+    found = service.recommend(12001, 3)
+    assert found["found"] is True
+    assert {item["stock_code"] for item in found["items"]} <= {"22423", "84879"}
+    assert all(item["explanation"] for item in found["items"])
+
+
+def test_runner_classifies_like_the_model_in_process(registry: Registry) -> None:
+    # Prepare
+    runner = IntentRunner(registry)
+    model, artifact = load_intent(registry)
+    texts = ["where is my parcel", "cancel it now please"]
+
+    # Execute
+    outputs = runner.classify(texts)
+
+    # Assert
+    expected = predict(model, texts)
+    assert [o["intent"] for o in outputs] == [p.intent for p in expected]
+    assert [o["confidence"] for o in outputs] == pytest.approx([p.confidence for p in expected])
+    assert {o["version"] for o in outputs} == {artifact.version.id}
+
+
+def test_runner_switches_versions_and_keeps_serving_after_a_bad_one(
+    tmp_path: Path, publish_intent: Callable[[Registry, int], str]
+) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    first = publish_intent(registry, 0)
+    runner = IntentRunner(registry)
+    second = publish_intent(registry, 1)
+
+    # Execute / Assert
+    assert runner.switch(None) is True
+    assert runner.current.version_id == second
+    assert runner.switch(second) is False
+    with pytest.raises(VersionNotFoundError):
+        runner.switch("v0099")
+    assert runner.current.version_id == second
+    assert "v0099" in (runner.status()["last_reload_error"] or "")
+    assert runner.switch(first) is True
+    assert runner.classify(["hello"])[0]["version"] == first

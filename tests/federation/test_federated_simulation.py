@@ -1,0 +1,104 @@
+"""A real Flower simulation (Ray backend, separate process) with a tiny model; marked integration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from ensemble.members.intent_artifact import publishable
+from ensemble.members.lora import load_adapter_state
+from ensemble.registry import Registry
+from federation import FederatedRunError, FederationConfig, run_federated_simulation
+from federation.task import build_model, initial_adapters, load_node_data, local_train
+
+pytestmark = pytest.mark.integration
+
+NUM_NODES = 2
+
+
+def _config(tmp_path: Path) -> FederationConfig:
+    return FederationConfig(
+        num_server_rounds=1,
+        registry_dir=str(tmp_path / "registry"),
+        max_train_examples=48,
+        batch_size=16,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        seed=3,
+    )
+
+
+def test_published_aggregate_is_the_example_weighted_mean_of_the_nodes_adapters(
+    tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
+) -> None:
+    # Prepare
+    config = _config(tmp_path)
+    base_id = publish_tiny_base(Path(config.registry_dir), bitext_intents)
+    lines: list[str] = []
+
+    # Execute
+    result = run_federated_simulation(
+        config, NUM_NODES, work_dir=tmp_path / "work", timeout_s=600, progress=lines.append
+    )
+
+    # Assert: the run's record
+    assert result.status == "published"
+    assert result.base_version_id == base_id
+    assert len(result.participants) == NUM_NODES
+    assert result.num_examples == NUM_NODES * config.max_train_examples
+    assert [entry["round"] for entry in result.rounds] == [1]
+    assert any("ROUND 1/1" in line for line in lines)
+
+    # Assert: each node's training redone here, from the same initial adapters, seed and partition
+    start = initial_adapters(config, base_id)
+    node_states, weights = [], []
+    for partition_id in range(NUM_NODES):
+        data = load_node_data(config, partition_id, NUM_NODES)
+        state, report = local_train(config, base_id, start, data, server_round=1, partition_id=partition_id)
+        node_states.append(state)
+        weights.append(float(report.examples))
+    total = sum(weights)
+    expected_adapters = {
+        name: sum(w / total * state[name] for w, state in zip(weights, node_states, strict=True))
+        for name in node_states[0]
+    }
+    assert not torch.allclose(node_states[0]["head.weight"], node_states[1]["head.weight"])
+    expected_model = build_model(config, base_id)
+    load_adapter_state(expected_model, expected_adapters)
+    expected = publishable(expected_model).state_dict()
+
+    registry = Registry(config.registry_dir)
+    artifact = registry.load("intent", result.version_id)
+    assert set(artifact.tensors) == set(expected)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(artifact.tensors[name], tensor, atol=1e-5, rtol=0, msg=name)
+
+    # Assert: lineage
+    lineage = artifact.lineage
+    assert lineage.method == "federated"
+    assert lineage.parent == base_id
+    assert lineage.details["strategy"] == "FedAvg"
+    assert lineage.details["rounds"] == 1
+    assert lineage.details["participants"] == result.participants
+    assert lineage.details["num_examples"] == total
+
+
+def test_a_node_with_a_label_the_model_does_not_know_fails_the_run_with_a_clear_error(
+    tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
+) -> None:
+    # Prepare: the base model lacks one intent that both nodes' training rows contain
+    config = _config(tmp_path)
+    shared = set(load_node_data(config, 0, NUM_NODES).train_labels) & set(
+        load_node_data(config, 1, NUM_NODES).train_labels
+    )
+    missing = sorted(shared)[0]
+    publish_tiny_base(Path(config.registry_dir), [label for label in bitext_intents if label != missing])
+
+    # Execute / Assert
+    with pytest.raises(FederatedRunError, match=rf"could not train: ModelError: labels \['{missing}'\]"):
+        run_federated_simulation(config, NUM_NODES, work_dir=tmp_path / "work", timeout_s=600)
+    assert Registry(config.registry_dir).latest("intent").version == "v0001"

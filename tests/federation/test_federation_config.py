@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from federation import FederationConfig, FederationConfigError, parse_run_config
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_pyproject_app_config_parses_to_the_dataclass_defaults() -> None:
+    # Prepare
+    run_config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["flwr"]["app"]["config"]
+
+    # Execute
+    parsed = parse_run_config(run_config)
+
+    # Assert: every field is in pyproject and the values agree, so the two cannot drift apart
+    assert sorted(run_config) == sorted(f.name.replace("_", "-") for f in fields(FederationConfig))
+    assert parsed == FederationConfig()
+
+
+def test_values_are_typed_and_round_trip() -> None:
+    # Prepare
+    run_config = {"num-server-rounds": 3, "learning-rate": 1, "registry-dir": "/tmp/r", "lora-r": 4.0}
+
+    # Execute
+    parsed = parse_run_config(run_config)
+
+    # Assert
+    assert parsed.num_server_rounds == 3
+    assert parsed.learning_rate == 1.0 and isinstance(parsed.learning_rate, float)
+    assert parsed.lora_r == 4 and isinstance(parsed.lora_r, int)
+    assert parse_run_config(parsed.to_run_config()) == parsed
+
+
+@pytest.mark.parametrize(
+    ("run_config", "message"),
+    [
+        ({"num-server-round": 2}, "unknown run config key"),
+        ({"num-server-rounds": 0}, "'num-server-rounds' = 0 is outside"),
+        ({"batch-size": 2.5}, "'batch-size' must be an integer, got 2.5"),
+        ({"local-epochs": True}, "'local-epochs' must be an integer"),
+        ({"learning-rate": "fast"}, "'learning-rate' must be a number, got 'fast'"),
+        ({"registry-dir": 3}, "'registry-dir' must be a string"),
+        ({"fraction-train": 0.0}, "would train nothing"),
+    ],
+)
+def test_invalid_values_are_refused_with_the_key_and_value(
+    run_config: dict[str, object], message: str
+) -> None:
+    # Execute / Assert
+    with pytest.raises(FederationConfigError, match=message.replace("[", r"\[")):
+        parse_run_config(run_config)

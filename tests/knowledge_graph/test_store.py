@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from knowledge_graph import GraphStoreError, ProductGraph
+
+
+def _edges(graph: ProductGraph) -> dict[tuple[str, str, str], dict[str, object]]:
+    return {(u, v, str(k)): dict(d) for u, v, k, d in graph.nx_graph.edges(keys=True, data=True)}
+
+
+def test_round_trip_keeps_every_node_and_edge(graph: ProductGraph, tmp_path: Path) -> None:
+    graph.save(tmp_path / "kg")
+    loaded = ProductGraph.load(tmp_path / "kg")
+    assert dict(loaded.nx_graph.nodes(data=True)) == dict(graph.nx_graph.nodes(data=True))
+    assert _edges(loaded) == _edges(graph)
+    assert loaded.facts("85123A") == graph.facts("85123A")
+    assert loaded.config == graph.config
+    assert len(loaded.lines) == len(graph.lines)
+
+
+def test_corrupt_file_is_detected(graph: ProductGraph, tmp_path: Path) -> None:
+    target = graph.save(tmp_path / "kg")
+    (target / "edges-purchased.parquet").write_bytes(b"not parquet")
+    with pytest.raises(GraphStoreError, match="sha256"):
+        ProductGraph.load(target)
+
+
+def test_wrong_format_version_is_rejected(graph: ProductGraph, tmp_path: Path) -> None:
+    target = graph.save(tmp_path / "kg")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["format_version"] = 999
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(GraphStoreError, match="format_version 999"):
+        ProductGraph.load(target)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(GraphStoreError, match=r"manifest\.json is missing"):
+        ProductGraph.load(tmp_path / "nothing")
+
+
+def test_failed_save_keeps_previous_save(
+    graph: ProductGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = graph.save(tmp_path / "kg")
+    before = (target / "manifest.json").read_text()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("knowledge_graph.store._write_json_atomic", broken)
+    with pytest.raises(OSError, match="disk full"):
+        graph.save(target)
+    assert (target / "manifest.json").read_text() == before
+    assert ProductGraph.load(target).stats() == graph.stats()
+    assert [p.name for p in tmp_path.iterdir()] == ["kg"]
+
+
+def test_edge_snapshot_is_plain_json(graph: ProductGraph, tmp_path: Path) -> None:
+    path = graph.export_edge_snapshot(tmp_path / "snap.json", top_n=2)
+    data = json.loads(path.read_text())
+    # Merchandise by orders: 85123A (4), 20725 (4) — ties broken by code.
+    assert [p["stock_code"] for p in data["products"]] == ["20725", "85123A"]
+    assert "co_purchases" in data["products"][0]
