@@ -5,8 +5,8 @@ the field and the reason; misses in the graph answer 404 with what was looked up
 answers 500, and it is logged with its traceback.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: @serve.ingress rebuilds the route methods' signatures, and
+# FastAPI then sees string annotations it cannot resolve and takes the request model for a query parameter.
 import logging
 from typing import Any
 

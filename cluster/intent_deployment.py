@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -90,13 +91,14 @@ class IntentRunner:
         ]
 
     def status(self) -> dict[str, Any]:
-        """The version served, when it was loaded, its labels and the last reload error, if any."""
+        """The version served, when it was loaded, its labels, the last reload error and the process id."""
         loaded = self._current
         return {
             "version": loaded.version_id,
             "loaded_at": loaded.loaded_at,
             "labels": list(loaded.model.labels),
             "last_reload_error": self.last_reload_error,
+            "pid": os.getpid(),
         }
 
 

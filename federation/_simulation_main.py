@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--total-cpus", type=int, default=2, help="CPUs Ray may use in all")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    # Flower's logger has its own console handler; propagating too would print every line twice.
+    logging.getLogger("flwr").propagate = False
     config = parse_run_config(json.loads(args.run_config.read_text(encoding="utf-8")))
     backend_config = {
         "client_resources": {"num_cpus": args.cpus_per_node, "num_gpus": 0.0},

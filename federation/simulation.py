@@ -34,7 +34,7 @@ __all__ = ["run_federated_simulation"]
 logger = logging.getLogger(__name__)
 
 # Child output lines worth showing as progress; everything else is logged at DEBUG.
-_PROGRESS = re.compile(r"\[ROUND|round \d+:|published|federated|Traceback|Error|failed", re.IGNORECASE)
+_PROGRESS = re.compile(r"\[ROUND|round \d+:|published|federated|failed|Traceback|ERROR|[A-Za-z]+Error:")
 _TAIL_LINES = 60
 
 
@@ -47,6 +47,7 @@ def _child_env(work_dir: Path, ray_tmp: Path, project_root: Path) -> dict[str, s
             "FLWR_HOME": str(work_dir / "flwr-home"),
             "RAY_TMPDIR": str(ray_tmp),
             "RAY_DEDUP_LOGS": "1",
+            "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
             "PYTHONUNBUFFERED": "1",

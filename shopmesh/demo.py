@@ -8,7 +8,6 @@ escalating to the cluster -> summary. With ``serve=True`` the cluster keeps serv
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +15,19 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from cluster import ClusterConfig, start_cluster, stop_cluster
+import cluster
+from cluster import ClusterConfig
 from edge.export import export_intent, validate_bundle
 from edge.runtime import EdgeClient
 from ensemble.central import train_intent_version
 from ensemble.datasets import load_bitext, load_online_retail, split_bitext
 from ensemble.members.intent_artifact import load_intent
 from ensemble.registry import Registry
-from federation import FederationConfig, run_federated_simulation
+from federation import FederatedRunError, FederationConfig, run_federated_simulation
 from knowledge_graph import build_graph
 from shopmesh.config import Workspace
 from shopmesh.progress import Progress
+from shopmesh.signing import signing_key
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +48,6 @@ class DemoOptions:
     edge_samples: int = 10
 
 
-def signing_key(workspace: Workspace) -> bytes:
-    """The operator's bundle-signing key, created once per workspace (owner read/write only)."""
-    path = workspace.signing_key_file
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
-
-
 def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     progress = Progress(total=6)
     registry = Registry(workspace.registry)
@@ -66,9 +57,9 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         orders = load_online_retail()
         graph = build_graph(orders)
         graph.save(workspace.graph)
-        counts = graph.stats()
+        nodes = graph.stats().nodes
         stage.metric = f"{len(orders):,} order lines -> " + ", ".join(
-            f"{n:,} {kind}" for kind, n in counts.get("nodes", {}).items()
+            f"{n:,} {kind}" for kind, n in nodes.items()
         )
 
     with progress.stage("intent member, central training") as stage:
@@ -80,62 +71,73 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
             f"ECE {m['val_ece_uncalibrated']:.3f} -> {m['val_ece']:.3f} after temperature scaling"
         )
 
-    with progress.stage("federated LoRA rounds (Flower simulation)") as stage:
+    with progress.stage("federated LoRA rounds (Flower simulation, separate process)") as stage:
         federation = run_federated_simulation(
             FederationConfig(
-                registry_dir=workspace.registry,
-                base_version=central.version.version,
+                registry_dir=str(workspace.registry),
+                base_version=central.version.id,
                 num_server_rounds=options.rounds,
+                min_nodes=options.nodes,
             ),
-            num_nodes=options.nodes,
+            options.nodes,
             work_dir=workspace.federation,
+            progress=progress.note,
         )
-        for record in federation.rounds:
-            progress.note(f"round {record.round}: {record.describe()}")
+        if federation.version_id is None:
+            raise FederatedRunError(
+                f"the federated run ended {federation.status} without a version: {federation.error}"
+            )
+        accuracy = ", ".join(f"round {r}: {a:.4f}" for r, a in federation.round_accuracy().items())
         stage.metric = (
-            f"{federation.version_id}: {options.nodes} merchants x {options.rounds} rounds, "
-            f"val accuracy {federation.val_accuracy:.4f}"
+            f"{federation.version_id}: {options.nodes} merchants x {options.rounds} rounds on "
+            f"{federation.num_examples:,} examples; node-weighted val accuracy {accuracy}; published model "
+            f"val accuracy {federation.metrics.get('accuracy', float('nan')):.4f}"
         )
 
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
-        model, artifact = load_intent(registry, federation.version_id.split(":")[-1])
-        bundle_dir = workspace.bundles / artifact.version.replace(":", "-")
-        bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signing_key=key)
+        model, _ = load_intent(registry, federation.version_id)
+        bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
+        bundle = export_intent(
+            model, bundle_dir, version_id=federation.version_id, signing_key=key, overwrite=True
+        )
         report = validate_bundle(
             bundle_dir, model, splits.val["instruction"].tolist(), splits.val["intent"].tolist()
         )
         stage.metric = (
-            f"{bundle.size_mb:.1f} MB, fp32 max|diff| {report.max_abs_diff:.1e}, int8 agreement "
-            f"{report.agreement:.4f}, accuracy torch {report.torch_accuracy:.4f} / int8 {report.int8_accuracy:.4f}"
+            f"{bundle.model_size_bytes / 2**20:.1f} MB int8 (fp32 {bundle.fp32_size_bytes / 2**20:.1f} MB), "
+            f"fp32 max|diff| {report.fp32_max_abs_diff:.1e}; on {report.n_texts} val messages int8 agrees "
+            f"{report.int8_agreement:.4f}, accuracy torch {report.torch_accuracy:.4f} / int8 {report.int8_accuracy:.4f}"
         )
 
     config = ClusterConfig(
         registry_dir=workspace.registry,
         graph_dir=workspace.graph,
+        intent_version=federation.version_id,
         host=options.host,
         port=options.port,
         ray_temp_dir=workspace.ray_tmp,
     )
-    url = f"http://{options.host}:{options.port}"
-    with progress.stage("cluster (Ray Serve, FastAPI ingress)") as stage:
-        start_cluster(config)
     try:
-        probe = _probe_cluster(url, orders)
-        progress.note(probe)
-        stage.metric = f"serving {url}; {probe}"
+        with progress.stage("cluster (Ray Serve, FastAPI ingress)") as stage:
+            running = cluster.start(config)
+            stage.metric = f"serving {running.url}; " + _probe_cluster(running.url, orders)
 
         with progress.stage("edge SDK: answer on device or escalate") as stage:
-            stage.metric = _run_edge(progress, bundle_dir, url, key, workspace.outbox, splits.test, options)
+            stage.metric = _run_edge(
+                progress, bundle_dir, running.url, key, workspace.outbox, splits.test, options
+            )
 
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
-            print(f"\nserving on {url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True)
+            print(
+                f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True
+            )
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
-        stop_cluster()
+        cluster.stop()
     return 0
 
 

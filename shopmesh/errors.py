@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from cluster.errors import ClusterError
+from edge.export.errors import ExportError
+from edge.runtime.errors import EdgeError
 from ensemble.errors import ShopmeshError
+from federation.errors import FederationError
 from knowledge_graph.errors import KnowledgeGraphError
 
 
@@ -12,4 +16,4 @@ class CommandError(ShopmeshError):
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Every package's base error: the errors raised on purpose, with messages meant for the user."""
-    return (ShopmeshError, KnowledgeGraphError)
+    return (ShopmeshError, KnowledgeGraphError, FederationError, ClusterError, ExportError, EdgeError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edge.export.bundle_writer import DEFAULT_PROBE_TEXTS, BundleInfo, bundle_tokenizer, export_intent
 from edge.export.errors import BundleExistsError, ExportError, ParityError, TokenizerMismatchError
+from edge.export.from_registry import export_registry_version
 from edge.export.onnx_graph import OnnxGraph, export_fp32, quantize_int8
 from edge.export.validation import ValidationReport, validate_bundle
 
@@ -19,6 +20,7 @@ __all__ = [
     "bundle_tokenizer",
     "export_fp32",
     "export_intent",
+    "export_registry_version",
     "quantize_int8",
     "validate_bundle",
 ]

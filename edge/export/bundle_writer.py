@@ -70,7 +70,7 @@ class BundleInfo:
 
 
 def bundle_tokenizer(model: IntentModel) -> Tokenizer:
-    """The model's fast tokenizer as a ``tokenizers.Tokenizer`` truncating at max_length and padding to the longest."""
+    """The model's fast tokenizer as a tokenizers.Tokenizer: truncates at max_length, pads to the longest."""
     backend = getattr(model.tokenizer, "backend_tokenizer", None)
     if not isinstance(backend, Tokenizer):
         raise ExportError(
@@ -93,8 +93,8 @@ def _check_fp32_parity(model: IntentModel, fp32_path: Path, texts: Sequence[str]
     diff = float(np.abs(ort_logits(session, batches) - torch_logits(model, batches)).max())
     if not diff <= atol:
         raise ParityError(
-            f"fp32 ONNX logits differ from torch by {diff:.3g} (> atol {atol:g}) on {len(texts)} probe texts; "
-            "the export is wrong: check that the model has no training-only behaviour and re-export"
+            f"fp32 ONNX logits differ from torch by {diff:.3g} (> atol {atol:g}) on {len(texts)} probe "
+            "texts; the export is wrong: check that the model has no training-only behaviour and re-export"
         )
     return diff
 
@@ -115,7 +115,7 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def _publish(staging: Path, out_dir: Path, overwrite: bool) -> None:
-    """Rename the finished staging folder onto out_dir (moving an existing bundle aside first when allowed)."""
+    """Rename the finished staging folder onto out_dir (an existing one is moved aside first if allowed)."""
     if not out_dir.exists():
         os.rename(staging, out_dir)
         return
@@ -141,9 +141,10 @@ def export_intent(
 ) -> BundleInfo:
     """Export ``model`` to a signed bundle folder at ``out_dir``.
 
-    The fp32 graph must reproduce torch's logits on ``probe_texts`` within ``atol`` (else :class:`ParityError`);
-    then it is quantized to per-channel int8 (unless ``quantize`` is False). Files are written to a temporary
-    sibling folder and renamed onto ``out_dir`` when complete, so a reader never sees half a bundle.
+    The fp32 graph must reproduce torch's logits on ``probe_texts`` within ``atol`` (else
+    :class:`ParityError`); then it is quantized to per-channel int8 (unless ``quantize`` is False). Files
+    are written to a temporary sibling folder and renamed onto ``out_dir`` when complete, so a reader never
+    sees half a bundle.
     ``manifest.sig`` is the HMAC-SHA256 of manifest.json under ``signing_key``: it authenticates the bundle as
     the operator's to devices that hold the same key.
     """

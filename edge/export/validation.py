@@ -1,8 +1,10 @@
-"""Validate a written bundle against its torch model on real, labelled texts (Optimum's validate_model_outputs idea).
+"""Validate a written bundle against its torch model on real, labelled texts (after Optimum's
+validate_model_outputs).
 
-Two checks: a freshly exported fp32 ONNX graph must match torch's logits within ``atol`` (else the export is wrong
-and :class:`ParityError` is raised); then the bundle's int8 graph, fed by the bundle's own tokenizer exactly as a
-device would, is compared with torch on the task metric (argmax agreement, accuracy, confidence drift).
+Two checks: a freshly exported fp32 ONNX graph must match torch's logits within ``atol`` (else the export is
+wrong and :class:`ParityError` is raised); then the bundle's int8 graph, fed by the bundle's own tokenizer
+exactly as a device would, is compared with torch on the task metric (argmax agreement, accuracy,
+confidence drift).
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def validate_bundle(
             and np.array_equal(encoded.attention_mask, batch["attention_mask"])
         ):
             raise TokenizerMismatchError(
-                f"the bundle tokenizer's ids differ from the model's tokenizer on texts {start}..{start + _BATCH - 1}; "
+                f"the bundle tokenizer's ids differ from the model's tokenizer on texts "
+                f"{start}..{start + _BATCH - 1}; "
                 "re-export the bundle so tokenizer.json matches the model"
             )
         device_chunks.append(runner.logits(encoded))

@@ -1,4 +1,4 @@
-"""The device SDK's entry point: answer locally when sure, escalate to the cluster otherwise, never lose a message."""
+"""The device SDK's entry point: answer locally when sure, else ask the cluster; never lose a message."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ class EdgeClient:
     """Classifies messages on the device with a verified int8 bundle and the cluster as a fallback.
 
     Answers whose confidence reaches the threshold come from the device (``source="device"``); the others are
-    POSTed to ``{cluster_url}/v1/chat``. If the cluster is unreachable or fails, the device's best guess is returned
-    as ``"device-offline"`` and the message is appended to the durable outbox, which :meth:`flush` replays.
+    POSTed to ``{cluster_url}/v1/chat``. If the cluster is unreachable or fails, the device's best guess is
+    returned as ``"device-offline"`` and the message is appended to the durable outbox, which :meth:`flush`
+    replays.
     """
 
     def __init__(
@@ -106,9 +107,12 @@ class EdgeClient:
     @property
     def confidence_threshold(self) -> float:
         """The configured threshold, or the serving bundle's suggested one."""
+        return self._threshold_for(self._bundle)
+
+    def _threshold_for(self, bundle: EdgeBundle) -> float:
         if self.config.confidence_threshold is not None:
             return self.config.confidence_threshold
-        return self._bundle.manifest.confidence_threshold
+        return bundle.manifest.confidence_threshold
 
     def classify(self, text: str) -> EdgeAnswer:
         """Classify one message (raises :class:`InvalidTextError` for empty or non-string text)."""
@@ -121,7 +125,7 @@ class EdgeClient:
             return []
         start = time.perf_counter()
         bundle = self._bundle  # one bundle for the whole batch, even if swap_bundle runs meanwhile
-        threshold = self.confidence_threshold
+        threshold = self._threshold_for(bundle)
         guesses = bundle.predict(checked)
         device_ms = (time.perf_counter() - start) * 1000.0
         answers: list[EdgeAnswer] = []
@@ -131,27 +135,28 @@ class EdgeClient:
                     EdgeAnswer(text, guess.intent, guess.confidence, "device", device_ms, bundle.version_id)
                 )
             else:
-                answers.append(self._escalate(text, guess, bundle.version_id, time.perf_counter()))
+                answers.append(self._escalate(text, guess, bundle.version_id, device_ms))
         return answers
 
-    def _escalate(self, text: str, guess: DevicePrediction, version: str, started: float) -> EdgeAnswer:
+    def _escalate(self, text: str, guess: DevicePrediction, version: str, device_ms: float) -> EdgeAnswer:
+        started = time.perf_counter()
         try:
             body = self._post_chat(text, replay=False)
             intent, confidence, cluster_version = self._parse_answer(body)
         except ClusterError as err:
             logger.warning("cluster unavailable, answering on the device and queueing the message: %s", err)
             self.outbox.append(OutboxRecord.new(text, guess.intent, guess.confidence, version))
-            return EdgeAnswer(
-                text, guess.intent, guess.confidence, "device-offline", self._ms_since(started), version
-            )
-        return EdgeAnswer(text, intent, confidence, "cluster", self._ms_since(started), cluster_version)
+            latency = device_ms + self._ms_since(started)
+            return EdgeAnswer(text, guess.intent, guess.confidence, "device-offline", latency, version)
+        latency = device_ms + self._ms_since(started)
+        return EdgeAnswer(text, intent, confidence, "cluster", latency, cluster_version)
 
     def flush(self) -> FlushResult:
         """Replay queued messages to the cluster, oldest first; only delivered ones leave the outbox."""
         return self.outbox.flush(self._deliver)
 
     def swap_bundle(self, bundle_dir: str | Path) -> str:
-        """Load and verify a new bundle, then serve it; a bundle that fails verification leaves the old one serving.
+        """Load and verify a new bundle, then serve it; one failing verification leaves the old one serving.
 
         Returns the version id now serving.
         """

@@ -48,7 +48,8 @@ class EdgeClientConfig:
             raise EdgeError(f"timeout_s must be positive, got {self.timeout_s}")
         if not _DEVICE_ID.match(self.device_id):
             raise EdgeError(
-                f"device_id {self.device_id!r} must be 1-128 letters, digits, '.', '_' or '-' (it names the outbox file)"
+                f"device_id {self.device_id!r} must be 1-128 letters, digits, '.', '_' or '-' "
+                "(it names the outbox file)"
             )
         if self.intra_op_threads < 1:
             raise EdgeError(f"intra_op_threads must be at least 1, got {self.intra_op_threads}")

@@ -39,7 +39,7 @@ class BundleIntegrityError(BundleError):
 class ClusterError(EdgeError):
     """The cluster could not be reached, timed out, or answered with an error or an unusable body.
 
-    ``status`` is the HTTP status when the cluster answered with one (None for transport errors and bad bodies).
+    ``status`` is the HTTP status when the cluster answered one (None for transport errors and bad bodies).
     """
 
     def __init__(self, message: str, status: int | None = None) -> None:

@@ -86,12 +86,12 @@ class IntentRunner:
         width = outputs[output_name].shape[-1]
         if isinstance(width, int) and width != len(self.labels):
             raise BundleError(
-                f"the model of {source} outputs {width} classes but its labels list {len(self.labels)} labels; "
+                f"the model of {source} outputs {width} classes but its labels list has {len(self.labels)}; "
                 "the files come from different exports: re-export the bundle"
             )
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        """Token ids [B, T] padded to the longest text of the batch (truncated as the tokenizer is configured)."""
+        """Token ids [B, T] padded to the batch's longest text (truncated as the tokenizer is configured)."""
         encodings = self.tokenizer.encode_batch(list(texts))
         return Encoded(
             input_ids=np.asarray([e.ids for e in encodings], dtype=np.int64),

@@ -9,9 +9,10 @@ A bundle is a folder::
                      sha256 and size
     manifest.sig     hex HMAC-SHA256 of the exact bytes of manifest.json under the operator's signing key
 
-The signature authenticates bundles from the operator: a device holding the operator's signing key accepts only a
-manifest the operator signed, and the manifest's hashes pin every other file. HMAC is symmetric, so anyone holding
-the key can also sign; keep the key in the device's secure storage, and rotate it by shipping a new key to devices.
+The signature authenticates bundles from the operator: a device holding the operator's signing key accepts
+only a manifest the operator signed, and the manifest's hashes pin every other file. HMAC is symmetric, so
+anyone holding the key can also sign; keep the key in the device's secure storage, and rotate it by shipping a
+new key to devices.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Manifest:
             version = int(data["format_version"])
             if version != FORMAT_VERSION:
                 raise BundleError(
-                    f"{source} has manifest format_version {version}; this SDK reads version {FORMAT_VERSION}: "
+                    f"{source} has manifest format_version {version}; this SDK reads {FORMAT_VERSION}: "
                     "update the SDK or re-export the bundle"
                 )
             files = {
@@ -157,8 +158,9 @@ def verify_signature(bundle_dir: Path, signing_key: bytes) -> Manifest:
     expected = sign_manifest(raw, signing_key)
     if not hmac.compare_digest(seen, expected):
         raise BundleSignatureError(
-            f"signature of {manifest_path} does not match {sig_path} (seen {seen[:16]}...) under this signing "
-            "key: the bundle was altered or signed with another key; do not use it, fetch it again from the operator"
+            f"signature of {manifest_path} does not match {sig_path} (seen {seen[:16]}...) under this "
+            "signing key: the bundle was altered or signed with another key; do not use it, fetch it "
+            "again from the operator"
         )
     return Manifest.from_bytes(raw, manifest_path)
 
@@ -171,7 +173,7 @@ def verify_files(bundle_dir: Path, manifest: Manifest) -> dict[str, bytes]:
     unlisted = [name for name in REQUIRED_FILES if name not in manifest.files]
     if unlisted:
         raise BundleIntegrityError(
-            f"manifest of {bundle_dir} does not list {unlisted}; re-export the bundle with the current exporter"
+            f"manifest of {bundle_dir} does not list {unlisted}; re-export it with the current exporter"
         )
     verified: dict[str, bytes] = {}
     for name, entry in manifest.files.items():

@@ -1,10 +1,11 @@
 """A durable, per-device outbox of messages the cluster has not received yet.
 
-One JSON-lines file per device (``<outbox_dir>/<device_id>.jsonl``). Each append is written, flushed and fsynced
-before :meth:`Outbox.append` returns, so a message survives a crash or restart. Delivery rewrites the file with only
-the undelivered records through a temporary file and an atomic rename, so a crash during a flush keeps either the
-old or the new file, never a half of one. A torn last line (power cut mid-append) is moved to ``.corrupt.jsonl``
-rather than dropped; records the cluster rejects for good (HTTP 4xx) move to ``.rejected.jsonl``.
+One JSON-lines file per device (``<outbox_dir>/<device_id>.jsonl``). Each append is written, flushed and
+fsynced before :meth:`Outbox.append` returns, so a message survives a crash or restart. Delivery rewrites the
+file with only the undelivered records through a temporary file and an atomic rename, so a crash during a
+flush keeps either the old or the new file, never a half of one. A torn last line (power cut mid-append) is
+moved to ``.corrupt.jsonl`` rather than dropped; records the cluster rejects for good (HTTP 4xx) move to
+``.rejected.jsonl``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Local statistical baselines from statsforecast: seasonal naive and AutoETS, with 80 % (P10-P90) intervals."""
+"""Local statistical baselines from statsforecast: seasonal naive and AutoETS, with 80 % (P10-P90)
+intervals."""
 
 from __future__ import annotations
 
@@ -40,7 +41,9 @@ def forecast_baselines(
     """
     frame = pd.concat(
         [
-            pd.DataFrame({"unique_id": key, "ds": np.arange(len(values)), "y": np.asarray(values, dtype=float)})
+            pd.DataFrame(
+                {"unique_id": key, "ds": np.arange(len(values)), "y": np.asarray(values, dtype=float)}
+            )
             for key, values in histories.items()
         ],
         ignore_index=True,
@@ -53,7 +56,9 @@ def forecast_baselines(
     try:
         predicted = engine.forecast(df=frame, h=horizon, level=[80])
     except (ValueError, np.linalg.LinAlgError) as err:
-        raise ModelError(f"statsforecast failed on {len(histories)} series (season {season_length}): {err}") from err
+        raise ModelError(
+            f"statsforecast failed on {len(histories)} series (season {season_length}): {err}"
+        ) from err
     if "unique_id" not in predicted.columns:
         predicted = predicted.reset_index()
     results: dict[str, BaselineForecast] = {}

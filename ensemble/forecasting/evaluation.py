@@ -23,7 +23,7 @@ from ensemble.forecasting.baselines import forecast_baselines
 from ensemble.forecasting.metrics import interval_coverage, mase, smape
 from ensemble.forecasting.neural import NeuralConfig, NeuralForecaster
 from ensemble.forecasting.series import covariate_columns, validate_series_frame
-from ensemble.forecasting.windows import SeriesArrays, build_windows, series_arrays
+from ensemble.forecasting.windows import build_windows, series_arrays
 
 __all__ = ["evaluate_forecast"]
 
@@ -139,12 +139,12 @@ def evaluate_forecast(
         "horizon": horizon,
         "season_length": season_length,
         "covariates": covariates,
-        "neural_vs_seasonal_naive_mase": models["neural"]["mase"] / naive_mase if naive_mase else float("nan"),
+        "neural_vs_seasonal_naive_mase": models["neural"]["mase"] / naive_mase
+        if naive_mase
+        else float("nan"),
         "neural_beats_auto_ets": bool(models["neural"]["mase"] < models["auto_ets"]["mase"]),
         "note": (
             "statsforecast's seasonal naive and AutoETS are fitted together, so their fit_seconds is shared; "
             "coverage is the share of held-out values inside P10..P90 (nominal 0.80)"
         ),
     }
-
-

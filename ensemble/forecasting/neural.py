@@ -96,7 +96,8 @@ class NeuralForecaster:
         loss and stop after ``patience`` epochs without improvement."""
         if len(train.features) == 0 or len(validation.features) == 0:
             raise ModelError(
-                f"need training and validation windows; got {len(train.features)} and {len(validation.features)}. "
+                f"need training and validation windows; got {len(train.features)} and "
+                f"{len(validation.features)}. "
                 "Use longer series or a shorter input window."
             )
         started = time.perf_counter()
@@ -111,7 +112,9 @@ class NeuralForecaster:
         x_val = self._standardise(validation.features)
         y_val = torch.as_tensor(validation.targets, dtype=torch.float32)
         model = QuantileMLP(x_train.shape[1], self.horizon, config)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        optimiser = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
         best_state = {k: v.clone() for k, v in model.state_dict().items()}
         best_loss, best_epoch = float("inf"), 0
         for epoch in range(1, config.max_epochs + 1):
@@ -121,7 +124,7 @@ class NeuralForecaster:
                 batch = order[start : start + config.batch_size]
                 optimiser.zero_grad()
                 loss = _pinball(model(x_train[batch]), y_train[batch])
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
             model.eval()
             with torch.no_grad():
@@ -150,4 +153,4 @@ class NeuralForecaster:
             raise ModelError("the neural forecaster is not fitted; call fit() before predict()")
         with torch.no_grad():
             scaled = self._model(self._standardise(windows.features)).numpy().astype(float)
-        return scaled * windows.scales[:, None, None]
+        return np.asarray(scaled * windows.scales[:, None, None], dtype=np.float64)

@@ -1,4 +1,5 @@
-"""Long-format series frames: building them from Online Retail, Dominick's or a user's CSV, and validating them.
+"""Long-format series frames: building them from Online Retail, Dominick's or a user's CSV, and validating
+them.
 
 A series frame has one row per (series, date): ``unique_id`` (str), ``ds`` (datetime64), ``y`` (float) and
 optional numeric covariate columns. Covariates are treated as known for the forecast horizon (e.g. a
@@ -54,7 +55,9 @@ def _full_weeks(lines: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
     return first_monday, last_monday
 
 
-def weekly_product_units(retail: pd.DataFrame, top_n: int = 100, select_before: str | None = None) -> pd.DataFrame:
+def weekly_product_units(
+    retail: pd.DataFrame, top_n: int = 100, select_before: str | None = None
+) -> pd.DataFrame:
     """Weekly units (weeks start on Monday, partial first/last weeks dropped, weeks without sales are 0) of
     the ``top_n`` products by total units sold.
 
@@ -104,7 +107,9 @@ def dominicks_weekly_units(dominicks: pd.DataFrame) -> pd.DataFrame:
     needed = {"store", "brand", "week", "logmove", "deal", "feat"}
     missing = needed - set(dominicks.columns)
     if missing:
-        raise DataError(f"Dominick's frame lacks columns {sorted(missing)}; pass the frame from load_dominicks()")
+        raise DataError(
+            f"Dominick's frame lacks columns {sorted(missing)}; pass the frame from load_dominicks()"
+        )
     rows = dominicks.copy()
     brand_idx = rows["brand"].to_numpy(dtype=int)
     price_matrix = rows[[f"price{b}" for b in range(1, 12)]].to_numpy(dtype=float)
@@ -152,7 +157,9 @@ def to_series_frame(
     try:
         out[TIME_COL] = pd.to_datetime(frame[date_col])
     except (ValueError, TypeError) as err:
-        raise DataError(f"date column {date_col!r} has values that are not dates: {err}", column=date_col) from err
+        raise DataError(
+            f"date column {date_col!r} has values that are not dates: {err}", column=date_col
+        ) from err
     for source, target in [(value_col, VALUE_COL), *((c, c) for c in covariate_cols)]:
         numeric = pd.to_numeric(frame[source], errors="coerce")
         bad = numeric.isna()
@@ -201,9 +208,9 @@ def validate_series_frame(frame: pd.DataFrame, min_length: int) -> pd.DataFrame:
     short = lengths[lengths < min_length]
     if not short.empty:
         raise SeriesTooShortError(
-            f"{len(short)} series are too short: e.g. {short.index[0]!r} has {int(short.iloc[0])} observations "
-            f"but each series needs at least {min_length} (held-out horizon + validation window + input "
-            "window). Drop short series or lower the horizon/input window.",
+            f"{len(short)} series are too short: e.g. {short.index[0]!r} has {int(short.iloc[0])} "
+            f"observations but each series needs at least {min_length} (held-out horizon + validation "
+            "window + input window). Drop short series or lower the horizon/input window.",
             value=str(short.index[0]),
         )
     steps = ordered.groupby(ID_COL)[TIME_COL].diff().dropna()

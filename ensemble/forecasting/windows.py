@@ -67,7 +67,8 @@ def _future_dates(dates: NDArray[np.datetime64], origin: int, horizon: int) -> N
     """Dates of steps origin..origin+horizon-1, extrapolated with the series' step past its end."""
     step = dates[1] - dates[0]
     start = dates[origin - 1] + step
-    return start + step * np.arange(horizon)
+    future: NDArray[np.datetime64] = start + step * np.arange(horizon)
+    return future
 
 
 def build_windows(

@@ -5,8 +5,8 @@ The model reads one prompt and continues it with the reply::
     <|intent|> {intent} <|facts|> {facts or "none"} <|user|> {message} <|reply|> {reply} <|endoftext|>
 
 Training puts the loss only on the reply tokens and the closing ``<|endoftext|>`` (:func:`encode_example`).
-The default is a small ``GPT2LMHeadModel`` over a locally trained tokenizer (``reply_tokenizer``); any local HF
-causal-LM directory can take its place (:meth:`ReplyModel.from_local`), and nothing is ever downloaded.
+The default is a small ``GPT2LMHeadModel`` over a locally trained tokenizer (``reply_tokenizer``); any local
+HF causal-LM directory can take its place (:meth:`ReplyModel.from_local`), and nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ class ReplyConfig:
 
     n_layer: int = 3
     n_head: int = 4
-    n_embd: int = 192
-    n_positions: int = 320
-    max_length: int = 256  # prompt + reply tokens per training example; longer replies are cut
+    n_embd: int = 128
+    n_positions: int = 256
+    max_length: int = 192  # prompt + reply tokens per training example; longer replies are cut
     max_prompt_tokens: int = 64  # the message is cut to keep the prompt within this many tokens
     dropout: float = 0.1
 
@@ -76,7 +76,9 @@ class GenerationSettings:
         if self.max_new_tokens < 1:
             raise ModelError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature <= 0:
-            raise ModelError(f"temperature must be positive, got {self.temperature}; use do_sample=False for greedy")
+            raise ModelError(
+                f"temperature must be positive, got {self.temperature}; use do_sample=False for greedy"
+            )
         if not 0 < self.top_p <= 1:
             raise ModelError(f"top_p must be in (0, 1], got {self.top_p}")
 
@@ -114,7 +116,7 @@ def encode_example(
 ) -> EncodedExample:
     """Prompt + " " + reply + end-of-text, labelled on the reply part only, cut to ``max_length`` tokens."""
     head = prompt_ids(tokenizer, prompt, max_prompt_tokens)
-    eos = tokenizer.convert_tokens_to_ids(END_OF_TEXT)
+    eos = int(tokenizer.convert_tokens_to_ids(END_OF_TEXT))  # type: ignore[arg-type]
     tail: list[int] = [*tokenizer(" " + normalise_text(reply), add_special_tokens=False)["input_ids"], eos]
     ids = (head + tail)[:max_length]
     labels = ([IGNORE_INDEX] * len(head) + tail)[:max_length]
@@ -146,7 +148,7 @@ def reply_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
 
 
 class ReplyModel(nn.Module):
-    """A causal LM and its tokenizer; ``lm`` is a ``GPT2LMHeadModel`` by default, any HF causal LM otherwise."""
+    """A causal LM and its tokenizer: a ``GPT2LMHeadModel`` by default, any HF causal LM otherwise."""
 
     def __init__(self, lm: nn.Module, tokenizer: PreTrainedTokenizerBase, config: ReplyConfig) -> None:
         super().__init__()
@@ -156,7 +158,7 @@ class ReplyModel(nn.Module):
                 raise ModelError("the reply tokenizer has neither a pad nor an end-of-text token; add one")
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
-        self.lm = lm
+        self.lm: Any = lm  # typed loosely: any HF causal LM
         self.tokenizer = tokenizer
         self.config = config
 
@@ -175,9 +177,12 @@ class ReplyModel(nn.Module):
         return int(self.tokenizer.pad_token_id)
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, config: ReplyConfig | None = None) -> ReplyModel:
+    def from_tokenizer(
+        cls, tokenizer: PreTrainedTokenizerBase, config: ReplyConfig | None = None
+    ) -> ReplyModel:
         """A new random-weight GPT-2 of ``config``'s size over ``tokenizer``."""
         config = config or ReplyConfig()
+        eos = int(tokenizer.convert_tokens_to_ids(END_OF_TEXT))  # type: ignore[arg-type]
         gpt2 = GPT2Config(
             vocab_size=len(tokenizer),
             n_positions=config.n_positions,
@@ -187,15 +192,17 @@ class ReplyModel(nn.Module):
             resid_pdrop=config.dropout,
             embd_pdrop=config.dropout,
             attn_pdrop=config.dropout,
-            bos_token_id=tokenizer.convert_tokens_to_ids(END_OF_TEXT),
-            eos_token_id=tokenizer.convert_tokens_to_ids(END_OF_TEXT),
+            bos_token_id=eos,
+            eos_token_id=eos,
             pad_token_id=tokenizer.pad_token_id,
         )
         return cls(GPT2LMHeadModel(gpt2), tokenizer, config)
 
     @classmethod
-    def from_texts(cls, texts: Sequence[str], config: ReplyConfig | None = None, vocab_size: int = 6000) -> ReplyModel:
-        """A new model with a tokenizer trained on ``texts`` (e.g. the training split's messages and replies)."""
+    def from_texts(
+        cls, texts: Sequence[str], config: ReplyConfig | None = None, vocab_size: int = 4096
+    ) -> ReplyModel:
+        """A new model over a tokenizer trained on ``texts`` (the training split's messages and replies)."""
         return cls.from_tokenizer(train_reply_tokenizer(texts, vocab_size=vocab_size), config)
 
     @classmethod
@@ -203,17 +210,21 @@ class ReplyModel(nn.Module):
         """Any local HF causal-LM directory (weights + tokenizer), loaded offline: ``--reply-model PATH``."""
         folder = Path(path)
         if not folder.is_dir():
-            raise ModelError(f"reply model directory {folder} does not exist; give a local HF causal-LM directory")
+            raise ModelError(
+                f"reply model directory {folder} does not exist; give a local HF causal-LM directory"
+            )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             lm = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot load a causal LM from {folder}: {err}") from err
         tokenizer = load_reply_tokenizer(folder)
-        positions = int(getattr(lm.config, "n_positions", 0) or getattr(lm.config, "max_position_embeddings", 1024))
+        positions = int(
+            getattr(lm.config, "n_positions", 0) or getattr(lm.config, "max_position_embeddings", 1024)
+        )
         base = config or ReplyConfig()
         config = ReplyConfig.from_dict({**base.to_dict(), "n_positions": positions})
-        lm.eval()
+        lm.eval()  # type: ignore[no-untyped-call]
         return cls(lm, tokenizer, config)
 
     @classmethod
@@ -221,7 +232,9 @@ class ReplyModel(nn.Module):
         """A random-weight two-layer model over a small tokenizer trained on ``texts``, for fast tests."""
         torch.manual_seed(seed)
         tokenizer = train_reply_tokenizer(texts, vocab_size=400, min_frequency=1)
-        config = ReplyConfig(n_layer=2, n_head=2, n_embd=32, n_positions=128, max_length=96, max_prompt_tokens=48)
+        config = ReplyConfig(
+            n_layer=2, n_head=2, n_embd=32, n_positions=128, max_length=96, max_prompt_tokens=48
+        )
         return cls.from_tokenizer(tokenizer, config)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -230,6 +243,24 @@ class ReplyModel(nn.Module):
         out = self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
         logits: torch.Tensor = out.logits
         return logits
+
+    def reply_loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """Summed cross-entropy over the labelled (reply) tokens of a :func:`collate` batch, and their count.
+
+        The output layer runs only on the positions that predict a labelled token, which saves most of the
+        vocabulary projection on prompt and padding positions.
+        """
+        input_ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+        position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # [B, T]
+        hidden = self.lm.base_model(
+            input_ids=input_ids, attention_mask=mask, position_ids=position_ids
+        ).last_hidden_state  # [B, T, H]
+        targets = labels[:, 1:]  # [B, T-1]; position t predicts token t+1
+        keep = targets != IGNORE_INDEX  # [B, T-1]
+        picked = hidden[:, :-1, :][keep]  # [N, H]
+        logits = self.lm.get_output_embeddings()(picked)  # [N, V]
+        total = nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+        return total, int(keep.sum())
 
     def encode(self, prompt: str, reply: str) -> EncodedExample:
         return encode_example(
@@ -249,7 +280,9 @@ class ReplyModel(nn.Module):
         width = max(len(r) for r in rows)
         room = self.config.n_positions - width
         if room < 1:
-            raise ModelError(f"prompt of {width} tokens leaves no room in {self.config.n_positions} positions")
+            raise ModelError(
+                f"prompt of {width} tokens leaves no room in {self.config.n_positions} positions"
+            )
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)  # [B, P], left-padded
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):
@@ -286,6 +319,6 @@ class ReplyModel(nn.Module):
         """The reply text (slots still as ``{{Slot}}``) for each prompt of :func:`format_prompt`."""
         settings = settings or GenerationSettings()
         return [
-            self.tokenizer.decode(row, skip_special_tokens=True).strip()
+            str(self.tokenizer.decode(row, skip_special_tokens=True)).strip()
             for row in self.generate_ids(prompts, settings)
         ]

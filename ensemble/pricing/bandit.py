@@ -89,7 +89,13 @@ class ThompsonPricer:
             )
 
     def _features(
-        self, brand: int, stores: IntArray, prices: FloatArray, deal: FloatArray, feat: FloatArray, comp: FloatArray
+        self,
+        brand: int,
+        stores: IntArray,
+        prices: FloatArray,
+        deal: FloatArray,
+        feat: FloatArray,
+        comp: FloatArray,
     ) -> FloatArray:
         ref = np.array([self.reference_price[(int(s), brand)] for s in stores])
         comp_ref = np.array([self.competitor_reference[(int(s), brand)] for s in stores])
@@ -109,7 +115,11 @@ class ThompsonPricer:
         b_lp, b_dlp, b_flp, b_deal, b_feat, b_comp = coef[:, n_stores:].T
         lp = np.log(self.multipliers)[None, :]  # (1, G)
         elasticity = (b_lp + b_dlp * deal + b_flp * feat)[:, None]
-        log_units = intercept[:, None] + elasticity * lp + (b_deal * deal + b_feat * feat + b_comp * (comp - comp_ref))[:, None]
+        log_units = (
+            intercept[:, None]
+            + elasticity * lp
+            + (b_deal * deal + b_feat * feat + b_comp * (comp - comp_ref))[:, None]
+        )
         return ref[:, None] * self.multipliers[None, :], log_units, np.full(k, posterior.noise_variance())
 
     def choose(
@@ -155,7 +165,11 @@ class ThompsonPricer:
         :class:`~ensemble.errors.UnknownPricingKeyError` for a store or brand it has not seen."""
         self._check(store, brand)
         ref = self.reference_price[(store, brand)]
-        comp = self.competitor_reference[(store, brand)] if context.competitor_log_price is None else context.competitor_log_price
+        comp = (
+            self.competitor_reference[(store, brand)]
+            if context.competitor_log_price is None
+            else context.competitor_log_price
+        )
         previous = ref if context.previous_price is None else context.previous_price
         args = (np.array([store]), np.array([context.deal]), np.array([context.feat]), np.array([comp]))
         grid, log_units, _ = self._score(brand, *args)
@@ -175,8 +189,10 @@ class ThompsonPricer:
         binding = binding_guardrails(grid[0], unconstrained, cost, previous, self.guardrails)
         source = "a Thompson sample of" if self.thompson else "the posterior mean of"
         reason = (
-            f"{source} brand {brand}'s demand posterior ({self.posteriors[brand].n_obs} observations) gives the "
-            f"highest expected profit at {self.multipliers[chosen]:.2f} x the reference price {ref:.4f} among "
+            f"{source} brand {brand}'s demand posterior ({self.posteriors[brand].n_obs} observations) "
+            f"gives the "
+            f"highest expected profit at {self.multipliers[chosen]:.2f} x the reference price {ref:.4f} "
+            "among "
             f"prices the guardrails allow; unconstrained best {self.multipliers[unconstrained]:.2f} x"
             + (f"; bound by {', '.join(binding)}" if binding else "")
         )
@@ -197,4 +213,6 @@ def reference_tables(
 ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
     """Dicts keyed by (store, brand) for :class:`ThompsonPricer` from parallel sequences."""
     keys = [(int(s), int(b)) for s, b in zip(stores, brands, strict=True)]
-    return dict(zip(keys, map(float, reference), strict=True)), dict(zip(keys, map(float, competitor), strict=True))
+    return dict(zip(keys, map(float, reference), strict=True)), dict(
+        zip(keys, map(float, competitor), strict=True)
+    )

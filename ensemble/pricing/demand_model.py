@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from ensemble.errors import DataError, ModelError
 
-__all__ = ["BrandDemand", "DemandModel", "own_and_competitor_log_prices", "fit_demand_model"]
+__all__ = ["BrandDemand", "DemandModel", "fit_demand_model", "own_and_competitor_log_prices"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ class BrandDemand:
     def elasticity(self, deal: FloatArray | float, feat: FloatArray | float) -> FloatArray:
         """Own-price elasticity in the given promotion context."""
         return np.asarray(
-            self.own_elasticity + self.deal_elasticity_shift * np.asarray(deal) + self.feat_elasticity_shift * np.asarray(feat),
+            self.own_elasticity
+            + self.deal_elasticity_shift * np.asarray(deal)
+            + self.feat_elasticity_shift * np.asarray(feat),
             dtype=float,
         )
 
@@ -108,13 +110,20 @@ class DemandModel:
         for brand, demand in self.brands.items():
             mask = (rows["brand"] == brand).to_numpy()
             part = rows.loc[mask]
-            weeks = part["week"].map(demand.week_effects).fillna(0.0).to_numpy()
+            weeks: FloatArray = np.asarray(
+                part["week"].map(demand.week_effects).fillna(0.0), dtype=np.float64
+            )
             base = demand.mean_log_units(
-                0.0, weeks, own[mask], comp[mask], part["deal"].to_numpy(), part["feat"].to_numpy()
+                0.0,
+                weeks,
+                own[mask],
+                comp[mask],
+                part["deal"].to_numpy(dtype=np.float64),
+                part["feat"].to_numpy(dtype=np.float64),
             )
             residual = pd.Series(part["logmove"].to_numpy() - base).groupby(part["store"].to_numpy()).mean()
             stores = dict(demand.store_effects)
-            stores.update({int(s): float(v) for s, v in residual.items()})
+            stores.update({int(str(s)): float(v) for s, v in residual.items()})
             updated[brand] = BrandDemand(**{**demand.__dict__, "store_effects": stores})
         return DemandModel(brands=updated)
 
@@ -154,12 +163,15 @@ def _fit_brand(part: pd.DataFrame, own: FloatArray, comp: FloatArray, week_ridge
         unit_cost=float(np.median(cost)),
         median_price=float(np.median(own_price)),
         store_effects={int(s): float(v) for s, v in zip(stores, coef[: len(stores)], strict=True)},
-        week_effects={int(w): float(v) for w, v in zip(weeks, coef[len(stores) : len(stores) + len(weeks)], strict=True)},
+        week_effects={
+            int(w): float(v) for w, v in zip(weeks, coef[len(stores) : len(stores) + len(weeks)], strict=True)
+        },
     )
 
 
 def fit_demand_model(rows: pd.DataFrame, week_ridge: float = 1.0) -> DemandModel:
-    """Fit :class:`BrandDemand` for every brand present in ``rows`` (Dominick's rows, e.g. the even stores)."""
+    """Fit :class:`BrandDemand` for every brand present in ``rows`` (Dominick's rows, e.g. the even
+    stores)."""
     needed = {"store", "brand", "week", "logmove", "deal", "feat", "profit"}
     missing = needed - set(rows.columns)
     if missing:

@@ -42,17 +42,21 @@ FloatArray = NDArray[np.float64]
 
 def _pricer(world: PricingWorld, guardrails: Guardrails, seed: int, thompson: bool) -> ThompsonPricer:
     comp_ref = np.median(world.competitor_log_price, axis=1)
-    reference, competitor = reference_tables(world.stores, world.brands, world.reference_price, comp_ref)
+    reference, competitor = reference_tables(
+        world.stores.tolist(), world.brands.tolist(), world.reference_price.tolist(), comp_ref.tolist()
+    )
     costs = {int(b): float(c) for b, c in zip(world.brands, world.unit_cost, strict=True)}
     return ThompsonPricer(reference, costs, competitor, guardrails, seed=seed, thompson=thompson)
 
 
-def _oracle_prices(world: PricingWorld, week: int, previous: FloatArray, guardrails: Guardrails) -> FloatArray:
+def _oracle_prices(
+    world: PricingWorld, week: int, previous: FloatArray, guardrails: Guardrails
+) -> FloatArray:
     grid = world.reference_price[:, None] * guardrails.multipliers()[None, :]
     profit = np.stack([world.expected_profit(week, grid[:, g]) for g in range(grid.shape[1])], axis=1)
     allowed = allowed_prices(grid, world.unit_cost, previous, guardrails)
     best = np.where(allowed, profit, -np.inf).argmax(axis=1)
-    return grid[np.arange(len(best)), best]
+    return np.asarray(grid[np.arange(len(best)), best], dtype=np.float64)
 
 
 def run_policies(
@@ -152,7 +156,7 @@ def evaluate_pricing(
         "policies": policies,
         "weeks": weeks,
         "series": world.n_series,
-        "stores": int(len(np.unique(world.stores))),
+        "stores": len(np.unique(world.stores)),
         "seed": seed,
         "guardrails": guardrails.__dict__,
         "guardrail_violations": violations,

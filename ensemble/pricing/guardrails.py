@@ -33,7 +33,8 @@ class Guardrails:
     def __post_init__(self) -> None:
         if not 0 < self.min_multiplier <= 1.0 <= self.max_multiplier:
             raise ModelError(
-                f"price bounds must satisfy 0 < min <= 1 <= max; got {self.min_multiplier}..{self.max_multiplier}"
+                f"price bounds must satisfy 0 < min <= 1 <= max; got "
+                f"{self.min_multiplier}..{self.max_multiplier}"
             )
         if not 0 <= self.min_margin < 1:
             raise ModelError(f"min_margin must lie in [0, 1); got {self.min_margin}")
@@ -76,8 +77,8 @@ def binding_guardrails(
     grid: FloatArray, unconstrained_best: int, unit_cost: float, previous_price: float, guardrails: Guardrails
 ) -> list[str]:
     """Guardrails that kept a decision away from the unconstrained best grid price of one series (``grid``
-    (G,)): ``price_bounds`` when that best price sits on the edge of the grid, ``min_margin`` / ``max_weekly_change``
-    when it breaks them."""
+    (G,)): ``price_bounds`` when that best price sits on the edge of the grid,
+    ``min_margin`` / ``max_weekly_change`` when it breaks them."""
     best = float(grid[unconstrained_best])
     reasons: list[str] = []
     if unconstrained_best in (0, len(grid) - 1):

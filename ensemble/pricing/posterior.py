@@ -90,7 +90,7 @@ class DemandPosterior:
         self.mean = np.linalg.solve(self.precision, self.precision0 @ self.mean0 + self._xty)
         self.a = self.prior.noise_a + self.n_obs / 2.0
         quad = self._yty + self.mean0 @ self.precision0 @ self.mean0 - self.mean @ self.precision @ self.mean
-        self.b = self.prior.noise_b + 0.5 * max(quad, 0.0)
+        self.b = self.prior.noise_b + 0.5 * max(float(quad), 0.0)
 
     def sample(self, n: int, rng: np.random.Generator) -> FloatArray:
         """``n`` joint draws of the coefficients (n, dim): noise variance from its inverse gamma, then the

@@ -94,10 +94,11 @@ def build_world(model: DemandModel, rows: pd.DataFrame, weeks: int, seed: int = 
     fields: dict[str, list[NDArray[np.float64]]] = {k: [] for k in ("week", "deal", "feat", "_comp", "_own")}
     keys: list[tuple[int, int]] = []
     reference: list[float] = []
-    for (store, brand), group in table.groupby(["store", "brand"], sort=True):
-        if len(group) < weeks or int(brand) not in model.brands:
+    for group_key, group in table.groupby(["store", "brand"], sort=True):
+        store, brand = (int(str(v)) for v in group_key)
+        if len(group) < weeks or brand not in model.brands:
             continue
-        keys.append((int(store), int(brand)))
+        keys.append((store, brand))
         reference.append(float(group["_own"].median()))
         head = group.iloc[:weeks]
         for name in fields:

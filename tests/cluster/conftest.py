@@ -1,4 +1,4 @@
-"""Fixtures of the cluster tests: a tiny product graph saved to disk and a registry holding a tiny intent model."""
+"""Fixtures of the cluster tests: a tiny product graph saved to disk, a registry with a tiny intent model."""
 
 from __future__ import annotations
 

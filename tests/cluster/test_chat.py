@@ -29,7 +29,13 @@ class FakeMembers:
     async def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
         if customer_id != 1:
             return {"found": False, "error": f"unknown customer id {customer_id}"}
-        item = {"stock_code": "1", "description": "A", "score": 0.5, "explanation": "why", "via_stock_code": None}
+        item = {
+            "stock_code": "1",
+            "description": "A",
+            "score": 0.5,
+            "explanation": "why",
+            "via_stock_code": None,
+        }
         return {"found": True, "items": [item] * k}
 
 

@@ -11,7 +11,11 @@ from cluster.errors import ClusterConfigError
 def test_args_round_trip_keeps_every_setting() -> None:
     # Prepare
     config = ClusterConfig(
-        registry_dir=Path("/r"), graph_dir=Path("/g"), intent_version="v0002", port=8123, ray_temp_dir=Path("/t")
+        registry_dir=Path("/r"),
+        graph_dir=Path("/g"),
+        intent_version="v0002",
+        port=8123,
+        ray_temp_dir=Path("/t"),
     )
 
     # Execute

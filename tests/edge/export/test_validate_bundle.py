@@ -1,4 +1,4 @@
-"""validate_bundle: fp32 parity within atol and the int8 task metric, checked against independent computations."""
+"""validate_bundle: fp32 parity within atol and the int8 task metric, checked against independent figures."""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ TEXTS = [
     "track package 12345",
     "refund for a broken kettle please",
 ]
-GOLD = ["order_status", "order_status", "returns", "returns", "greeting", "greeting", "order_status", "returns"]
+GOLD = [
+    "order_status",
+    "order_status",
+    "returns",
+    "returns",
+    "greeting",
+    "greeting",
+    "order_status",
+    "returns",
+]
 
 
 @pytest.fixture(scope="module")

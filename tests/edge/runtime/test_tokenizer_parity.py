@@ -1,4 +1,4 @@
-"""The device tokenizer (tokenizers + the bundle's tokenizer.json) gives exactly the Hugging Face tokenizer's ids."""
+"""The device tokenizer (tokenizers + the bundle's tokenizer.json) gives exactly the HF tokenizer's ids."""
 
 from __future__ import annotations
 

@@ -1,0 +1,107 @@
+"""Reorder suggestion from weekly P10/P50/P90 demand forecasts.
+
+Method: each week's demand is approximated by a normal distribution whose median is P50 and whose spread is
+read off the quantiles, ``sd = (P90 - P10) / (2 z_0.9)`` with ``z_0.9 = 1.2816``. Weeks are assumed
+independent, so demand over a lead time of L weeks (a fractional last week counts pro rata) has mean
+``sum P50`` and standard deviation ``sqrt(sum sd^2)``. The reorder point is that demand's quantile at the
+service level: ``sum P50 + z_s sqrt(sum sd^2)``; the safety stock is the part above ``sum P50``. When the
+inventory position (on hand + on order) is at or below the reorder point, order up to the reorder point
+plus the median demand of one review period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from ensemble.errors import DataError
+
+__all__ = ["ReorderSuggestion", "reorder_point"]
+
+Z90 = NormalDist().inv_cdf(0.9)
+
+
+@dataclass(frozen=True)
+class ReorderSuggestion:
+    reorder_point: int
+    order_quantity: int
+    lead_time_demand_p50: float
+    safety_stock: float
+    explanation: str
+
+
+def _weights(weeks: float, horizon: int) -> np.ndarray:
+    full = math.floor(weeks)
+    weights = np.zeros(horizon)
+    weights[:full] = 1.0
+    if full < horizon:
+        weights[full] = weeks - full
+    return weights
+
+
+def reorder_point(
+    forecast_quantiles: Mapping[float, Sequence[float]],
+    lead_time_weeks: float,
+    service_level: float,
+    on_hand: float,
+    on_order: float = 0.0,
+    review_period_weeks: float = 1.0,
+) -> ReorderSuggestion:
+    """Reorder point and order quantity (rounded up to whole units) from weekly quantile forecasts
+    ``{0.1: [...], 0.5: [...], 0.9: [...]}`` covering at least lead time + review period."""
+    try:
+        p10, p50, p90 = (np.asarray(forecast_quantiles[q], dtype=float) for q in (0.1, 0.5, 0.9))
+    except KeyError as err:
+        raise DataError(
+            f"forecast_quantiles needs keys 0.1, 0.5 and 0.9; got {sorted(forecast_quantiles)}"
+        ) from err
+    if not 0.5 <= service_level < 1.0:
+        raise DataError(f"service_level must lie in [0.5, 1); got {service_level}")
+    if lead_time_weeks <= 0 or review_period_weeks < 0:
+        raise DataError(
+            f"lead time must be > 0 and review period >= 0; got {lead_time_weeks}, {review_period_weeks}"
+        )
+    horizon = len(p50)
+    if not len(p10) == len(p90) == horizon or lead_time_weeks + review_period_weeks > horizon:
+        raise DataError(
+            f"forecast covers {horizon} weeks (P10/P50/P90 lengths {len(p10)}/{horizon}/{len(p90)}); it must "
+            f"cover lead time + review period = {lead_time_weeks + review_period_weeks} weeks"
+        )
+    if np.any(p10 > p50) or np.any(p50 > p90):
+        raise DataError("quantiles cross: need P10 <= P50 <= P90 in every week")
+    sd = (p90 - p10) / (2.0 * Z90)
+    lead = _weights(lead_time_weeks, horizon)
+    mean_lead = float(lead @ p50)
+    sd_lead = float(math.sqrt(lead @ sd**2))
+    z = NormalDist().inv_cdf(service_level)
+    safety = z * sd_lead
+    point = mean_lead + safety
+    cover = _weights(lead_time_weeks + review_period_weeks, horizon) - lead
+    review_demand = float(cover @ p50)
+    position = on_hand + on_order
+    quantity = max(0.0, point + review_demand - position) if position <= point else 0.0
+    explanation = (
+        f"Median demand over the {lead_time_weeks:g}-week lead time is {mean_lead:.1f} (sum of weekly P50). "
+        f"Weekly spread from the P10-P90 width, sd = (P90 - P10) / {2 * Z90:.3f}, gives a lead-time sd of "
+        f"{sd_lead:.1f} assuming independent weeks. At a {service_level:.0%} service level (z = {z:.2f}) the "
+        f"safety stock is {safety:.1f}, so the reorder point is {point:.1f} -> {math.ceil(point)}. "
+        f"Inventory position {position:g} (on hand {on_hand:g} + on order {on_order:g}) "
+        + (
+            f"is at or below it: order up to the reorder point plus {review_demand:.1f} units of "
+            f"median demand over the {review_period_weeks:g}-week review period, i.e. "
+            f"{quantity:.1f} -> {math.ceil(quantity)}."
+            if position <= point
+            else "is above it: no order needed."
+        )
+    )
+    return ReorderSuggestion(
+        reorder_point=math.ceil(point),
+        order_quantity=math.ceil(quantity - 1e-9),
+        lead_time_demand_p50=mean_lead,
+        safety_stock=safety,
+        explanation=explanation,
+    )

@@ -1,0 +1,50 @@
+"""``shopmesh edge``: export a registry version to a signed int8 ONNX bundle; classify with the device SDK."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from edge.export import export_registry_version
+from edge.runtime import EdgeClient
+from ensemble.registry import Registry
+from shopmesh.signing import signing_key
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("edge", help="edge bundles and the device SDK")
+    group = parser.add_subparsers(dest="edge_command", required=True, metavar="EDGE_COMMAND")
+
+    export = group.add_parser("export", help="export an intent version to a signed int8 ONNX bundle")
+    export.add_argument("--version", default=None, help="intent version (default: latest)")
+    export.add_argument("--out", type=Path, default=None, help="bundle directory (default: in the workspace)")
+    export.set_defaults(handler=run_export)
+
+    classify = group.add_parser("classify", help="classify messages on the device, escalating unsure ones")
+    classify.add_argument("texts", nargs="+", help="messages to classify")
+    classify.add_argument("--bundle", type=Path, required=True, help="bundle directory made by `edge export`")
+    classify.add_argument("--cluster", default="http://127.0.0.1:8000", help="cluster URL for escalations")
+    classify.set_defaults(handler=run_classify)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    registry = Registry(args.workspace.registry)
+    version = registry.resolve("intent", args.version)
+    out = args.out or args.workspace.bundles / version.id.replace(":", "-")
+    info = export_registry_version(registry, out, signing_key=signing_key(args.workspace), version=version.id)
+    print(json.dumps({"bundle": str(info.path), "version": version.id, "model_bytes": info.model_size_bytes}, indent=2))
+    return 0
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    with EdgeClient(
+        args.bundle,
+        cluster_url=args.cluster,
+        signing_key=signing_key(args.workspace),
+        outbox_dir=args.workspace.outbox,
+    ) as client:
+        for text in args.texts:
+            print(json.dumps(asdict(client.classify(text))))
+    return 0

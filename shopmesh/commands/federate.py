@@ -1,0 +1,33 @@
+"""``shopmesh federate``: Flower rounds of LoRA fine-tuning on the simulation engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from federation import FederationConfig, run_federated_simulation
+from shopmesh.errors import CommandError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("federate", help="run federated LoRA rounds of the intent member (simulation)")
+    parser.add_argument("--nodes", type=int, default=3, help="merchants, each with a disjoint part of the data")
+    parser.add_argument("--rounds", type=int, default=2, help="server rounds")
+    parser.add_argument("--base-version", default="", help="intent version to start from (default: latest)")
+    parser.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.nodes < 1 or args.rounds < 1:
+        raise CommandError(f"--nodes and --rounds must be at least 1, got {args.nodes} and {args.rounds}")
+    config = FederationConfig(
+        registry_dir=str(args.workspace.registry),
+        base_version=args.base_version,
+        num_server_rounds=args.rounds,
+        local_epochs=args.local_epochs,
+        min_nodes=args.nodes,
+    )
+    result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=print)
+    print(json.dumps(result.to_dict(), indent=2, default=str))
+    return 0 if result.version_id else 1

@@ -1,0 +1,45 @@
+"""``shopmesh serve``: host the ensemble on Ray Serve from the workspace's registry and graph."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cluster
+from cluster import ClusterConfig
+from shopmesh.config import Workspace
+from shopmesh.errors import CommandError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("serve", help="serve the ensemble over HTTP until Ctrl-C")
+    parser.add_argument("--host", default="127.0.0.1", help="address the HTTP ingress binds to")
+    parser.add_argument("--port", type=int, default=8000, help="port of the HTTP ingress")
+    parser.add_argument("--version", default=None, help="intent version to serve (default: latest)")
+    parser.add_argument("--replicas", type=int, default=1, help="replicas per deployment")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    workspace: Workspace = args.workspace
+    if not workspace.graph.exists():
+        raise CommandError(f"no knowledge graph in {workspace.graph}; run `shopmesh kg build` first")
+    config = ClusterConfig(
+        registry_dir=workspace.registry,
+        graph_dir=workspace.graph,
+        intent_version=args.version,
+        host=args.host,
+        port=args.port,
+        replicas=args.replicas,
+        ray_temp_dir=workspace.ray_tmp,
+    )
+    try:
+        running = cluster.start(config)
+        print(f"serving on {running.url} (POST /v1/chat, POST /v1/recommend, GET /healthz); Ctrl-C to stop")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopping")
+    finally:
+        cluster.stop()
+    return 0

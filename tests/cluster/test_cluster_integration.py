@@ -1,0 +1,149 @@
+"""The real path: local Ray + Serve on 127.0.0.1, HTTP through the FastAPI ingress, hot reload."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cluster import ClusterConfig, RunningCluster, reload_intent, start, stop
+from ensemble.registry import Registry
+from knowledge_graph.graph import ProductGraph
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def cluster(registry: Registry, graph_dir: Path) -> Iterator[RunningCluster]:
+    # Ray puts Unix sockets under its temp dir, whose path must stay short: not under pytest's tmp_path.
+    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
+        config = ClusterConfig(
+            registry_dir=registry.root,
+            graph_dir=graph_dir,
+            port=_free_port(),
+            num_cpus=2,
+            replicas=1,
+            ray_temp_dir=Path(ray_tmp),
+        )
+        running = start(config)
+        try:
+            yield running
+        finally:
+            stop()
+
+
+@pytest.fixture(scope="module")
+def http(cluster: RunningCluster) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=cluster.url, timeout=30.0) as client:
+        yield client
+
+
+def test_healthz_reports_the_loaded_versions(http: httpx.Client, registry: Registry) -> None:
+    response = http.get("/healthz")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["intent"]["version"] == registry.latest("intent").id
+    assert body["graph"]["products"] == 4
+
+
+def test_chat_returns_an_intent_and_the_facts_of_the_named_product(
+    http: httpx.Client, registry: Registry, graph_dir: Path
+) -> None:
+    # Prepare
+    expected_facts = ProductGraph.load(graph_dir).facts("22423").to_dict()
+
+    # Execute
+    response = http.post(
+        "/v1/chat", json={"text": "Where is my regency cakestand 3 tier?", "customer_id": 12001}
+    )
+
+    # Assert
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["intent"] in {"track_order", "cancel_order", "get_refund"}
+    assert 0.0 < body["confidence"] <= 1.0
+    assert body["products"] == [expected_facts]
+    assert body["version"] == registry.latest("intent").id
+    assert [m["name"] for m in body["members"]] == ["intent", "knowledge_graph"]
+    assert body["members"][1]["output"]["customer_known"] is True
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ({"json": {"text": ""}}, "at least 1 character"),
+        ({"json": {"text": "x" * 3000}}, "at most 2000 characters"),
+        ({"json": {"text": 12345}}, "valid string"),
+        ({"json": {"mode": "parallel"}}, "Field required"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, "JSON decode error"),
+    ],
+)
+def test_invalid_chat_bodies_get_422_with_the_reason(
+    http: httpx.Client, content: dict[str, Any], reason: str
+) -> None:
+    response = http.post("/v1/chat", **content)
+
+    assert response.status_code == 422
+    body = response.json()
+    assert reason in body["message"]
+    assert all("input" not in problem for problem in body["detail"])
+
+
+def test_recommend_explains_items_and_404s_an_unknown_customer(http: httpx.Client, graph_dir: Path) -> None:
+    # Prepare
+    expected = [r.to_dict() for r in ProductGraph.load(graph_dir).recommend(12001, 2)]
+
+    # Execute
+    found = http.post("/v1/recommend", json={"customer_id": 12001, "k": 2})
+    missing = http.post("/v1/recommend", json={"customer_id": 424242, "k": 2})
+
+    # Assert
+    assert found.status_code == 200
+    items = found.json()["items"]
+    assert [i["stock_code"] for i in items] == [e["stock_code"] for e in expected]
+    assert [i["explanation"] for i in items] == [e["explanation"] for e in expected]
+    assert missing.status_code == 404
+    assert missing.json()["field"] == "customer_id"
+    assert missing.json()["value"] == 424242
+    assert "424242" in missing.json()["detail"]
+
+
+def test_product_facts_by_code(http: httpx.Client) -> None:
+    assert http.get("/v1/products/71053").json()["description"] == "WHITE METAL LANTERN"
+    assert http.get("/v1/products/00000").status_code == 404
+
+
+def test_a_new_version_is_hot_reloaded_in_place(
+    http: httpx.Client,
+    cluster: RunningCluster,
+    registry: Registry,
+    publish_intent: Callable[[Registry, int], str],
+) -> None:
+    # Prepare
+    before = http.get("/healthz").json()["intent"]
+    new_version = publish_intent(registry, 1)
+
+    # Execute
+    served = reload_intent(cluster, None)
+
+    # Assert
+    after = http.get("/healthz").json()["intent"]
+    assert served == new_version != before["version"]
+    assert after["version"] == new_version
+    assert after["loaded_at"] > before["loaded_at"]
+    assert after["pid"] == before["pid"]  # the same replica process: reconfigured in place, not replaced
+    chat = http.post("/v1/chat", json={"text": "refund please"})
+    assert chat.json()["version"] == new_version

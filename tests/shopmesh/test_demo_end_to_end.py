@@ -1,0 +1,32 @@
+"""``shopmesh demo --no-serve`` run as a user would: every tier for real, then a clean exit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ensemble.registry import Registry
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_port: int) -> None:
+    # Execute
+    result = cli("demo", "--no-serve", "--port", str(free_port), home=tmp_path, timeout=1500)
+    # Assert
+    out = result.stdout
+    assert result.returncode == 0, out[-4000:] + result.stderr[-4000:]
+    assert "Summary" in out
+    for stage in ("knowledge graph", "central training", "federated LoRA rounds", "edge export", "Ray Serve", "edge SDK"):
+        assert re.search(rf"\[\d/6\] {re.escape(stage)}.*done in", out), f"stage {stage!r} did not finish"
+    accuracy = float(re.search(r"val accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
+    assert accuracy > 0.9
+    assert re.search(r"int8 agrees (\d\.\d+)", out)
+    assert re.search(r"\d+ (device|cluster)", out), "the edge stage reported no answers"
+    versions = Registry(tmp_path / "registry").list("intent")
+    assert [v.version for v in versions] == ["v0001", "v0002"]
+    lineage = Registry(tmp_path / "registry").load("intent", "v0002").lineage
+    assert lineage.method == "federated" and lineage.parent == "intent:v0001"
