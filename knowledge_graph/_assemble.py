@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import networkx as nx
 import pandas as pd
 
+from knowledge_graph._adjacency import column_dicts, insert_edges
 from knowledge_graph.schema import (
     EdgeKind,
     NodeKind,
@@ -22,18 +22,18 @@ from knowledge_graph.schema import (
 from knowledge_graph.taxonomy import parse_description
 
 
-def _clean(value: Any) -> Any:
-    """NaN/NA → None so that attributes are plain Python values."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+def _column(series: pd.Series) -> list[Any]:
+    """A column as plain Python values, NaN/NA → None."""
+    if series.isna().any():
+        values: list[Any] = series.astype(object).where(series.notna(), None).tolist()
+        return values
+    plain: list[Any] = series.tolist()
+    return plain
 
 
 def _records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
     cols = list(columns)
-    return [{str(k): _clean(v) for k, v in row.items()} for row in frame[cols].to_dict("records")]
+    return column_dicts({str(c): _column(frame[c]) for c in cols}, len(frame))
 
 
 def add_country(graph: nx.MultiDiGraph, name: str) -> str:
@@ -44,9 +44,7 @@ def add_country(graph: nx.MultiDiGraph, name: str) -> str:
     return node
 
 
-def add_products(
-    graph: nx.MultiDiGraph, products: pd.DataFrame, categories: Mapping[str, str | None]
-) -> None:
+def add_products(graph: nx.MultiDiGraph, products: pd.DataFrame, categories: Mapping[str, str | None]) -> None:
     """Add or replace product nodes with their category and attribute edges."""
     attr_cols = ["description", "price_min", "price_median", "price_max", "price_mean", "n_lines", "n_orders"]
     attr_cols += ["quantity", "countries", "merchandise"]
@@ -106,14 +104,11 @@ def add_edges(graph: nx.MultiDiGraph, table: pd.DataFrame, kind: EdgeKind, sourc
     attr_cols = [c for c in table.columns if c not in (source, target)]
     sources = [src_fn(v) for v in table[source].tolist()]
     targets = [dst_fn(v) for v in table[target].tolist()]
-    attrs = _records(table, attr_cols) if attr_cols else [{} for _ in sources]
-    graph.add_edges_from(zip(sources, targets, [kind] * len(sources), attrs, strict=True))
+    insert_edges(graph, kind, sources, targets, _records(table, attr_cols))
 
 
 def remove_out_edges(graph: nx.MultiDiGraph, nodes: Iterable[str], kinds: Iterable[EdgeKind]) -> None:
     """Remove every out-edge of the given kinds from the given nodes."""
     wanted = set(kinds)
-    doomed = [
-        (u, v, k) for u in nodes if u in graph for _, v, k in graph.out_edges(u, keys=True) if k in wanted
-    ]
+    doomed = [(u, v, k) for u in nodes if u in graph for _, v, k in graph.out_edges(u, keys=True) if k in wanted]
     graph.remove_edges_from(doomed)

@@ -206,9 +206,7 @@ def purchased_records(lines: pd.DataFrame) -> pd.DataFrame:
 def placed_records(lines: pd.DataFrame) -> pd.DataFrame:
     """Customer → invoice pairs."""
     kept = lines[lines["CustomerID"].notna()][["CustomerID", "InvoiceNo"]].drop_duplicates()
-    return _stringify(
-        kept.sort_values(["CustomerID", "InvoiceNo"]).reset_index(drop=True), ["CustomerID", "InvoiceNo"]
-    )
+    return _stringify(kept.sort_values(["CustomerID", "InvoiceNo"]).reset_index(drop=True), ["CustomerID", "InvoiceNo"])
 
 
 def copurchase_records(lines: pd.DataFrame, config: BuildConfig) -> pd.DataFrame:
@@ -225,9 +223,7 @@ def copurchase_records(lines: pd.DataFrame, config: BuildConfig) -> pd.DataFrame
     inv_idx, _ = pd.factorize(sales["InvoiceNo"])
     prod_idx, products = pd.factorize(sales["StockCode"], sort=True)
     n_baskets = int(inv_idx.max()) + 1
-    x = sp.csr_matrix(
-        (np.ones(len(sales), dtype=np.float64), (inv_idx, prod_idx)), shape=(n_baskets, len(products))
-    )
+    x = sp.csr_matrix((np.ones(len(sales), dtype=np.float64), (inv_idx, prod_idx)), shape=(n_baskets, len(products)))
     item = np.asarray(x.sum(axis=0)).ravel()
     pair = (x.T @ x).tocoo()
     keep = (pair.row != pair.col) & (pair.data >= config.min_support)

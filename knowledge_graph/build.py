@@ -20,6 +20,7 @@ from knowledge_graph._records import (
     purchased_records,
     returned_records,
 )
+from knowledge_graph._walk import WalkTables
 from knowledge_graph.config import BuildConfig
 from knowledge_graph.graph import ProductGraph
 from knowledge_graph.schema import SCHEMA_VERSION, EdgeKind
@@ -40,7 +41,7 @@ def build_graph(orders: pd.DataFrame, config: BuildConfig | None = None) -> Prod
     config = config or BuildConfig()
     started = time.perf_counter()
     lines = prepare_lines(orders)
-    graph = assemble_graph(lines, config)
+    graph, tables = assemble_graph(lines, config)
     logger.info(
         "built product graph from %s lines: %s nodes, %s edges in %.1f s",
         len(lines),
@@ -48,12 +49,12 @@ def build_graph(orders: pd.DataFrame, config: BuildConfig | None = None) -> Prod
         graph.number_of_edges(),
         time.perf_counter() - started,
     )
-    return ProductGraph(graph, lines, config)
+    return ProductGraph(graph, lines, config, walk_tables=tables)
 
 
-def assemble_graph(lines: pd.DataFrame, config: BuildConfig) -> nx.MultiDiGraph:
-    """Every node and edge derived from prepared lines (see
-    :func:`knowledge_graph._records.prepare_lines`)."""
+def assemble_graph(lines: pd.DataFrame, config: BuildConfig) -> tuple[nx.MultiDiGraph, WalkTables]:
+    """Every node and edge derived from prepared lines (see :func:`knowledge_graph._records.prepare_lines`),
+    with the purchased and co_purchased tables the recommender's walk matrix is built from."""
     graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
     products = product_records(lines)
     categories = assign_categories(
@@ -70,7 +71,9 @@ def assemble_graph(lines: pd.DataFrame, config: BuildConfig) -> nx.MultiDiGraph:
     add_edges(graph, contains_records(lines), EdgeKind.CONTAINS, "InvoiceNo", "StockCode")
     add_edges(graph, returned_records(lines, "InvoiceNo"), EdgeKind.RETURNED, "InvoiceNo", "StockCode")
     add_edges(graph, returned_records(lines, "CustomerID"), EdgeKind.RETURNED, "CustomerID", "StockCode")
-    add_edges(graph, purchased_records(lines), EdgeKind.PURCHASED, "CustomerID", "StockCode")
+    purchases = purchased_records(lines)
+    copurchases = copurchase_records(lines, config)
+    add_edges(graph, purchases, EdgeKind.PURCHASED, "CustomerID", "StockCode")
     add_edges(graph, placed_records(lines), EdgeKind.PLACED, "CustomerID", "InvoiceNo")
-    add_edges(graph, copurchase_records(lines, config), EdgeKind.CO_PURCHASED, "source", "target")
-    return graph
+    add_edges(graph, copurchases, EdgeKind.CO_PURCHASED, "source", "target")
+    return graph, WalkTables(purchases, copurchases)

@@ -10,7 +10,8 @@ import networkx as nx
 import pandas as pd
 
 from knowledge_graph import incremental, linking, queries, recommend, store
-from knowledge_graph.config import BuildConfig
+from knowledge_graph._walk import WalkTables
+from knowledge_graph.config import BuildConfig, RecommendConfig
 from knowledge_graph.schema import NodeKind, customer_id, invoice_id, product_id
 
 
@@ -20,7 +21,9 @@ class ProductGraph:
     Build one with :func:`knowledge_graph.build_graph` or :meth:`load`. ``nx_graph`` is the NetworkX graph
     itself
     (schema in :mod:`knowledge_graph.schema`); treat it as read-only and change the graph through
-    :meth:`add_orders`. The entity linker and the recommender's sparse matrix are built on first use.
+    :meth:`add_orders`. The entity linker and the recommender's sparse matrix are built on first use; the
+    matrix comes from ``walk_tables`` (the purchased/co_purchased tables, given by the builder and the loader,
+    well under a second) or, after :meth:`add_orders`, from a scan of the graph's edges.
     """
 
     def __init__(
@@ -28,6 +31,8 @@ class ProductGraph:
         graph: nx.MultiDiGraph,
         lines: pd.DataFrame | Callable[[], pd.DataFrame],
         config: BuildConfig,
+        walk_tables: WalkTables | None = None,
+        recommend_config: RecommendConfig | None = None,
     ) -> None:
         self._graph = graph
         self._lines: pd.DataFrame | None = None
@@ -39,6 +44,8 @@ class ProductGraph:
         self._config = config
         self._linker: linking.EntityLinker | None = None
         self._recommender: recommend.GraphRecommender | None = None
+        self._walk_tables = walk_tables
+        self._recommend_config = recommend_config or RecommendConfig()
 
     @property
     def nx_graph(self) -> nx.MultiDiGraph:
@@ -113,12 +120,15 @@ class ProductGraph:
     def recommender(self) -> recommend.GraphRecommender:
         """The personalised-PageRank recommender (its sparse matrix is built on first use)."""
         if self._recommender is None:
-            self._recommender = recommend.GraphRecommender.from_graph(self._graph)
+            if self._walk_tables is not None:
+                self._recommender = recommend.GraphRecommender.from_tables(
+                    self._graph, self._walk_tables, self._recommend_config
+                )
+            else:
+                self._recommender = recommend.GraphRecommender.from_graph(self._graph, self._recommend_config)
         return self._recommender
 
-    def recommend(
-        self, customer: int, k: int = 10, exclude_bought: bool = True
-    ) -> list[recommend.Recommendation]:
+    def recommend(self, customer: int, k: int = 10, exclude_bought: bool = True) -> list[recommend.Recommendation]:
         """Top-``k`` products for a customer with explanations; raises ``UnknownCustomerError``."""
         return self.recommender.recommend(customer, k, exclude_bought)
 
@@ -127,6 +137,7 @@ class ProductGraph:
         self._lines = incremental.add_orders(self._graph, self.lines, orders, self._config)
         self._linker = None
         self._recommender = None
+        self._walk_tables = None
 
     def save(self, directory: str | Path) -> Path:
         """Save to ``directory`` (parquet tables + manifest); an existing save is replaced atomically."""
@@ -135,8 +146,8 @@ class ProductGraph:
     @classmethod
     def load(cls, directory: str | Path) -> ProductGraph:
         """Load a graph saved by :meth:`save`; raises :class:`~knowledge_graph.errors.GraphStoreError`."""
-        graph, lines, config = store.load_graph(Path(directory))
-        return cls(graph, lines, config)
+        graph, lines, config, tables = store.load_graph(Path(directory))
+        return cls(graph, lines, config, walk_tables=tables)
 
     def export_edge_snapshot(self, path: str | Path, top_n: int = 500) -> Path:
         """Write plain JSON facts + co-purchases of the ``top_n`` most ordered products for edge devices."""

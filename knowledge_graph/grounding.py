@@ -118,9 +118,7 @@ def verify(reply: str, context: GroundingContext) -> GroundingReport:
         try:
             summary = graph.order(number)
         except UnknownOrderError:
-            claims.append(
-                Claim(ClaimKind.ORDER, m.group(0), m.span(), False, f"no order {number} in the graph")
-            )
+            claims.append(Claim(ClaimKind.ORDER, m.group(0), m.span(), False, f"no order {number} in the graph"))
             continue
         if context.customer_id is not None and summary.customer_id != context.customer_id:
             reason = f"order {number} belongs to customer {summary.customer_id}, not {context.customer_id}"
@@ -138,9 +136,7 @@ def verify(reply: str, context: GroundingContext) -> GroundingReport:
             products.append(code)
             claims.append(Claim(ClaimKind.STOCK_CODE, m.group(0), m.span(), True, f"product {code} exists"))
         else:
-            claims.append(
-                Claim(ClaimKind.STOCK_CODE, m.group(0), m.span(), False, f"no product with code {code}")
-            )
+            claims.append(Claim(ClaimKind.STOCK_CODE, m.group(0), m.span(), False, f"no product with code {code}"))
     for match in graph.mentions(reply):
         if match.method == "code" or match.span is None:
             continue
@@ -156,21 +152,15 @@ def verify(reply: str, context: GroundingContext) -> GroundingReport:
         claims.append(_check_quantity(int(m.group(1)), m.group(0), m.span(), products, orders))
     for pattern in (_ISO_RE, _LONG_DATE_RE):
         for m in pattern.finditer(reply):
-            claims.append(
-                _check_date(graph, _parse_date(m), m.group(0), m.span(), orders, context.customer_id)
-            )
+            claims.append(_check_date(graph, _parse_date(m), m.group(0), m.span(), orders, context.customer_id))
     claims.sort(key=lambda c: c.span)
     return GroundingReport(tuple(claims))
 
 
-def _check_product(
-    code: str, description: str, text: str, span: tuple[int, int], orders: list[OrderSummary]
-) -> Claim:
+def _check_product(code: str, description: str, text: str, span: tuple[int, int], orders: list[OrderSummary]) -> Claim:
     if orders and not any(line.stock_code == code for o in orders for line in o.lines):
         numbers = ", ".join(o.invoice_no for o in orders)
-        return Claim(
-            ClaimKind.PRODUCT, text, span, False, f"{description} ({code}) is not in order {numbers}"
-        )
+        return Claim(ClaimKind.PRODUCT, text, span, False, f"{description} ({code}) is not in order {numbers}")
     return Claim(ClaimKind.PRODUCT, text, span, True, f"names product {code} {description}")
 
 
@@ -185,9 +175,7 @@ def _check_price(
     for o in orders:
         amounts = [abs(o.total)] + [abs(x) for line in o.lines for x in (line.unit_price or 0.0, line.amount)]
         if any(abs(value - a) <= _PRICE_TOL + 0.005 for a in amounts):
-            return Claim(
-                ClaimKind.PRICE, text, span, True, f"matches a price or total of order {o.invoice_no}"
-            )
+            return Claim(ClaimKind.PRICE, text, span, True, f"matches a price or total of order {o.invoice_no}")
     checked = []
     for code in scope:
         facts = graph.facts(code, top_k=0)
@@ -198,12 +186,8 @@ def _check_price(
             return Claim(ClaimKind.PRICE, text, span, True, reason)
         checked.append(f"{code} £{facts.price_min:.2f}..£{facts.price_max:.2f}")
     if not checked and not orders:
-        return Claim(
-            ClaimKind.PRICE, text, span, False, "no product or order in scope to check the price against"
-        )
-    return Claim(
-        ClaimKind.PRICE, text, span, False, f"£{value:.2f} is outside observed prices ({'; '.join(checked)})"
-    )
+        return Claim(ClaimKind.PRICE, text, span, False, "no product or order in scope to check the price against")
+    return Claim(ClaimKind.PRICE, text, span, False, f"£{value:.2f} is outside observed prices ({'; '.join(checked)})")
 
 
 def _check_quantity(
@@ -215,9 +199,7 @@ def _check_quantity(
     if any(abs(line.quantity) == value for line in lines):
         return Claim(ClaimKind.QUANTITY, text, span, True, "equals a line quantity of the order")
     seen = sorted({abs(line.quantity) for line in lines})
-    return Claim(
-        ClaimKind.QUANTITY, text, span, False, f"no line of the order has quantity {value} (seen {seen})"
-    )
+    return Claim(ClaimKind.QUANTITY, text, span, False, f"no line of the order has quantity {value} (seen {seen})")
 
 
 def _check_date(
@@ -242,7 +224,5 @@ def _check_date(
         dates = {graph.order(i).date[:10] for i in history.invoices}
         if iso in dates:
             return Claim(ClaimKind.DATE, text, span, True, "is the date of one of the customer's orders")
-        return Claim(
-            ClaimKind.DATE, text, span, False, f"none of customer {customer}'s orders is dated {iso}"
-        )
+        return Claim(ClaimKind.DATE, text, span, False, f"none of customer {customer}'s orders is dated {iso}")
     return Claim(ClaimKind.DATE, text, span, False, "no order or customer in scope to check the date against")

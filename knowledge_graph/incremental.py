@@ -44,17 +44,13 @@ from knowledge_graph.taxonomy import assign_categories
 logger = logging.getLogger(__name__)
 
 
-def add_orders(
-    graph: nx.MultiDiGraph, lines: pd.DataFrame, orders: pd.DataFrame, config: BuildConfig
-) -> pd.DataFrame:
+def add_orders(graph: nx.MultiDiGraph, lines: pd.DataFrame, orders: pd.DataFrame, config: BuildConfig) -> pd.DataFrame:
     """Update ``graph`` in place with ``orders`` and return the combined prepared lines."""
     new = prepare_lines(orders)
     if new.empty:
         return lines
     columns = list(ORDER_COLUMNS)
-    merged = finish_lines(
-        pd.concat([lines[columns].astype(object), new[columns].astype(object)], ignore_index=True)
-    )
+    merged = finish_lines(pd.concat([lines[columns].astype(object), new[columns].astype(object)], ignore_index=True))
     merged["Quantity"] = merged["Quantity"].astype("int64")
     merged["UnitPrice"] = merged["UnitPrice"].astype("float64")
     merged["CustomerID"] = merged["CustomerID"].astype("Int64")
@@ -75,9 +71,7 @@ def add_orders(
         graph, customer_nodes, (EdgeKind.PURCHASED, EdgeKind.RETURNED, EdgeKind.PLACED, EdgeKind.LOCATED_IN)
     )
     add_customers(graph, customer_records(by_customer))
-    add_edges(
-        graph, returned_records(by_customer, "CustomerID"), EdgeKind.RETURNED, "CustomerID", "StockCode"
-    )
+    add_edges(graph, returned_records(by_customer, "CustomerID"), EdgeKind.RETURNED, "CustomerID", "StockCode")
     add_edges(graph, purchased_records(by_customer), EdgeKind.PURCHASED, "CustomerID", "StockCode")
     add_edges(graph, placed_records(by_customer), EdgeKind.PLACED, "CustomerID", "InvoiceNo")
 
@@ -102,9 +96,7 @@ def add_orders(
 
 def _update_products(graph: nx.MultiDiGraph, products: pd.DataFrame, config: BuildConfig) -> None:
     """Replace the touched products and re-derive every product's category."""
-    descriptions = {
-        d["key"]: d["description"] for _, d in graph.nodes(data=True) if d["kind"] == NodeKind.PRODUCT
-    }
+    descriptions = {d["key"]: d["description"] for _, d in graph.nodes(data=True) if d["kind"] == NodeKind.PRODUCT}
     descriptions.update(zip(products.index, products["description"], strict=True))
     categories = assign_categories(descriptions, config.min_category_products)
     touched = [product_id(c) for c in products.index]
@@ -122,7 +114,5 @@ def _update_products(graph: nx.MultiDiGraph, products: pd.DataFrame, config: Bui
             if cat not in graph:
                 graph.add_node(cat, kind=NodeKind.CATEGORY, key=category, name=category)
             graph.add_edge(node, cat, key=EdgeKind.IN_CATEGORY)
-    orphans = [
-        n for n, d in graph.nodes(data=True) if d["kind"] == NodeKind.CATEGORY and graph.in_degree(n) == 0
-    ]
+    orphans = [n for n, d in graph.nodes(data=True) if d["kind"] == NodeKind.CATEGORY and graph.in_degree(n) == 0]
     graph.remove_nodes_from(orphans)

@@ -182,9 +182,7 @@ class EntityLinker:
         candidates = sorted({c for i in content for c in self._index.get(norm_words[i], ())})
         if not candidates or not content:
             return sorted(found, key=lambda m: m.span or (0, 0))
-        windows: list[tuple[int, int]] = [
-            (a, b) for a in content for b in content if a <= b and b - a < max_words
-        ]
+        windows: list[tuple[int, int]] = [(a, b) for a in content for b in content if a <= b and b - a < max_words]
         queries = [" ".join(norm_words[a : b + 1]) for a, b in windows]
         choices = [self._normal[c] for c in candidates]
         scores = process.cdist(queries, choices, scorer=self._scorer, dtype=np.uint8)

@@ -30,7 +30,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from knowledge_graph._adjacency import column_dicts, gc_paused, insert_edges
 from knowledge_graph._records import finish_lines
+from knowledge_graph._walk import WalkTables
 from knowledge_graph.config import BuildConfig
 from knowledge_graph.errors import GraphStoreError
 from knowledge_graph.queries import product_facts
@@ -151,13 +153,18 @@ class _LazyLines:
         try:
             return finish_lines(pd.read_parquet(self._path))
         except (pa.ArrowException, OSError) as err:
-            raise GraphStoreError(
-                f"could not read order lines {self._path}: {err}; save the graph again"
-            ) from err
+            raise GraphStoreError(f"could not read order lines {self._path}: {err}; save the graph again") from err
 
 
-def load_graph(directory: Path) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFrame], BuildConfig]:
-    """Load what :func:`save_graph` wrote, verifying every file's sha256 first."""
+def load_graph(
+    directory: Path,
+) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFrame], BuildConfig, WalkTables]:
+    """Load what :func:`save_graph` wrote, verifying every file's sha256 first.
+
+    Tables are read column-wise and their edges written into the graph in bulk (see
+    :mod:`knowledge_graph._adjacency`); the purchased and co_purchased tables are also returned as
+    :class:`~knowledge_graph._walk.WalkTables` for the recommender.
+    """
     started = time.perf_counter()
     manifest = read_manifest(directory)
     expected = {f"nodes-{k.value}.parquet" for k in NodeKind} | {f"edges-{k.value}.parquet" for k in EdgeKind}
@@ -165,8 +172,7 @@ def load_graph(directory: Path) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFr
     files: dict[str, str] = manifest.get("files", {})
     if set(files) != expected:
         raise GraphStoreError(
-            f"manifest of {directory} lists {sorted(files)}, expected {sorted(expected)}; "
-            "save the graph again"
+            f"manifest of {directory} lists {sorted(files)}, expected {sorted(expected)}; save the graph again"
         )
     for name, digest in files.items():
         path = directory / name
@@ -174,36 +180,73 @@ def load_graph(directory: Path) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFr
             raise GraphStoreError(f"saved graph {directory} lacks {name}; save the graph again")
         if _sha256(path) != digest:
             raise GraphStoreError(
-                f"{path} does not match its sha256 in the manifest (file corrupt or changed); "
-                "save the graph again"
+                f"{path} does not match its sha256 in the manifest (file corrupt or changed); save the graph again"
             )
     try:
-        graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
-        for kind in NodeKind:
-            for row in pq.read_table(directory / f"nodes-{kind.value}.parquet").to_pylist():
-                node = row.pop("id")
-                for attr in _TUPLE_ATTRS:
-                    if attr in row:
-                        row[attr] = tuple(row[attr] or ())
-                graph.add_node(node, kind=kind, **row)
-        for edge_kind in EdgeKind:
-            table = pq.read_table(directory / f"edges-{edge_kind.value}.parquet")
-            if table.num_rows == 0:
-                continue
-            sources = table.column("source").to_pylist()
-            targets = table.column("target").to_pylist()
-            names = [n for n in table.column_names if n not in ("source", "target")]
-            columns = [table.column(n).to_pylist() for n in names]
-            attrs = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-            if not names:
-                attrs = [{} for _ in sources]
-            graph.add_edges_from(zip(sources, targets, [edge_kind] * len(sources), attrs, strict=True))
+        with gc_paused():
+            graph, tables = _read_tables(directory)
         lines = _LazyLines(directory / "lines.parquet")
         config = BuildConfig.from_dict(manifest["config"])
     except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as err:
         raise GraphStoreError(f"could not read saved graph {directory}: {err}; save the graph again") from err
     logger.info("loaded product graph from %s in %.1f s", directory, time.perf_counter() - started)
-    return graph, lines, config
+    return graph, lines, config, tables
+
+
+def _read_tables(directory: Path) -> tuple[nx.MultiDiGraph, WalkTables]:
+    """The graph and the recommender's tables from the parquet files of a saved graph."""
+    if True:
+        graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
+        for kind in NodeKind:
+            columns = _columns(pq.read_table(directory / f"nodes-{kind.value}.parquet"))
+            ids = columns.pop("id")
+            for attr in _TUPLE_ATTRS:
+                if attr in columns:
+                    columns[attr] = [tuple(v or ()) for v in columns[attr]]
+            columns["kind"] = [kind] * len(ids)
+            graph.add_nodes_from(zip(ids, column_dicts(columns, len(ids)), strict=True))
+        walk: dict[EdgeKind, pd.DataFrame] = {}
+        for edge_kind in EdgeKind:
+            table = pq.read_table(directory / f"edges-{edge_kind.value}.parquet")
+            if table.num_rows == 0:
+                walk[edge_kind] = pd.DataFrame()
+                continue
+            if edge_kind in _WALK_COLUMNS:
+                walk[edge_kind] = table.select(["source", "target", *_WALK_COLUMNS[edge_kind]]).to_pandas()
+            columns = _columns(table)
+            sources, targets = columns.pop("source"), columns.pop("target")
+            insert_edges(graph, edge_kind, sources, targets, column_dicts(columns, len(sources)))
+    return graph, _walk_tables(walk[EdgeKind.PURCHASED], walk[EdgeKind.CO_PURCHASED])
+
+
+_WALK_COLUMNS: Final[dict[EdgeKind, list[str]]] = {
+    EdgeKind.PURCHASED: ["n_orders", "last_date"],
+    EdgeKind.CO_PURCHASED: ["weight"],
+}
+
+
+def _columns(table: pa.Table) -> dict[str, list[Any]]:
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def _walk_tables(purchased: pd.DataFrame, copurchased: pd.DataFrame) -> WalkTables:
+    """Saved purchased/co_purchased edges (node ids) as the recommender's tables (raw keys)."""
+    purchases = pd.DataFrame(
+        {
+            "CustomerID": purchased.get("source", pd.Series(dtype=str)).str.slice(len("customer:")).astype("int64"),
+            "StockCode": purchased.get("target", pd.Series(dtype=str)).str.slice(len("product:")),
+            "n_orders": purchased.get("n_orders", pd.Series(dtype="int64")),
+            "last_date": purchased.get("last_date", pd.Series(dtype=str)),
+        }
+    )
+    copurchases = pd.DataFrame(
+        {
+            "source": copurchased.get("source", pd.Series(dtype=str)).str.slice(len("product:")),
+            "target": copurchased.get("target", pd.Series(dtype=str)).str.slice(len("product:")),
+            "weight": copurchased.get("weight", pd.Series(dtype="float64")),
+        }
+    )
+    return WalkTables(purchases, copurchases)
 
 
 def export_edge_snapshot(graph: nx.MultiDiGraph, path: Path, top_n: int) -> Path:

@@ -18,15 +18,15 @@ from shopmesh.errors import user_errors
 
 Handler = Callable[[argparse.Namespace], int]
 
+OUR_PACKAGES = ("knowledge_graph", "ensemble", "cluster", "federation", "edge", "shopmesh")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shopmesh",
         description="An e-commerce AI ensemble across a Ray Serve cluster, Flower federation and ONNX edge devices.",
     )
-    parser.add_argument(
-        "--home", default=None, help="workspace directory (default: $SHOPMESH_HOME or ./.shopmesh)"
-    )
+    parser.add_argument("--home", default=None, help="workspace directory (default: $SHOPMESH_HOME or ./.shopmesh)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (demo, train, federate, edge, serve, evaluate, kg):
@@ -41,13 +41,13 @@ def _quiet_libraries(verbose: bool) -> None:
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for package in OUR_PACKAGES:
+        logging.getLogger(package).setLevel(logging.DEBUG if verbose else logging.INFO)
     if not verbose:
-        for name in ("transformers", "httpx", "filelock", "urllib3", "ray", "flwr", "peft"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         try:
             from transformers.utils import logging as hf_logging
 

@@ -58,9 +58,7 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         graph = build_graph(orders)
         graph.save(workspace.graph)
         nodes = graph.stats().nodes
-        stage.metric = f"{len(orders):,} order lines -> " + ", ".join(
-            f"{n:,} {kind}" for kind, n in nodes.items()
-        )
+        stage.metric = f"{len(orders):,} order lines -> " + ", ".join(f"{n:,} {kind}" for kind, n in nodes.items())
 
     with progress.stage("intent member, central training") as stage:
         splits = split_bitext(load_bitext())
@@ -97,12 +95,8 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
         model, _ = load_intent(registry, federation.version_id)
         bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
-        bundle = export_intent(
-            model, bundle_dir, version_id=federation.version_id, signing_key=key, overwrite=True
-        )
-        report = validate_bundle(
-            bundle_dir, model, splits.val["instruction"].tolist(), splits.val["intent"].tolist()
-        )
+        bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signing_key=key, overwrite=True)
+        report = validate_bundle(bundle_dir, model, splits.val["instruction"].tolist(), splits.val["intent"].tolist())
         stage.metric = (
             f"{bundle.model_size_bytes / 2**20:.1f} MB int8 (fp32 {bundle.fp32_size_bytes / 2**20:.1f} MB), "
             f"fp32 max|diff| {report.fp32_max_abs_diff:.1e}; on {report.n_texts} val messages int8 agrees "
@@ -123,15 +117,11 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
             stage.metric = f"serving {running.url}; " + _probe_cluster(running.url, orders)
 
         with progress.stage("edge SDK: answer on device or escalate") as stage:
-            stage.metric = _run_edge(
-                progress, bundle_dir, running.url, key, workspace.outbox, splits.test, options
-            )
+            stage.metric = _run_edge(progress, bundle_dir, running.url, key, workspace.outbox, splits.test, options)
 
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
-            print(
-                f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True
-            )
+            print(f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True)
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:

@@ -76,9 +76,7 @@ class GenerationSettings:
         if self.max_new_tokens < 1:
             raise ModelError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
         if self.temperature <= 0:
-            raise ModelError(
-                f"temperature must be positive, got {self.temperature}; use do_sample=False for greedy"
-            )
+            raise ModelError(f"temperature must be positive, got {self.temperature}; use do_sample=False for greedy")
         if not 0 < self.top_p <= 1:
             raise ModelError(f"top_p must be in (0, 1], got {self.top_p}")
 
@@ -98,8 +96,7 @@ def format_prompt(intent: str, message: str, facts: str | None = None) -> str:
     """The conditioning text that ends with the reply marker."""
     facts_text = facts.strip() if facts and facts.strip() else NO_FACTS
     return (
-        f"{INTENT_MARK} {intent.strip()} {FACTS_MARK} {facts_text} {USER_MARK} "
-        f"{normalise_text(message)} {REPLY_MARK}"
+        f"{INTENT_MARK} {intent.strip()} {FACTS_MARK} {facts_text} {USER_MARK} {normalise_text(message)} {REPLY_MARK}"
     )
 
 
@@ -177,9 +174,7 @@ class ReplyModel(nn.Module):
         return int(self.tokenizer.pad_token_id)
 
     @classmethod
-    def from_tokenizer(
-        cls, tokenizer: PreTrainedTokenizerBase, config: ReplyConfig | None = None
-    ) -> ReplyModel:
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, config: ReplyConfig | None = None) -> ReplyModel:
         """A new random-weight GPT-2 of ``config``'s size over ``tokenizer``."""
         config = config or ReplyConfig()
         eos = int(tokenizer.convert_tokens_to_ids(END_OF_TEXT))  # type: ignore[arg-type]
@@ -199,9 +194,7 @@ class ReplyModel(nn.Module):
         return cls(GPT2LMHeadModel(gpt2), tokenizer, config)
 
     @classmethod
-    def from_texts(
-        cls, texts: Sequence[str], config: ReplyConfig | None = None, vocab_size: int = 4096
-    ) -> ReplyModel:
+    def from_texts(cls, texts: Sequence[str], config: ReplyConfig | None = None, vocab_size: int = 4096) -> ReplyModel:
         """A new model over a tokenizer trained on ``texts`` (the training split's messages and replies)."""
         return cls.from_tokenizer(train_reply_tokenizer(texts, vocab_size=vocab_size), config)
 
@@ -210,18 +203,14 @@ class ReplyModel(nn.Module):
         """Any local HF causal-LM directory (weights + tokenizer), loaded offline: ``--reply-model PATH``."""
         folder = Path(path)
         if not folder.is_dir():
-            raise ModelError(
-                f"reply model directory {folder} does not exist; give a local HF causal-LM directory"
-            )
+            raise ModelError(f"reply model directory {folder} does not exist; give a local HF causal-LM directory")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             lm = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot load a causal LM from {folder}: {err}") from err
         tokenizer = load_reply_tokenizer(folder)
-        positions = int(
-            getattr(lm.config, "n_positions", 0) or getattr(lm.config, "max_position_embeddings", 1024)
-        )
+        positions = int(getattr(lm.config, "n_positions", 0) or getattr(lm.config, "max_position_embeddings", 1024))
         base = config or ReplyConfig()
         config = ReplyConfig.from_dict({**base.to_dict(), "n_positions": positions})
         lm.eval()  # type: ignore[no-untyped-call]
@@ -232,9 +221,7 @@ class ReplyModel(nn.Module):
         """A random-weight two-layer model over a small tokenizer trained on ``texts``, for fast tests."""
         torch.manual_seed(seed)
         tokenizer = train_reply_tokenizer(texts, vocab_size=400, min_frequency=1)
-        config = ReplyConfig(
-            n_layer=2, n_head=2, n_embd=32, n_positions=128, max_length=96, max_prompt_tokens=48
-        )
+        config = ReplyConfig(n_layer=2, n_head=2, n_embd=32, n_positions=128, max_length=96, max_prompt_tokens=48)
         return cls.from_tokenizer(tokenizer, config)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -280,9 +267,7 @@ class ReplyModel(nn.Module):
         width = max(len(r) for r in rows)
         room = self.config.n_positions - width
         if room < 1:
-            raise ModelError(
-                f"prompt of {width} tokens leaves no room in {self.config.n_positions} positions"
-            )
+            raise ModelError(f"prompt of {width} tokens leaves no room in {self.config.n_positions} positions")
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)  # [B, P], left-padded
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, row in enumerate(rows):

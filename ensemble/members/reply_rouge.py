@@ -54,9 +54,7 @@ def rouge_l(candidate: str, reference: str) -> RougeL:
 def mean_rouge_l_f1(candidates: Sequence[str], references: Sequence[str]) -> float:
     """Mean ROUGE-L F1 over aligned pairs; NaN when there are none."""
     if len(candidates) != len(references):
-        raise ModelError(
-            f"got {len(candidates)} candidates but {len(references)} references; they must pair up"
-        )
+        raise ModelError(f"got {len(candidates)} candidates but {len(references)} references; they must pair up")
     if not candidates:
         return float("nan")
     return sum(rouge_l(c, r).f1 for c, r in zip(candidates, references, strict=True)) / len(candidates)

@@ -86,9 +86,7 @@ def train_reply_tokenizer(
     slots = sorted(slot for slot, count in slot_counts.items() if count >= min_slot_count)
     # Plain added tokens (not special): they survive decode(skip_special_tokens=True).
     tokenizer.add_tokens([AddedToken(slot, normalized=False) for slot in slots])
-    logger.info(
-        "trained a reply tokenizer: %s tokens of which %s are slots", tokenizer.get_vocab_size(), len(slots)
-    )
+    logger.info("trained a reply tokenizer: %s tokens of which %s are slots", tokenizer.get_vocab_size(), len(slots))
     return wrap_tokenizer(tokenizer)
 
 
@@ -116,9 +114,7 @@ def load_reply_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     """Load a tokenizer directory from ``save_pretrained`` (or any local HF tokenizer); never downloads."""
     folder = Path(path)
     if not folder.is_dir():
-        raise ModelError(
-            f"tokenizer directory {folder} does not exist; give a local directory with tokenizer.json"
-        )
+        raise ModelError(f"tokenizer directory {folder} does not exist; give a local directory with tokenizer.json")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

@@ -98,9 +98,7 @@ def length_batches(
     batches: list[list[EncodedExample]] = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool], key=lambda i: len(examples[i].input_ids))
-        batches.extend(
-            [examples[i] for i in chunk[j : j + batch_size]] for j in range(0, len(chunk), batch_size)
-        )
+        batches.extend([examples[i] for i in chunk[j : j + batch_size]] for j in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     yield from batches
 

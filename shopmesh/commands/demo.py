@@ -21,7 +21,5 @@ def run(args: argparse.Namespace) -> int:
     if args.nodes < 2 or args.rounds < 1:
         parser_error = f"--nodes must be >= 2 and --rounds >= 1, got {args.nodes} and {args.rounds}"
         raise SystemExit(f"shopmesh demo: error: {parser_error}")
-    options = DemoOptions(
-        serve=not args.no_serve, host=args.host, port=args.port, nodes=args.nodes, rounds=args.rounds
-    )
+    options = DemoOptions(serve=not args.no_serve, host=args.host, port=args.port, nodes=args.nodes, rounds=args.rounds)
     return run_demo(args.workspace, options)

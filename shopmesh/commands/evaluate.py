@@ -17,27 +17,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="evaluate an ensemble member; prints one JSON object")
     group = parser.add_subparsers(dest="eval_target", required=True, metavar="MEMBER")
 
-    forecast = group.add_parser(
-        "forecast", help="seasonal naive, AutoETS and the neural forecaster on held-out weeks"
-    )
-    forecast.add_argument(
-        "--series", type=Path, default=None, help="long CSV of series (default: Online Retail)"
-    )
+    forecast = group.add_parser("forecast", help="seasonal naive, AutoETS and the neural forecaster on held-out weeks")
+    forecast.add_argument("--series", type=Path, default=None, help="long CSV of series (default: Online Retail)")
     forecast.add_argument("--id-col", default="unique_id", help="series id column")
     forecast.add_argument("--date-col", default="ds", help="date column")
     forecast.add_argument("--value-col", default="y", help="value column")
     forecast.add_argument("--horizon", type=int, default=8, help="steps held out at the end of every series")
-    forecast.add_argument(
-        "--season-length", type=int, default=1, help="season of the naive model and MASE scale"
-    )
+    forecast.add_argument("--season-length", type=int, default=1, help="season of the naive model and MASE scale")
     forecast.set_defaults(handler=run_forecast)
 
     pricing = group.add_parser("pricing", help="bandit pricing against baselines in the Dominick's simulator")
     pricing.add_argument("--weeks", type=int, default=80, help="simulated weeks")
     pricing.add_argument("--seed", type=int, default=0)
-    pricing.add_argument(
-        "--plot", type=Path, default=None, help="regret curve PNG (default: in the workspace)"
-    )
+    pricing.add_argument("--plot", type=Path, default=None, help="regret curve PNG (default: in the workspace)")
     pricing.set_defaults(handler=run_pricing)
 
 

@@ -18,9 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = parser.add_subparsers(dest="kg_command", required=True, metavar="KG_COMMAND")
 
     build = group.add_parser("build", help="build the graph from Online Retail order lines and save it")
-    build.add_argument(
-        "--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)"
-    )
+    build.add_argument("--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)")
     build.add_argument("--snapshot-top", type=int, default=500, help="products in the edge snapshot JSON")
     build.set_defaults(handler=run_build)
 
@@ -55,9 +53,7 @@ def run_build(args: argparse.Namespace) -> int:
     graph = build_graph(orders)
     built = time.perf_counter() - start
     graph.save(workspace.graph)
-    snapshot = graph.export_edge_snapshot(
-        workspace.graph.parent / "edge-snapshot.json", top_n=args.snapshot_top
-    )
+    snapshot = graph.export_edge_snapshot(workspace.graph.parent / "edge-snapshot.json", top_n=args.snapshot_top)
     _print(
         {
             "order_lines": len(orders),

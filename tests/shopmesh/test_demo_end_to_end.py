@@ -20,7 +20,14 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
     out = result.stdout
     assert result.returncode == 0, out[-4000:] + result.stderr[-4000:]
     assert "Summary" in out
-    for stage in ("knowledge graph", "central training", "federated LoRA rounds", "edge export", "Ray Serve", "edge SDK"):
+    for stage in (
+        "knowledge graph",
+        "central training",
+        "federated LoRA rounds",
+        "edge export",
+        "Ray Serve",
+        "edge SDK",
+    ):
         assert re.search(rf"\[\d/6\] {re.escape(stage)}.*done in", out), f"stage {stage!r} did not finish"
     accuracy = float(re.search(r"val accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
     assert accuracy > 0.9

@@ -55,9 +55,7 @@ def test_long_examples_are_cut_and_keep_the_reply_marker(tiny_model: ReplyModel)
 
 
 def test_collate_pads_right_and_masks(tiny_model: ReplyModel) -> None:
-    examples = [
-        tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)
-    ]
+    examples = [tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)]
     batch = collate(examples[:2], pad_id=tiny_model.pad_token_id)
     lengths = [len(e.input_ids) for e in examples[:2]]
     assert batch["input_ids"].shape == (2, max(lengths))
@@ -67,16 +65,12 @@ def test_collate_pads_right_and_masks(tiny_model: ReplyModel) -> None:
 
 def test_reply_loss_equals_full_logit_loss(tiny_model: ReplyModel) -> None:
     # Prepare
-    examples = [
-        tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)
-    ]
+    examples = [tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)]
     batch = collate(examples[:4], pad_id=tiny_model.pad_token_id)
     tiny_model.eval()
     # Execute: the fast loss (head on reply positions only) and cross-entropy on the full logits.
     fast, fast_count = tiny_model.reply_loss(batch)
-    full, full_count = reply_token_loss(
-        tiny_model(batch["input_ids"], batch["attention_mask"]), batch["labels"]
-    )
+    full, full_count = reply_token_loss(tiny_model(batch["input_ids"], batch["attention_mask"]), batch["labels"])
     # Assert: the count is the number of labelled tokens after the first position.
     assert fast_count == full_count == int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
     torch.testing.assert_close(fast, full)
@@ -84,9 +78,7 @@ def test_reply_loss_equals_full_logit_loss(tiny_model: ReplyModel) -> None:
 
 def test_a_few_steps_reduce_the_loss(tiny_model: ReplyModel) -> None:
     # Prepare
-    examples = [
-        tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)
-    ]
+    examples = [tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)]
     batch = collate(examples, pad_id=tiny_model.pad_token_id)
     optimiser = torch.optim.AdamW(tiny_model.parameters(), lr=1e-2)
     tiny_model.train()
@@ -160,9 +152,7 @@ def test_from_local_loads_a_saved_causal_lm(tiny_model: ReplyModel, tmp_path: Pa
     # Prepare: a causal LM saved the HF way, as a user's --reply-model directory would be.
     tiny_model.lm.save_pretrained(str(tmp_path))
     tiny_model.tokenizer.save_pretrained(str(tmp_path))
-    batch = collate(
-        [tiny_model.encode(format_prompt("cancel_order", "cancel"), REPLIES[0])], tiny_model.pad_token_id
-    )
+    batch = collate([tiny_model.encode(format_prompt("cancel_order", "cancel"), REPLIES[0])], tiny_model.pad_token_id)
     tiny_model.eval()
     # Execute
     local = ReplyModel.from_local(tmp_path)

@@ -40,9 +40,7 @@ def test_fill_mixed_matches_names_ignoring_case_and_blank_values() -> None:
 
 
 def test_text_without_slots_is_unchanged() -> None:
-    assert fill_slots("Thanks for waiting.", {"Order Number": "1"}) == FilledReply(
-        "Thanks for waiting.", (), ()
-    )
+    assert fill_slots("Thanks for waiting.", {"Order Number": "1"}) == FilledReply("Thanks for waiting.", (), ())
 
 
 def test_neutral_phrases_for_anonymised_values() -> None:

@@ -51,9 +51,7 @@ def test_prompts_carry_the_entity_as_facts() -> None:
 
 
 def test_length_batches_cover_every_example_once(tiny_model: ReplyModel) -> None:
-    examples = [
-        tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)
-    ]
+    examples = [tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)]
     batches = list(length_batches(examples, 3, random.Random(0)))
     assert [len(b) for b in sorted(batches, key=len, reverse=True)] == [3, 3, 3, 1]
     assert sorted(id(e) for b in batches for e in b) == sorted(id(e) for e in examples)
@@ -121,17 +119,12 @@ def test_save_load_round_trip_gives_identical_logits(tiny_model: ReplyModel, tmp
     lineage = Lineage(parent=None, data_fingerprint="sha256:test", method="central")
     settings = GenerationSettings(max_new_tokens=9, do_sample=True, temperature=0.7, top_p=0.9)
     batch = collate(
-        [
-            tiny_model.encode(format_prompt(i, m), r)
-            for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)
-        ],
+        [tiny_model.encode(format_prompt(i, m), r) for i, m, r in zip(INTENTS, MESSAGES, REPLIES, strict=True)],
         tiny_model.pad_token_id,
     )
     tiny_model.eval()
     # Execute
-    version = save_reply(
-        registry, tiny_model, metrics={"val_perplexity": 1.5}, lineage=lineage, generation=settings
-    )
+    version = save_reply(registry, tiny_model, metrics={"val_perplexity": 1.5}, lineage=lineage, generation=settings)
     loaded, artifact = load_reply(registry, version.version)
     # Assert
     assert version.id == "reply:v0001"
