@@ -28,7 +28,7 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
         "Ray Serve",
         "edge SDK",
     ):
-        assert re.search(rf"\[\d/6\] {re.escape(stage)}.*done in", out), f"stage {stage!r} did not finish"
+        assert re.search(rf"\[\d/6\] [^\n]*{re.escape(stage)}[^\n]*: done in", out), f"stage {stage!r} did not finish"
     accuracy = float(re.search(r"val accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
     assert accuracy > 0.9
     assert re.search(r"int8 agrees (\d\.\d+)", out)
