@@ -8,7 +8,6 @@ escalating to the cluster -> summary. With ``serve=True`` the cluster keeps serv
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from federation import FederatedRunError, FederationConfig, run_federated_simula
 from knowledge_graph import build_graph
 from shopmesh.config import Workspace
 from shopmesh.progress import Progress
+from shopmesh.signals import wait_for_shutdown
 from shopmesh.signing import signing_key
 
 logger = logging.getLogger(__name__)
@@ -122,8 +122,7 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
             print(f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True)
-            while True:
-                time.sleep(3600)
+            print(f"\nreceived {wait_for_shutdown()}; stopping", flush=True)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 import cluster
 from cluster import ClusterConfig
 from shopmesh.config import Workspace
 from shopmesh.errors import CommandError
+from shopmesh.signals import wait_for_shutdown
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,8 +36,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         running = cluster.start(config)
         print(f"serving on {running.url} (POST /v1/chat, POST /v1/recommend, GET /healthz); Ctrl-C to stop")
-        while True:
-            time.sleep(3600)
+        print(f"received {wait_for_shutdown()}; stopping")
     except KeyboardInterrupt:
         print("stopping")
     finally:
