@@ -25,6 +25,10 @@ from knowledge_graph.graph import ProductGraph
 from knowledge_graph.queries import OrderSummary
 
 _PRICE_RE: Final = re.compile(r"£\s?(\d+(?:\.\d{1,2})?)|\b(\d+(?:\.\d{1,2})?)\s?(?:GBP|gbp|pounds?)\b")
+# Amounts in other currencies: the shop's catalogue and orders are in GBP, so the graph never supports them.
+_FOREIGN_PRICE_RE: Final = re.compile(
+    r"[$€]\s?\d[\d,]*(?:\.\d{1,2})?|\b\d[\d,]*(?:\.\d{1,2})?\s?(?:USD|EUR|dollars?|euros?)\b", re.IGNORECASE
+)
 _CODE_RE: Final = re.compile(r"\b\d{5}[A-Za-z]{0,3}\b")
 _INVOICE_RE: Final = re.compile(r"\b[Cc]?\d{6}\b")
 _QTY_RE: Final = re.compile(r"\b(\d+)\s*(?:x\b|units?\b|items?\b|pieces?\b|pcs\b)", re.IGNORECASE)
@@ -148,6 +152,9 @@ def verify(reply: str, context: GroundingContext) -> GroundingReport:
     for m in _PRICE_RE.finditer(reply):
         value = float(m.group(1) or m.group(2))
         claims.append(_check_price(graph, value, m.group(0), m.span(), scope, orders))
+    for m in _FOREIGN_PRICE_RE.finditer(reply):
+        reason = "an amount in a currency other than GBP; the shop's prices and orders are in GBP"
+        claims.append(Claim(ClaimKind.PRICE, m.group(0), m.span(), False, reason))
     for m in _QTY_RE.finditer(reply):
         claims.append(_check_quantity(int(m.group(1)), m.group(0), m.span(), products, orders))
     for pattern in (_ISO_RE, _LONG_DATE_RE):

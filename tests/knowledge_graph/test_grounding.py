@@ -4,10 +4,7 @@ from knowledge_graph import ClaimKind, GroundingContext, ProductGraph, verify
 
 
 def test_true_reply_is_grounded(graph: ProductGraph) -> None:
-    reply = (
-        "Your order 536365 of 2010-12-01 included 6 units of the white hanging heart t-light holder "
-        "at £2.55 each."
-    )
+    reply = "Your order 536365 of 2010-12-01 included 6 units of the white hanging heart t-light holder at £2.55 each."
     report = verify(reply, GroundingContext(graph, customer_id=17850))
     kinds = {c.kind for c in report.claims}
     assert {ClaimKind.ORDER, ClaimKind.DATE, ClaimKind.QUANTITY, ClaimKind.PRODUCT, ClaimKind.PRICE} <= kinds
@@ -50,3 +47,10 @@ def test_price_without_scope_is_unsupported(graph: ProductGraph) -> None:
     assert report.unsupported[0].reason.startswith("no product or order in scope")
     assert verify("That will be 2.95 GBP.", GroundingContext(graph, stock_codes=("85123A",))).grounded
     assert report.to_dict()["grounded"] is False
+
+
+def test_amount_in_another_currency_is_unsupported(graph: ProductGraph) -> None:
+    report = verify("Your refund of $350 and a voucher of 20 euros are on the way.", GroundingContext(graph))
+    bad = report.unsupported
+    assert [c.text for c in bad] == ["$350", "20 euros"]
+    assert all(c.kind is ClaimKind.PRICE and "GBP" in c.reason for c in bad)
