@@ -5,7 +5,7 @@ built from Online Retail order lines; facts, entity linking, graph recommendatio
 from __future__ import annotations
 
 from knowledge_graph.build import build_graph
-from knowledge_graph.config import BuildConfig, RecommendConfig
+from knowledge_graph.config import BuildConfig, EdgeWeight, RecommendConfig
 from knowledge_graph.errors import (
     GraphStoreError,
     InvalidOrdersError,
@@ -37,6 +37,7 @@ __all__ = [
     "CoPurchase",
     "CustomerHistory",
     "EdgeKind",
+    "EdgeWeight",
     "EntityLinker",
     "EntityMatch",
     "GraphRecommender",

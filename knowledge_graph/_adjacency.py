@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any
 
 import networkx as nx
@@ -65,7 +65,7 @@ def insert_edges(
         )
     data: Sequence[dict[str, Any]] = attrs if attrs is not None else [{} for _ in sources]
     if not _plain(graph):
-        graph.add_edges_from(zip(sources, targets, repeat(key), data, strict=True))
+        graph.add_edges_from(zip(sources, targets, [key] * len(sources), data, strict=True))
         return
     known = graph._node
     missing = [n for n in dict.fromkeys(chain.from_iterable(zip(sources, targets, strict=True))) if n not in known]

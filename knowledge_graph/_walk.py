@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from knowledge_graph.config import RecommendConfig
+from knowledge_graph.config import EdgeWeight, RecommendConfig
 
 Vector = np.ndarray[Any, np.dtype[np.float64]]
 IntVector = np.ndarray[Any, np.dtype[np.int64]]
@@ -92,7 +92,8 @@ class WalkMatrix:
         n = nc + n_products
         rows = np.concatenate([ci, nc + pi])
         cols = np.concatenate([nc + pi, ci])
-        vals = np.concatenate([n_orders, n_orders])
+        edge = n_orders if config.edge_weight == EdgeWeight.ORDERS else np.ones_like(n_orders)
+        vals = np.concatenate([edge, edge])
         weights = sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
         if config.copurchase_weight > 0.0:
             links = self.copurchase.tocoo()

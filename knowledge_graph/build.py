@@ -8,6 +8,7 @@ import time
 import networkx as nx
 import pandas as pd
 
+from knowledge_graph._adjacency import gc_paused
 from knowledge_graph._assemble import add_customers, add_edges, add_invoices, add_products
 from knowledge_graph._records import (
     contains_records,
@@ -41,7 +42,8 @@ def build_graph(orders: pd.DataFrame, config: BuildConfig | None = None) -> Prod
     config = config or BuildConfig()
     started = time.perf_counter()
     lines = prepare_lines(orders)
-    graph, tables = assemble_graph(lines, config)
+    with gc_paused():
+        graph, tables = assemble_graph(lines, config)
     logger.info(
         "built product graph from %s lines: %s nodes, %s edges in %.1f s",
         len(lines),

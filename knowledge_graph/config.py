@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 
@@ -44,12 +45,21 @@ class BuildConfig:
         return cls(**data)
 
 
+class EdgeWeight(StrEnum):
+    """Weight of a customer—product edge in the recommender's walk."""
+
+    BINARY = "binary"
+    """1 per customer—product pair (each buyer counts once)."""
+    ORDERS = "orders"
+    """The number of the customer's orders that contained the product."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecommendConfig:
     """How :class:`~knowledge_graph.recommend.GraphRecommender` scores products (personalised PageRank).
 
     ``alpha`` is the probability of following an edge at each step (``1 - alpha`` restarts at the customer's
-    purchases). Walk edges: customer—product weighted by the number of orders, product—product weighted by
+    purchases). Walk edges: customer—product weighted per ``edge_weight``, product—product weighted by
     ``copurchase_weight × NPMI`` (0 leaves co-purchases out of the walk; they still explain recommendations).
     The restart distribution weighs each purchased product by its number of orders, times
     ``0.5 ** (age_days / recency_half_life_days)`` when a half-life is set (age counted from the graph's last
@@ -61,7 +71,8 @@ class RecommendConfig:
     2011-11-01) of Online Retail; see ``benchmarks/bench_knowledge_graph.py``.
     """
 
-    alpha: float = 0.3
+    alpha: float = 0.1
+    edge_weight: EdgeWeight = EdgeWeight.BINARY
     copurchase_weight: float = 0.0
     popularity_exponent: float = 0.5
     recency_half_life_days: float | None = None
@@ -69,7 +80,11 @@ class RecommendConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}; 0.3 is the tuned default")
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}; 0.1 is the tuned default")
+        if not isinstance(self.edge_weight, EdgeWeight):
+            raise ValueError(
+                f"edge_weight must be an EdgeWeight, got {self.edge_weight!r}; use one of {list(EdgeWeight)}"
+            )
         if self.copurchase_weight < 0.0:
             raise ValueError(f"copurchase_weight must be >= 0, got {self.copurchase_weight}")
         if self.popularity_exponent < 0.0:

@@ -33,8 +33,10 @@ class ProductGraph:
         config: BuildConfig,
         walk_tables: WalkTables | None = None,
         recommend_config: RecommendConfig | None = None,
+        deferred_edges: store.DeferredEdges | None = None,
     ) -> None:
         self._graph = graph
+        self._deferred = deferred_edges
         self._lines: pd.DataFrame | None = None
         self._read_lines: Callable[[], pd.DataFrame] | None = None
         if isinstance(lines, pd.DataFrame):
@@ -49,7 +51,14 @@ class ProductGraph:
 
     @property
     def nx_graph(self) -> nx.MultiDiGraph:
-        """The underlying NetworkX graph."""
+        """The underlying NetworkX graph, with every edge (inserting deferred ``contains`` edges if needed)."""
+        return self._complete()
+
+    def _complete(self) -> nx.MultiDiGraph:
+        """The graph with the ``contains`` edges a load deferred (see :mod:`knowledge_graph.schema`)."""
+        if self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            deferred(self._graph)
         return self._graph
 
     @property
@@ -91,7 +100,9 @@ class ProductGraph:
 
     def order(self, invoice_no: str) -> queries.OrderSummary:
         """One order with its lines; raises :class:`~knowledge_graph.errors.UnknownOrderError`."""
-        return queries.order_summary(self._graph, invoice_no)
+        return queries.order_summary(
+            self._graph, invoice_no, self._deferred.out_edges(invoice_id(invoice_no)) if self._deferred else ()
+        )
 
     def customer_history(self, customer: int) -> queries.CustomerHistory:
         """A customer's purchases; raises :class:`~knowledge_graph.errors.UnknownCustomerError`."""
@@ -99,7 +110,7 @@ class ProductGraph:
 
     def stats(self) -> queries.GraphStats:
         """Counts of nodes and edges per kind."""
-        return queries.graph_stats(self._graph)
+        return queries.graph_stats(self._graph, self._deferred.counts() if self._deferred else None)
 
     @property
     def linker(self) -> linking.EntityLinker:
@@ -120,13 +131,14 @@ class ProductGraph:
     def recommender(self) -> recommend.GraphRecommender:
         """The personalised-PageRank recommender (its sparse matrix is built on first use)."""
         if self._recommender is None:
-            if self._walk_tables is not None:
-                self._recommender = recommend.GraphRecommender.from_tables(
-                    self._graph, self._walk_tables, self._recommend_config
-                )
-            else:
-                self._recommender = recommend.GraphRecommender.from_graph(self._graph, self._recommend_config)
+            self._recommender = self.make_recommender(self._recommend_config)
         return self._recommender
+
+    def make_recommender(self, config: RecommendConfig) -> recommend.GraphRecommender:
+        """A new recommender over this graph with other settings (e.g. to compare configurations)."""
+        if self._walk_tables is not None:
+            return recommend.GraphRecommender.from_tables(self._graph, self._walk_tables, config)
+        return recommend.GraphRecommender.from_graph(self._graph, config)
 
     def recommend(self, customer: int, k: int = 10, exclude_bought: bool = True) -> list[recommend.Recommendation]:
         """Top-``k`` products for a customer with explanations; raises ``UnknownCustomerError``."""
@@ -134,20 +146,20 @@ class ProductGraph:
 
     def add_orders(self, orders: pd.DataFrame) -> None:
         """Add order lines in place; the result equals a full rebuild on all lines (see ``incremental``)."""
-        self._lines = incremental.add_orders(self._graph, self.lines, orders, self._config)
+        self._lines = incremental.add_orders(self._complete(), self.lines, orders, self._config)
         self._linker = None
         self._recommender = None
         self._walk_tables = None
 
     def save(self, directory: str | Path) -> Path:
         """Save to ``directory`` (parquet tables + manifest); an existing save is replaced atomically."""
-        return store.save_graph(self._graph, self.lines, self._config, Path(directory))
+        return store.save_graph(self._complete(), self.lines, self._config, Path(directory))
 
     @classmethod
     def load(cls, directory: str | Path) -> ProductGraph:
         """Load a graph saved by :meth:`save`; raises :class:`~knowledge_graph.errors.GraphStoreError`."""
-        graph, lines, config, tables = store.load_graph(Path(directory))
-        return cls(graph, lines, config, walk_tables=tables)
+        graph, lines, config, tables, deferred = store.load_graph(Path(directory))
+        return cls(graph, lines, config, walk_tables=tables, deferred_edges=deferred)
 
     def export_edge_snapshot(self, path: str | Path, top_n: int = 500) -> Path:
         """Write plain JSON facts + co-purchases of the ``top_n`` most ordered products for edge devices."""

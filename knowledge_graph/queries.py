@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -161,26 +162,37 @@ def product_facts(graph: nx.MultiDiGraph, stock_code: str, top_k: int = 10) -> P
     )
 
 
-def order_summary(graph: nx.MultiDiGraph, invoice_no: str) -> OrderSummary:
-    """An invoice and its lines (sorted by stock code)."""
+_ORDER_KINDS = (EdgeKind.CONTAINS, EdgeKind.RETURNED)
+
+
+def order_summary(
+    graph: nx.MultiDiGraph,
+    invoice_no: str,
+    deferred: Iterable[tuple[str, Mapping[str, Any]]] = (),
+) -> OrderSummary:
+    """An invoice and its lines (sorted by stock code).
+
+    ``deferred`` gives ``(product node, attributes)`` of the invoice's ``contains`` edges when the graph does not
+    hold them yet (a freshly loaded graph, see :mod:`knowledge_graph.schema`).
+    """
     node = invoice_id(invoice_no)
     attrs = graph.nodes.get(node)
     if attrs is None or attrs.get("kind") != NodeKind.INVOICE:
         raise UnknownOrderError(invoice_no)
     sign = -1 if attrs["cancelled"] else 1
     lines = []
-    for _, v, k, data in graph.out_edges(node, keys=True, data=True):
-        if k in (EdgeKind.CONTAINS, EdgeKind.RETURNED):
-            product = graph.nodes[v]
-            lines.append(
-                OrderLine(
-                    product["key"],
-                    product["description"],
-                    sign * int(data["quantity"]),
-                    data["unit_price"],
-                    sign * float(data["amount"]),
-                )
+    edges = [(v, data) for _, v, k, data in graph.out_edges(node, keys=True, data=True) if k in _ORDER_KINDS]
+    for v, data in [*edges, *deferred]:
+        product = graph.nodes[v]
+        lines.append(
+            OrderLine(
+                product["key"],
+                product["description"],
+                sign * int(data["quantity"]),
+                data["unit_price"],
+                sign * float(data["amount"]),
             )
+        )
     lines.sort(key=lambda line: line.stock_code)
     return OrderSummary(
         invoice_no=invoice_no,
@@ -243,10 +255,12 @@ def customer_history(graph: nx.MultiDiGraph, customer: int) -> CustomerHistory:
     )
 
 
-def graph_stats(graph: nx.MultiDiGraph) -> GraphStats:
-    """Node counts per kind and edge counts per kind (every kind listed, zero if absent)."""
+def graph_stats(graph: nx.MultiDiGraph, deferred: Mapping[str, int] | None = None) -> GraphStats:
+    """Node counts per kind and edge counts per kind (every kind listed, zero if absent); ``deferred`` adds
+    counts of edges not inserted yet."""
     nodes = Counter(kind for _, kind in graph.nodes(data="kind"))
     edges = Counter(k for _, _, k in graph.edges(keys=True))
+    edges.update(deferred or {})
     return GraphStats(
         nodes={k.value: nodes.get(k, 0) for k in NodeKind},
         edges={k.value: edges.get(k, 0) for k in EdgeKind},

@@ -1,11 +1,12 @@
 """Graph recommender: personalised PageRank over customer–product (and optionally co-purchase) structure.
 
 The walk graph is undirected and weighted (see :class:`~knowledge_graph.config.RecommendConfig` and
-:mod:`knowledge_graph._walk`): customer—product edges weigh the number of orders, product—product edges weigh
-``copurchase_weight × NPMI``. The restart distribution is the customer's purchased products weighted by their
-number of orders (optionally decayed by age). Scores are personalised PageRank computed by a few sparse power
-iterations on a CSR matrix built once per graph; candidates are merchandise products, ranked by PageRank
-divided by ``buyers ** popularity_exponent``. Explanations are derived only for the returned top-k.
+:mod:`knowledge_graph._walk`): customer—product edges weigh 1 or the number of orders (``edge_weight``),
+product—product edges weigh ``copurchase_weight × NPMI``. The restart distribution is the customer's
+purchased products weighted by their number of orders (optionally decayed by age). Scores are personalised
+PageRank computed by a few sparse power iterations on a CSR matrix built once per graph; candidates are
+merchandise products, ranked by PageRank divided by ``buyers ** popularity_exponent``. Explanations are
+derived only for the returned top-k.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class GraphRecommender:
     def rank(self, pagerank: Vector, exclude: np.ndarray[Any, np.dtype[np.int64]], k: int) -> list[int]:
         """Top-``k`` product positions by ``pagerank / buyers ** popularity_exponent`` (merchandise, not
         excluded, positive score), best first."""
+        if k <= 0:
+            return []
         walk = self.walk
         product_scores = pagerank[walk.n_customers :] / np.maximum(walk.buyers, 1.0) ** (
             self.config.popularity_exponent

@@ -8,6 +8,12 @@ The graph is a ``networkx.MultiDiGraph`` whose edge keys are the :class:`EdgeKin
 ``G[u][v][EdgeKind.PURCHASED]`` is the attribute dict of one edge, and at most one edge of each kind joins
 two nodes.
 
+A graph read by ``ProductGraph.load`` holds every node and edge except the ``contains`` edges at first (over
+half of all edges); they are inserted (from ``edges-contains.parquet``) the first time ``ProductGraph.nx_graph``,
+``save()`` or ``add_orders()`` is used, so ``nx_graph`` always shows the full schema below. Until then
+``order()`` reads an invoice's lines from the parquet table and ``stats()`` counts its rows; facts, customer
+histories, linking and recommendations never need them.
+
 Node attributes (besides ``kind`` and ``key``):
 
 product

@@ -9,7 +9,8 @@ Layout of a saved directory::
     lines.parquet            the prepared order lines (needed by add_orders)
 
 A save writes a sibling temporary directory, then swaps it in by renames, so an existing save is never left
-half-written. Loading rebuilds the NetworkX graph from the tables without recomputing any aggregate.
+half-written. Loading rebuilds the NetworkX graph from the tables without recomputing any aggregate, reading
+columns in bulk; the invoice ``contains`` edges (over half of all edges) are inserted on first need.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from knowledge_graph._adjacency import column_dicts, gc_paused, insert_edges
@@ -158,12 +161,13 @@ class _LazyLines:
 
 def load_graph(
     directory: Path,
-) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFrame], BuildConfig, WalkTables]:
+) -> tuple[nx.MultiDiGraph, Callable[[], pd.DataFrame], BuildConfig, WalkTables, DeferredEdges]:
     """Load what :func:`save_graph` wrote, verifying every file's sha256 first.
 
     Tables are read column-wise and their edges written into the graph in bulk (see
     :mod:`knowledge_graph._adjacency`); the purchased and co_purchased tables are also returned as
-    :class:`~knowledge_graph._walk.WalkTables` for the recommender.
+    :class:`~knowledge_graph._walk.WalkTables` for the recommender. The ``contains`` edges are not inserted:
+    the returned :class:`DeferredEdges` inserts them when called (``ProductGraph`` does so on first need).
     """
     started = time.perf_counter()
     manifest = read_manifest(directory)
@@ -190,62 +194,134 @@ def load_graph(
     except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as err:
         raise GraphStoreError(f"could not read saved graph {directory}: {err}; save the graph again") from err
     logger.info("loaded product graph from %s in %.1f s", directory, time.perf_counter() - started)
-    return graph, lines, config, tables
+    return graph, lines, config, tables, DeferredEdges(directory / f"edges-{DEFERRED_KIND.value}.parquet")
 
 
 def _read_tables(directory: Path) -> tuple[nx.MultiDiGraph, WalkTables]:
     """The graph and the recommender's tables from the parquet files of a saved graph."""
-    if True:
-        graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
-        for kind in NodeKind:
-            columns = _columns(pq.read_table(directory / f"nodes-{kind.value}.parquet"))
-            ids = columns.pop("id")
-            for attr in _TUPLE_ATTRS:
-                if attr in columns:
-                    columns[attr] = [tuple(v or ()) for v in columns[attr]]
-            columns["kind"] = [kind] * len(ids)
-            graph.add_nodes_from(zip(ids, column_dicts(columns, len(ids)), strict=True))
-        walk: dict[EdgeKind, pd.DataFrame] = {}
-        for edge_kind in EdgeKind:
-            table = pq.read_table(directory / f"edges-{edge_kind.value}.parquet")
-            if table.num_rows == 0:
-                walk[edge_kind] = pd.DataFrame()
-                continue
-            if edge_kind in _WALK_COLUMNS:
-                walk[edge_kind] = table.select(["source", "target", *_WALK_COLUMNS[edge_kind]]).to_pandas()
-            columns = _columns(table)
-            sources, targets = columns.pop("source"), columns.pop("target")
-            insert_edges(graph, edge_kind, sources, targets, column_dicts(columns, len(sources)))
+    graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
+    for kind in NodeKind:
+        columns = _columns(pq.read_table(directory / f"nodes-{kind.value}.parquet"))
+        ids = columns.pop("id")
+        for attr in _TUPLE_ATTRS:
+            if attr in columns:
+                columns[attr] = [tuple(v or ()) for v in columns[attr]]
+        columns["kind"] = [kind] * len(ids)
+        graph.add_nodes_from(zip(ids, column_dicts(columns, len(ids)), strict=True))
+    walk: dict[EdgeKind, pa.Table] = {}
+    for edge_kind in EdgeKind:
+        if edge_kind == DEFERRED_KIND:
+            continue
+        table = pq.read_table(directory / f"edges-{edge_kind.value}.parquet")
+        walk[edge_kind] = table
+        _insert_table(graph, edge_kind, table)
     return graph, _walk_tables(walk[EdgeKind.PURCHASED], walk[EdgeKind.CO_PURCHASED])
 
 
-_WALK_COLUMNS: Final[dict[EdgeKind, list[str]]] = {
-    EdgeKind.PURCHASED: ["n_orders", "last_date"],
-    EdgeKind.CO_PURCHASED: ["weight"],
-}
+DEFERRED_KIND: Final = EdgeKind.CONTAINS
+"""The edge kind a loaded graph inserts only when first needed (over half of all edges: invoice lines)."""
+
+
+def _insert_table(graph: nx.MultiDiGraph, kind: EdgeKind, table: pa.Table) -> None:
+    if table.num_rows == 0:
+        return
+    columns = _columns(table)
+    sources, targets = columns.pop("source"), columns.pop("target")
+    insert_edges(graph, kind, sources, targets, column_dicts(columns, len(sources)))
+
+
+class DeferredEdges:
+    """The saved ``contains`` edges of a loaded graph: looked up per invoice from the parquet table, or
+    inserted into the graph when called (see ``ProductGraph``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._table: pa.Table | None = None
+        self._rows: dict[str, tuple[int, int]] = {}
+        self._order: np.ndarray[Any, np.dtype[np.int64]] = np.zeros(0, dtype=np.int64)
+
+    def _read(self) -> pa.Table:
+        if self._table is None:
+            try:
+                self._table = pq.read_table(self._path)
+            except (pa.ArrowException, OSError) as err:
+                raise GraphStoreError(f"could not read edges {self._path}: {err}; save the graph again") from err
+            if self._table.num_rows:
+                self._index(self._table)
+        return self._table
+
+    def _index(self, table: pa.Table) -> None:
+        """Group the rows by source node: source → (start, stop) into a stable sort of the rows.
+
+        The cyclic GC stays paused: these few allocations would otherwise trigger a full collection over the
+        millions of graph objects just loaded.
+        """
+        with gc_paused():
+            encoded = pc.dictionary_encode(table.column("source").combine_chunks())
+            codes = encoded.indices.to_numpy()
+            self._order = np.argsort(codes, kind="stable")
+            sizes = np.bincount(codes, minlength=len(encoded.dictionary))
+            stops = np.cumsum(sizes)
+            starts = stops - sizes
+            self._rows = dict(
+                zip(encoded.dictionary.to_pylist(), zip(starts.tolist(), stops.tolist(), strict=True), strict=True)
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Number of deferred edges per kind (from the parquet footer)."""
+        try:
+            return {DEFERRED_KIND.value: pq.read_metadata(self._path).num_rows}
+        except (pa.ArrowException, OSError) as err:
+            raise GraphStoreError(f"could not read edges {self._path}: {err}; save the graph again") from err
+
+    def out_edges(self, node: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(target, attributes)`` of the deferred edges leaving ``node``."""
+        table = self._read()
+        start, stop = self._rows.get(node, (0, 0))
+        if start == stop:
+            return []
+        rows = table.take(pa.array(self._order[start:stop])).drop_columns(["source"]).to_pylist()
+        return [(row.pop("target"), row) for row in rows]
+
+    def __call__(self, graph: nx.MultiDiGraph) -> None:
+        started = time.perf_counter()
+        table = self._read()
+        with gc_paused():
+            _insert_table(graph, DEFERRED_KIND, table)
+        self._table, self._rows = None, {}
+        logger.info("inserted %s %s edges in %.1f s", table.num_rows, DEFERRED_KIND, time.perf_counter() - started)
 
 
 def _columns(table: pa.Table) -> dict[str, list[Any]]:
     return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
-def _walk_tables(purchased: pd.DataFrame, copurchased: pd.DataFrame) -> WalkTables:
+def _keys(table: pa.Table, column: str, prefix: str) -> pa.Array:
+    """Raw keys of a column of node ids (``"product:85123A"`` → ``"85123A"``)."""
+    return pc.utf8_slice_codeunits(table.column(column), len(prefix))
+
+
+def _walk_tables(purchased: pa.Table, copurchased: pa.Table) -> WalkTables:
     """Saved purchased/co_purchased edges (node ids) as the recommender's tables (raw keys)."""
-    purchases = pd.DataFrame(
-        {
-            "CustomerID": purchased.get("source", pd.Series(dtype=str)).str.slice(len("customer:")).astype("int64"),
-            "StockCode": purchased.get("target", pd.Series(dtype=str)).str.slice(len("product:")),
-            "n_orders": purchased.get("n_orders", pd.Series(dtype="int64")),
-            "last_date": purchased.get("last_date", pd.Series(dtype=str)),
-        }
-    )
-    copurchases = pd.DataFrame(
-        {
-            "source": copurchased.get("source", pd.Series(dtype=str)).str.slice(len("product:")),
-            "target": copurchased.get("target", pd.Series(dtype=str)).str.slice(len("product:")),
-            "weight": copurchased.get("weight", pd.Series(dtype="float64")),
-        }
-    )
+    purchases = pd.DataFrame(columns=["CustomerID", "StockCode", "n_orders", "last_date"])
+    if purchased.num_rows:
+        purchases = pd.DataFrame(
+            {
+                "CustomerID": pc.cast(_keys(purchased, "source", "customer:"), pa.int64()).to_numpy(),
+                "StockCode": _keys(purchased, "target", "product:").to_pandas(),
+                "n_orders": purchased.column("n_orders").to_pandas(),
+                "last_date": purchased.column("last_date").to_pandas(),
+            }
+        )
+    copurchases = pd.DataFrame(columns=["source", "target", "weight"])
+    if copurchased.num_rows:
+        copurchases = pd.DataFrame(
+            {
+                "source": _keys(copurchased, "source", "product:").to_pandas(),
+                "target": _keys(copurchased, "target", "product:").to_pandas(),
+                "weight": copurchased.column("weight").to_pandas(),
+            }
+        )
     return WalkTables(purchases, copurchases)
 
 

@@ -21,8 +21,7 @@ def _close(left: dict[str, object], right: dict[str, object]) -> bool:
     if left.keys() != right.keys():
         return False
     return all(
-        v == pytest.approx(right[k], rel=1e-9) if isinstance(v, float) else v == right[k]
-        for k, v in left.items()
+        v == pytest.approx(right[k], rel=1e-9) if isinstance(v, float) else v == right[k] for k, v in left.items()
     )
 
 

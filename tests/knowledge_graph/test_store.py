@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_graph import GraphStoreError, ProductGraph
+from knowledge_graph import GraphStoreError, ProductGraph, UnknownOrderError
 
 
 def _edges(graph: ProductGraph) -> dict[tuple[str, str, str], dict[str, object]]:
@@ -43,9 +43,7 @@ def test_missing_directory(tmp_path: Path) -> None:
         ProductGraph.load(tmp_path / "nothing")
 
 
-def test_failed_save_keeps_previous_save(
-    graph: ProductGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_save_keeps_previous_save(graph: ProductGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = graph.save(tmp_path / "kg")
     before = (target / "manifest.json").read_text()
 
@@ -66,3 +64,19 @@ def test_edge_snapshot_is_plain_json(graph: ProductGraph, tmp_path: Path) -> Non
     # Merchandise by orders: 85123A (4), 20725 (4) — ties broken by code.
     assert [p["stock_code"] for p in data["products"]] == ["20725", "85123A"]
     assert "co_purchases" in data["products"][0]
+
+
+def test_loaded_graph_answers_orders_and_history_like_the_built_one(graph: ProductGraph, tmp_path: Path) -> None:
+    # Prepare
+    loaded = ProductGraph.load(graph.save(tmp_path / "kg"))
+    # Execute / Assert: queries that need no invoice lines first, then an order (inserts the contains edges).
+    assert loaded.customer_history(17850) == graph.customer_history(17850)
+    assert loaded.recommend(13047, k=3) == graph.recommend(13047, k=3)
+    assert [loaded.order(i) for i in ("536365", "C536370", "536371")] == [
+        graph.order(i) for i in ("536365", "C536370", "536371")
+    ]
+    with pytest.raises(UnknownOrderError):
+        loaded.order("999999")
+    assert loaded.stats() == graph.stats()
+    assert _edges(loaded) == _edges(graph)
+    assert loaded.order("536365") == graph.order("536365")
