@@ -7,15 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ensemble.datasets import load_online_retail
+from ensemble.datasets import ColumnKind, load_online_retail, read_csv_checked
 from ensemble.forecasting import evaluate_forecast, read_series_csv, weekly_product_units
+from ensemble.intent_ensemble import EnsembleMode, evaluate_intent_ensemble
 from ensemble.pricing import evaluate_pricing
+from shopmesh.commands.evaluate_recommend import register_recommend
+from shopmesh.commands.predict import intent_ensemble_for
 from shopmesh.errors import CommandError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("eval", help="evaluate an ensemble member; prints one JSON object")
     group = parser.add_subparsers(dest="eval_target", required=True, metavar="MEMBER")
+    register_recommend(group)
 
     forecast = group.add_parser("forecast", help="seasonal naive, AutoETS and the neural forecaster on held-out weeks")
     forecast.add_argument("--series", type=Path, default=None, help="long CSV of series (default: Online Retail)")
@@ -31,6 +35,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pricing.add_argument("--seed", type=int, default=0)
     pricing.add_argument("--plot", type=Path, default=None, help="regret curve PNG (default: in the workspace)")
     pricing.set_defaults(handler=run_pricing)
+
+    intent = group.add_parser("intent", help="the intent ensemble: accuracy, macro-F1, ECE, out-of-scope detection")
+    intent.add_argument("--data", type=Path, required=True, help="CSV of labelled messages")
+    intent.add_argument("--text-col", default="text", help="column holding the message text")
+    intent.add_argument("--label-col", default="intent", help="column holding the intent label")
+    intent.add_argument("--oos-data", type=Path, default=None, help="CSV whose rows are all out of scope")
+    intent.add_argument(
+        "--mode", choices=[m.value for m in EnsembleMode], default=EnsembleMode.FUSION.value, help="ensemble mode"
+    )
+    intent.add_argument("--version", default=None, help="intent-ensemble version (default: latest)")
+    intent.set_defaults(handler=run_intent)
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -55,5 +70,26 @@ def run_pricing(args: argparse.Namespace) -> int:
     plot.parent.mkdir(parents=True, exist_ok=True)
     result = evaluate_pricing(weeks=args.weeks, seed=args.seed, plot_path=plot)
     result["plot"] = str(plot)
+    _print(result)
+    return 0
+
+
+def run_intent(args: argparse.Namespace) -> int:
+    frame = read_csv_checked(
+        args.data, {args.text_col: ColumnKind.STR, args.label_col: ColumnKind.STR}, what="labelled messages CSV"
+    )
+    oos_texts = None
+    if args.oos_data is not None:
+        oos = read_csv_checked(args.oos_data, {args.text_col: ColumnKind.STR}, what="out-of-scope messages CSV")
+        oos_texts = oos[args.text_col].astype(str).tolist()
+    ensemble = intent_ensemble_for(args)
+    result: dict[str, Any] = evaluate_intent_ensemble(
+        ensemble,
+        frame[args.text_col].astype(str).tolist(),
+        frame[args.label_col].astype(str).tolist(),
+        mode=args.mode,
+        oos_texts=oos_texts,
+    )
+    result = {"version": ensemble.version, "mode": args.mode, **result}
     _print(result)
     return 0

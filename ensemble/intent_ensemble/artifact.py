@@ -1,0 +1,203 @@
+"""Building the intent ensemble on an intent version, publishing it, and loading it back.
+
+A version of the member ``intent-ensemble`` holds the kNN index (embeddings and label ids of the training
+utterances), the logistic-regression coefficients, the fusion weights and temperature, and the out-of-scope
+score and threshold. Its lineage parent is the intent version whose encoder and head it uses; loading it loads
+that intent version too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+
+from ensemble.datasets import DataSplits
+from ensemble.errors import VersionNotFoundError
+from ensemble.intent_ensemble.errors import EnsembleArtifactError, IntentEnsembleError
+from ensemble.intent_ensemble.fitting import FusionWeights, fit_fusion, fit_knn, fit_logreg
+from ensemble.intent_ensemble.members import FloatArray, HeadMember, KnnMember, LogRegMember, SharedEncoder
+from ensemble.intent_ensemble.oos import OosCalibration, calibrate_oos
+from ensemble.intent_ensemble.predictor import IntentEnsemble
+from ensemble.intent_ensemble.scoring import classification_metrics
+from ensemble.members.intent_artifact import load_intent
+from ensemble.registry import Lineage, ModelVersion, Registry, fingerprint_frame
+
+__all__ = [
+    "ENSEMBLE_MEMBER",
+    "EnsembleConfig",
+    "build_intent_ensemble",
+    "ensure_intent_ensemble",
+    "load_intent_ensemble",
+]
+
+logger = logging.getLogger(__name__)
+
+ENSEMBLE_MEMBER = "intent-ensemble"
+INTENT_MEMBER = "intent"
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """How the ensemble is fitted; stored with every version."""
+
+    k: int = 10
+    logreg_c: float = 1.0
+    oos_groups: int = 5
+    oos_group_min: int = 3
+    oos_group_max: int = 5
+    seed: int = 0
+    serial_gate: float = 0.9
+
+
+def _targets(labels: list[str], values: pd.Series) -> NDArray[np.int64]:
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({str(v) for v in values if v not in index})
+    if unknown:
+        raise IntentEnsembleError(
+            f"labels {unknown[:5]} are not among the intent version's {len(labels)} intents; build the ensemble "
+            "on data with the labels the intent version was trained on"
+        )
+    return np.array([index[v] for v in values], dtype=np.int64)
+
+
+def build_intent_ensemble(
+    registry: Registry,
+    intent_version: str | None,
+    splits: DataSplits,
+    *,
+    text_col: str = "instruction",
+    label_col: str = "intent",
+    config: EnsembleConfig | None = None,
+) -> ModelVersion:
+    """Fit kNN and logistic regression on ``splits.train``, fusion and out-of-scope threshold on
+    ``splits.val``, and publish an ``intent-ensemble`` version whose parent is ``intent_version``
+    (the latest intent version when None)."""
+    cfg = config or EnsembleConfig()
+    start = time.perf_counter()
+    model, intent_artifact = load_intent(registry, intent_version)
+    labels = list(model.labels)
+    encoder = SharedEncoder(model)
+    train_emb = encoder.embed(splits.train[text_col].tolist())  # [N_train, H]
+    val_emb = encoder.embed(splits.val[text_col].tolist())  # [N_val, H]
+    train_y = _targets(labels, splits.train[label_col])
+    val_y = _targets(labels, splits.val[label_col])
+    head = HeadMember(model, encoder)
+    knn = fit_knn(train_emb, train_y, labels, val_emb, val_y, k=cfg.k)
+    logreg = fit_logreg(train_emb, train_y, labels, c=cfg.logreg_c)
+    val_probs = {"head": head.proba_from_embeddings(val_emb)}
+    val_probs["knn"] = knn.proba_from_embeddings(val_emb)
+    val_probs["logreg"] = logreg.proba_from_embeddings(val_emb)
+    fusion = fit_fusion(list(val_probs), list(val_probs.values()), val_y)
+    oos = calibrate_oos(
+        (train_emb, train_y),
+        (val_emb, val_y),
+        labels,
+        fusion,
+        k=cfg.k,
+        groups=cfg.oos_groups,
+        group_size=(cfg.oos_group_min, cfg.oos_group_max),
+        seed=cfg.seed,
+    )
+    ensemble = IntentEnsemble(encoder, head, knn, logreg, fusion, oos, serial_gate=cfg.serial_gate)
+    val_labels = splits.val[label_col].tolist()
+    metrics: dict[str, Any] = {
+        f"val_{name}": classification_metrics(labels, val_labels, probs) for name, probs in val_probs.items()
+    }
+    metrics["val_fusion"] = classification_metrics(labels, val_labels, ensemble.fuse(val_probs))
+    metrics["pseudo_oos"] = oos.to_dict()
+    tensors = {
+        "knn.index": torch.from_numpy(train_emb.astype(np.float32)),
+        "knn.labels": torch.from_numpy(train_y),
+        "logreg.coef": torch.from_numpy(logreg.coef),
+        "logreg.intercept": torch.from_numpy(logreg.intercept),
+    }
+    stored = {
+        "labels": labels,
+        "intent_version": intent_artifact.version.id,
+        "ensemble": asdict(cfg),
+        "knn_temperature": knn.temperature,
+        "fusion": {"names": list(fusion.names), "weights": list(fusion.weights), "temperature": fusion.temperature},
+        "oos": {"score": oos.score, "threshold": oos.threshold},
+    }
+    lineage = Lineage(
+        parent=intent_artifact.version.id,
+        data_fingerprint=fingerprint_frame(splits.train[[text_col, label_col]]),
+        method="central",
+        details={"fitted_on": "train (kNN, logreg), val (temperatures, fusion, OOS threshold)"},
+    )
+    version = registry.publish(ENSEMBLE_MEMBER, tensors=tensors, config=stored, metrics=metrics, lineage=lineage)
+    logger.info("built %s on %s in %.1f s", version.id, intent_artifact.version.id, time.perf_counter() - start)
+    return version
+
+
+def load_intent_ensemble(registry: Registry, version: str | None = None) -> IntentEnsemble:
+    """Load an ``intent-ensemble`` version (the latest when None) together with its parent intent version."""
+    artifact = registry.load(ENSEMBLE_MEMBER, version)
+    config, tensors = artifact.config, artifact.tensors
+    try:
+        labels = list(config["labels"])
+        parent = str(config["intent_version"])
+        cfg = EnsembleConfig(**config["ensemble"])
+        fusion = FusionWeights(
+            tuple(config["fusion"]["names"]),
+            tuple(float(w) for w in config["fusion"]["weights"]),
+            float(config["fusion"]["temperature"]),
+        )
+        oos_cfg = config["oos"]
+        index: FloatArray = tensors["knn.index"].numpy().astype(np.float64)
+        index_labels: NDArray[np.int64] = tensors["knn.labels"].numpy().astype(np.int64)
+        coef: FloatArray = tensors["logreg.coef"].numpy().astype(np.float64)
+        intercept: FloatArray = tensors["logreg.intercept"].numpy().astype(np.float64)
+    except (KeyError, TypeError) as err:
+        raise EnsembleArtifactError(
+            f"{artifact.version.id} at {artifact.path} lacks {err}; rebuild it with build_intent_ensemble"
+        ) from err
+    model, _ = load_intent(registry, parent)
+    if list(model.labels) != labels:
+        raise EnsembleArtifactError(
+            f"{artifact.version.id} was built for labels {labels[:3]}... but {parent} has {model.labels[:3]}...; "
+            "rebuild the ensemble on that intent version"
+        )
+    encoder = SharedEncoder(model)
+    knn = KnnMember(index, index_labels, labels, encoder, k=cfg.k, temperature=float(config["knn_temperature"]))
+    oos = OosCalibration(str(oos_cfg["score"]), float(oos_cfg["threshold"]), {}, float("nan"), float("nan"), [])  # type: ignore[arg-type]
+    return IntentEnsemble(
+        encoder,
+        HeadMember(model, encoder),
+        knn,
+        LogRegMember(coef, intercept, labels, encoder),
+        fusion,
+        oos,
+        serial_gate=cfg.serial_gate,
+        version=artifact.version.id,
+        intent_version=parent,
+    )
+
+
+def ensure_intent_ensemble(
+    registry: Registry,
+    version: str | None,
+    splits: Callable[[], DataSplits],
+    *,
+    train_intent: Callable[[Registry, DataSplits], ModelVersion],
+) -> IntentEnsemble:
+    """The ensemble ``version``, or the latest one; when none exists, build one on the latest intent version,
+    training that first with ``train_intent`` if there is none. ``splits`` is called only when fitting."""
+    if version is None and not registry.list(ENSEMBLE_MEMBER):
+        data = splits()
+        try:
+            registry.latest(INTENT_MEMBER)
+        except VersionNotFoundError:
+            logger.info("no intent version in %s: training one centrally", registry.root)
+            train_intent(registry, data)
+        logger.info("no intent-ensemble version in %s: building one", registry.root)
+        build_intent_ensemble(registry, None, data)
+    return load_intent_ensemble(registry, version)
