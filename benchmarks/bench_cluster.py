@@ -47,9 +47,7 @@ def _tiny_assets(root: Path) -> tuple[Path, Path]:
         for i, (code, description, price) in enumerate(products):
             if (invoice + i) % 3:
                 day = pd.Timestamp("2011-01-03") + pd.Timedelta(days=invoice)
-                rows.append(
-                    (str(536365 + invoice), code, description, 2, day, price, 12000 + invoice % 7, "UK")
-                )
+                rows.append((str(536365 + invoice), code, description, 2, day, price, 12000 + invoice % 7, "UK"))
     columns = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]
     orders = pd.DataFrame(rows, columns=[*columns, "Country"]).astype({"CustomerID": "Int64"})
     graph_dir = root / "graph"
@@ -80,9 +78,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-cluster-", dir="/tmp"))
-    registry_dir, graph_dir = (
-        (args.registry, args.graph) if args.registry and args.graph else _tiny_assets(workdir)
-    )
+    registry_dir, graph_dir = (args.registry, args.graph) if args.registry and args.graph else _tiny_assets(workdir)
     texts = [TEXTS[i % len(TEXTS)] for i in range(args.requests)]
 
     model, artifact = load_intent(Registry(registry_dir))
@@ -116,9 +112,7 @@ def main() -> None:
             with_client.post("/v1/chat", json={"text": text}).raise_for_status()
             return 1000 * (time.perf_counter() - t0)
 
-        with httpx.Client(
-            base_url=running.url, timeout=60.0, limits=httpx.Limits(max_connections=64)
-        ) as with_client:
+        with httpx.Client(base_url=running.url, timeout=60.0, limits=httpx.Limits(max_connections=64)) as with_client:
             wall = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
                 conc_ms = list(pool.map(one, texts))

@@ -116,9 +116,7 @@ def main() -> None:
                 timings.setdefault("torch-fp32", {})[size] = median_ms(partial(model, **batch), args.repeats)
                 feeds = {k: v.numpy() for k, v in batch.items()}
                 for name, sess in engines.items():
-                    timings.setdefault(name, {})[size] = median_ms(
-                        partial(sess.run, None, feeds), args.repeats
-                    )
+                    timings.setdefault(name, {})[size] = median_ms(partial(sess.run, None, feeds), args.repeats)
         for name, by_size in timings.items():
             base = timings["torch-fp32"]
             print(

@@ -27,9 +27,7 @@ def macro_f1(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def expected_calibration_error(
-    confidence: NDArray[np.floating], correct: NDArray[np.bool_], n_bins: int = 15
-) -> float:
+def expected_calibration_error(confidence: NDArray[np.floating], correct: NDArray[np.bool_], n_bins: int = 15) -> float:
     """ECE with equal-width confidence bins: sum over bins of |accuracy - mean confidence| weighted by bin size."""
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)

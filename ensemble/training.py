@@ -65,9 +65,7 @@ def _check_examples(texts: Sequence[str], labels: Sequence[str]) -> None:
         raise ModelError("no training examples; give a non-empty data set")
 
 
-def train_head(
-    model: IntentModel, texts: Sequence[str], labels: Sequence[str], cfg: TrainConfig
-) -> TrainReport:
+def train_head(model: IntentModel, texts: Sequence[str], labels: Sequence[str], cfg: TrainConfig) -> TrainReport:
     """Fit the head on frozen-encoder embeddings (full-batch Adam over cached features)."""
     _check_examples(texts, labels)
     start = time.perf_counter()
@@ -87,9 +85,7 @@ def train_head(
     return TrainReport(len(texts), cfg.head_epochs, float(loss.detach()), time.perf_counter() - start)
 
 
-def fine_tune(
-    model: IntentModel, texts: Sequence[str], labels: Sequence[str], cfg: TrainConfig
-) -> TrainReport:
+def fine_tune(model: IntentModel, texts: Sequence[str], labels: Sequence[str], cfg: TrainConfig) -> TrainReport:
     """Mini-batch training of every parameter that requires a gradient."""
     _check_examples(texts, labels)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -74,12 +74,8 @@ def export_fp32(model: IntentModel, path: Path) -> OnnxGraph:
         batch, sequence = Dim("batch"), Dim("sequence")
         with torch.no_grad(), warnings.catch_warnings():
             # Notices from the exporter's internals that say nothing about this model's graph.
-            warnings.filterwarnings(
-                "ignore", message=r"# The axis name: .* will not be used", category=UserWarning
-            )
-            warnings.filterwarnings(
-                "ignore", message=r"`isinstance\(treespec, LeafSpec\)`", category=FutureWarning
-            )
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`", category=FutureWarning)
             torch.onnx.export(
                 model,
                 (example["input_ids"], example["attention_mask"]),

@@ -59,9 +59,7 @@ def _read_bundle(bundle_dir: Path) -> tuple[Manifest, IntentRunner]:
         tokenizer_json = (bundle_dir / TOKENIZER_FILE).read_text(encoding="utf-8")
         model_bytes = (bundle_dir / MODEL_FILE).read_bytes()
     except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(
-            f"cannot read the bundle at {bundle_dir}: {err}; export it with export_intent"
-        ) from err
+        raise ExportError(f"cannot read the bundle at {bundle_dir}: {err}; export it with export_intent") from err
     runner = IntentRunner(
         model_bytes, tokenizer_json, labels, output_name=manifest.output_names[0], source=str(bundle_dir)
     )
@@ -78,19 +76,13 @@ def validate_bundle(
     """Compare the bundle with ``model`` on ``texts`` whose true intents are ``labels``."""
     path = Path(bundle_dir)
     if len(texts) != len(labels) or not texts:
-        raise ExportError(
-            f"validation needs as many labels as texts (and at least one): {len(texts)} vs {len(labels)}"
-        )
+        raise ExportError(f"validation needs as many labels as texts (and at least one): {len(texts)} vs {len(labels)}")
     unknown = sorted(set(labels) - set(model.labels))
     if unknown:
-        raise ExportError(
-            f"labels {unknown[:5]} are not intents of the model ({model.labels}); fix the validation set"
-        )
+        raise ExportError(f"labels {unknown[:5]} are not intents of the model ({model.labels}); fix the validation set")
     manifest, runner = _read_bundle(path)
     if runner.labels != model.labels:
-        raise ExportError(
-            f"bundle labels {runner.labels} differ from the model's {model.labels}; re-export the bundle"
-        )
+        raise ExportError(f"bundle labels {runner.labels} differ from the model's {model.labels}; re-export the bundle")
 
     batches = hf_batches(model, texts, _BATCH)
     reference = torch_logits(model, batches)  # [N, C]

@@ -67,9 +67,7 @@ class EdgeBundle:
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise BundleError(f"{path} holds an unreadable {LABELS_FILE} or {TOKENIZER_FILE}: {err}") from err
         if not isinstance(labels, list):
-            raise BundleError(
-                f"{path / LABELS_FILE} must hold a JSON list of labels, got {type(labels).__name__}"
-            )
+            raise BundleError(f"{path / LABELS_FILE} must hold a JSON list of labels, got {type(labels).__name__}")
         runner = IntentRunner(
             files[MODEL_FILE],
             tokenizer_json,

@@ -89,9 +89,7 @@ class EdgeClient:
 
     def _setup(self, config: EdgeClientConfig, http_client: httpx.Client | None) -> None:
         self.config = config
-        self._bundle = EdgeBundle.load(
-            config.bundle_dir, config.signing_key, intra_op_threads=config.intra_op_threads
-        )
+        self._bundle = EdgeBundle.load(config.bundle_dir, config.signing_key, intra_op_threads=config.intra_op_threads)
         self.outbox = Outbox(config.outbox_dir, config.device_id)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=config.timeout_s)
@@ -131,9 +129,7 @@ class EdgeClient:
         answers: list[EdgeAnswer] = []
         for text, guess in zip(checked, guesses, strict=True):
             if guess.confidence >= threshold:
-                answers.append(
-                    EdgeAnswer(text, guess.intent, guess.confidence, "device", device_ms, bundle.version_id)
-                )
+                answers.append(EdgeAnswer(text, guess.intent, guess.confidence, "device", device_ms, bundle.version_id))
             else:
                 answers.append(self._escalate(text, guess, bundle.version_id, device_ms))
         return answers
@@ -160,9 +156,7 @@ class EdgeClient:
 
         Returns the version id now serving.
         """
-        new = EdgeBundle.load(
-            bundle_dir, self.config.signing_key, intra_op_threads=self.config.intra_op_threads
-        )
+        new = EdgeBundle.load(bundle_dir, self.config.signing_key, intra_op_threads=self.config.intra_op_threads)
         old = self._bundle.version_id
         self._bundle = new
         logger.info("edge bundle swapped from %s to %s", old, new.version_id)
@@ -198,35 +192,23 @@ class EdgeClient:
         url = self.config.cluster_url + CHAT_PATH
         headers = {"X-Edge-Device": self.config.device_id, "X-Edge-Replay": "1" if replay else "0"}
         try:
-            response = self._http.post(
-                url, json={"text": text}, headers=headers, timeout=self.config.timeout_s
-            )
+            response = self._http.post(url, json={"text": text}, headers=headers, timeout=self.config.timeout_s)
         except httpx.HTTPError as err:
             raise ClusterError(f"POST {url} failed: {err!r}") from err
         if response.status_code >= 400:
-            raise ClusterError(
-                f"POST {url} answered HTTP {response.status_code}", status=response.status_code
-            )
+            raise ClusterError(f"POST {url} answered HTTP {response.status_code}", status=response.status_code)
         try:
             return response.json()
         except ValueError as err:
-            raise ClusterError(
-                f"POST {url} answered a body that is not JSON: {response.text[:80]!r}"
-            ) from err
+            raise ClusterError(f"POST {url} answered a body that is not JSON: {response.text[:80]!r}") from err
 
     @staticmethod
     def _parse_answer(body: Any) -> tuple[str, float, str]:
         if not isinstance(body, dict):
             raise ClusterError(f"cluster answer must be a JSON object, got {type(body).__name__}")
         intent, confidence = body.get("intent"), body.get("confidence")
-        if (
-            not isinstance(intent, str)
-            or isinstance(confidence, bool)
-            or not isinstance(confidence, int | float)
-        ):
-            raise ClusterError(
-                f"cluster answer lacks a string 'intent' and a numeric 'confidence': {str(body)[:120]}"
-            )
+        if not isinstance(intent, str) or isinstance(confidence, bool) or not isinstance(confidence, int | float):
+            raise ClusterError(f"cluster answer lacks a string 'intent' and a numeric 'confidence': {str(body)[:120]}")
         version = body.get("version")
         return intent, float(confidence), version if isinstance(version, str) else "cluster"
 

@@ -68,9 +68,7 @@ class IntentRunner:
                 providers=["CPUExecutionProvider"],
             )
         except Exception as err:  # onnxruntime raises its own exception types without a common base
-            raise BundleError(
-                f"onnxruntime cannot open the model of {source}: {err}; re-export the bundle"
-            ) from err
+            raise BundleError(f"onnxruntime cannot open the model of {source}: {err}; re-export the bundle") from err
         input_names = {i.name for i in self.session.get_inputs()}
         if input_names != {INPUT_IDS, ATTENTION_MASK}:
             raise BundleError(
@@ -79,9 +77,7 @@ class IntentRunner:
             )
         outputs = {o.name: o for o in self.session.get_outputs()}
         if output_name not in outputs:
-            raise BundleError(
-                f"the model of {source} has outputs {sorted(outputs)}, not {output_name!r}; re-export it"
-            )
+            raise BundleError(f"the model of {source} has outputs {sorted(outputs)}, not {output_name!r}; re-export it")
         self.output_name = output_name
         width = outputs[output_name].shape[-1]
         if isinstance(width, int) and width != len(self.labels):

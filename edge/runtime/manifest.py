@@ -120,9 +120,7 @@ class Manifest:
             ValueError,
             AttributeError,
         ) as err:
-            raise BundleError(
-                f"{source} is not a valid bundle manifest ({err!r}); re-export the bundle"
-            ) from err
+            raise BundleError(f"{source} is not a valid bundle manifest ({err!r}); re-export the bundle") from err
 
 
 def file_digest(path: Path) -> FileEntry:
@@ -183,9 +181,7 @@ def verify_files(bundle_dir: Path, manifest: Manifest) -> dict[str, bytes]:
         try:
             data = path.read_bytes()
         except FileNotFoundError as err:
-            raise BundleIntegrityError(
-                f"{path} is missing from the bundle; fetch the whole bundle again"
-            ) from err
+            raise BundleIntegrityError(f"{path} is missing from the bundle; fetch the whole bundle again") from err
         except OSError as err:
             raise BundleIntegrityError(f"cannot read {path}: {err}; check the device's storage") from err
         digest = hashlib.sha256(data).hexdigest()

@@ -163,9 +163,7 @@ class Outbox:
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 corrupt.append(line + "\n")
         if corrupt:
-            logger.warning(
-                "outbox %s: moving %s unreadable line(s) to %s", self.path, len(corrupt), self.corrupt_path
-            )
+            logger.warning("outbox %s: moving %s unreadable line(s) to %s", self.path, len(corrupt), self.corrupt_path)
             self._append_lines(self.corrupt_path, corrupt)
             self._rewrite(records)
         return records
@@ -177,9 +175,7 @@ class Outbox:
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as err:
-            raise OutboxError(
-                f"cannot append to outbox {path}: {err}; check free space and permissions"
-            ) from err
+            raise OutboxError(f"cannot append to outbox {path}: {err}; check free space and permissions") from err
 
     def _rewrite(self, records: list[OutboxRecord]) -> None:
         tmp = self.path.with_suffix(".jsonl.tmp")
@@ -191,6 +187,4 @@ class Outbox:
             os.replace(tmp, self.path)
             _fsync_dir(self.path.parent)
         except OSError as err:
-            raise OutboxError(
-                f"cannot rewrite outbox {self.path}: {err}; check free space and permissions"
-            ) from err
+            raise OutboxError(f"cannot rewrite outbox {self.path}: {err}; check free space and permissions") from err

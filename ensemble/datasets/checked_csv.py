@@ -107,9 +107,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
     if not path.exists():
         raise DataError(f"{what} not found: {path} does not exist; check the path.", path=path)
     if not path.is_file():
-        raise DataError(
-            f"{what} {path} is not a file (a directory?); pass the path of a CSV file.", path=path
-        )
+        raise DataError(f"{what} {path} is not a file (a directory?); pass the path of a CSV file.", path=path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".xz", ".lzma"):
@@ -133,9 +131,7 @@ def _read_bytes(path: Path, what: str) -> bytes:
 def _decode(raw: bytes, path: Path, encoding: str, what: str) -> tuple[bytes, str]:
     """Return the file as UTF-8 bytes for pyarrow and as text for error reporting."""
     if not raw or raw.isspace():
-        raise DataError(
-            f"{what} {path} is empty ({len(raw)} bytes); expected a header line and data rows.", path=path
-        )
+        raise DataError(f"{what} {path} is empty ({len(raw)} bytes); expected a header line and data rows.", path=path)
     for bom, name in _BOMS:
         if raw.startswith(bom):
             raise DataError(
@@ -167,9 +163,7 @@ def _decode(raw: bytes, path: Path, encoding: str, what: str) -> tuple[bytes, st
             value=bad.hex(),
         ) from err
     except LookupError as err:
-        raise DataError(
-            f"unknown encoding {encoding!r} for {what} {path}; use e.g. 'utf-8'.", path=path
-        ) from err
+        raise DataError(f"unknown encoding {encoding!r} for {what} {path}; use e.g. 'utf-8'.", path=path) from err
     if encoding.replace("-", "").replace("_", "").lower() not in ("utf8", "ascii"):
         raw = text.encode("utf-8")
     return raw, text
@@ -181,9 +175,7 @@ def _header(text: str, path: Path, what: str) -> list[str]:
     try:
         header = next(csv.reader(io.StringIO(head, newline="")))
     except (StopIteration, csv.Error) as err:
-        raise DataError(
-            f"{what} {path}: the header line cannot be parsed ({err}).", path=path, line=1
-        ) from err
+        raise DataError(f"{what} {path}: the header line cannot be parsed ({err}).", path=path, line=1) from err
     seen: set[str] = set()
     for name in header:
         if name == "" or name in seen:
@@ -265,9 +257,7 @@ def _first_ragged_line(text: str, width: int) -> tuple[int | None, int]:
     return None, 0
 
 
-def _convert(
-    column: pa.ChunkedArray, name: str, kind: ColumnKind, text: str, path: Path, what: str
-) -> pd.Series:
+def _convert(column: pa.ChunkedArray, name: str, kind: ColumnKind, text: str, path: Path, what: str) -> pd.Series:
     if kind is ColumnKind.STR:
         text_values: pd.Series = column.to_pandas()
         return text_values
@@ -283,9 +273,7 @@ def _convert(
         value = column[index].as_py()
         shown = "an empty value" if value.strip() == "" else f"value {value!r}"
         raise DataError(
-            f"{what} {path}, line {line}, column {name!r}: {shown} is not {_EXPECTED[kind]}; fix or remove "
-            "that "
-            f"row.",
+            f"{what} {path}, line {line}, column {name!r}: {shown} is not {_EXPECTED[kind]}; fix or remove that row.",
             path=path,
             line=line,
             column=name,

@@ -41,9 +41,7 @@ def forecast_baselines(
     """
     frame = pd.concat(
         [
-            pd.DataFrame(
-                {"unique_id": key, "ds": np.arange(len(values)), "y": np.asarray(values, dtype=float)}
-            )
+            pd.DataFrame({"unique_id": key, "ds": np.arange(len(values)), "y": np.asarray(values, dtype=float)})
             for key, values in histories.items()
         ],
         ignore_index=True,
@@ -56,9 +54,7 @@ def forecast_baselines(
     try:
         predicted = engine.forecast(df=frame, h=horizon, level=[80])
     except (ValueError, np.linalg.LinAlgError) as err:
-        raise ModelError(
-            f"statsforecast failed on {len(histories)} series (season {season_length}): {err}"
-        ) from err
+        raise ModelError(f"statsforecast failed on {len(histories)} series (season {season_length}): {err}") from err
     if "unique_id" not in predicted.columns:
         predicted = predicted.reset_index()
     results: dict[str, BaselineForecast] = {}

@@ -139,9 +139,7 @@ def evaluate_forecast(
         "horizon": horizon,
         "season_length": season_length,
         "covariates": covariates,
-        "neural_vs_seasonal_naive_mase": models["neural"]["mase"] / naive_mase
-        if naive_mase
-        else float("nan"),
+        "neural_vs_seasonal_naive_mase": models["neural"]["mase"] / naive_mase if naive_mase else float("nan"),
         "neural_beats_auto_ets": bool(models["neural"]["mase"] < models["auto_ets"]["mase"]),
         "note": (
             "statsforecast's seasonal naive and AutoETS are fitted together, so their fit_seconds is shared; "

@@ -16,9 +16,7 @@ def mase_scale(history: FloatArray, season_length: int) -> float:
     """In-sample MAE of the seasonal naive forecast ``y[t] = y[t - season_length]`` over ``history``."""
     values = np.asarray(history, dtype=float)
     if season_length < 1 or len(values) <= season_length:
-        raise DataError(
-            f"MASE needs more than season_length={season_length} in-sample points; got {len(values)}"
-        )
+        raise DataError(f"MASE needs more than season_length={season_length} in-sample points; got {len(values)}")
     return float(np.mean(np.abs(values[season_length:] - values[:-season_length])))
 
 

@@ -112,9 +112,7 @@ class NeuralForecaster:
         x_val = self._standardise(validation.features)
         y_val = torch.as_tensor(validation.targets, dtype=torch.float32)
         model = QuantileMLP(x_train.shape[1], self.horizon, config)
-        optimiser = torch.optim.AdamW(
-            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-        )
+        optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         best_state = {k: v.clone() for k, v in model.state_dict().items()}
         best_loss, best_epoch = float("inf"), 0
         for epoch in range(1, config.max_epochs + 1):

@@ -56,15 +56,11 @@ def reorder_point(
     try:
         p10, p50, p90 = (np.asarray(forecast_quantiles[q], dtype=float) for q in (0.1, 0.5, 0.9))
     except KeyError as err:
-        raise DataError(
-            f"forecast_quantiles needs keys 0.1, 0.5 and 0.9; got {sorted(forecast_quantiles)}"
-        ) from err
+        raise DataError(f"forecast_quantiles needs keys 0.1, 0.5 and 0.9; got {sorted(forecast_quantiles)}") from err
     if not 0.5 <= service_level < 1.0:
         raise DataError(f"service_level must lie in [0.5, 1); got {service_level}")
     if lead_time_weeks <= 0 or review_period_weeks < 0:
-        raise DataError(
-            f"lead time must be > 0 and review period >= 0; got {lead_time_weeks}, {review_period_weeks}"
-        )
+        raise DataError(f"lead time must be > 0 and review period >= 0; got {lead_time_weeks}, {review_period_weeks}")
     horizon = len(p50)
     if not len(p10) == len(p90) == horizon or lead_time_weeks + review_period_weeks > horizon:
         raise DataError(

@@ -55,9 +55,7 @@ def _full_weeks(lines: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
     return first_monday, last_monday
 
 
-def weekly_product_units(
-    retail: pd.DataFrame, top_n: int = 100, select_before: str | None = None
-) -> pd.DataFrame:
+def weekly_product_units(retail: pd.DataFrame, top_n: int = 100, select_before: str | None = None) -> pd.DataFrame:
     """Weekly units (weeks start on Monday, partial first/last weeks dropped, weeks without sales are 0) of
     the ``top_n`` products by total units sold.
 
@@ -107,9 +105,7 @@ def dominicks_weekly_units(dominicks: pd.DataFrame) -> pd.DataFrame:
     needed = {"store", "brand", "week", "logmove", "deal", "feat"}
     missing = needed - set(dominicks.columns)
     if missing:
-        raise DataError(
-            f"Dominick's frame lacks columns {sorted(missing)}; pass the frame from load_dominicks()"
-        )
+        raise DataError(f"Dominick's frame lacks columns {sorted(missing)}; pass the frame from load_dominicks()")
     rows = dominicks.copy()
     brand_idx = rows["brand"].to_numpy(dtype=int)
     price_matrix = rows[[f"price{b}" for b in range(1, 12)]].to_numpy(dtype=float)
@@ -157,9 +153,7 @@ def to_series_frame(
     try:
         out[TIME_COL] = pd.to_datetime(frame[date_col])
     except (ValueError, TypeError) as err:
-        raise DataError(
-            f"date column {date_col!r} has values that are not dates: {err}", column=date_col
-        ) from err
+        raise DataError(f"date column {date_col!r} has values that are not dates: {err}", column=date_col) from err
     for source, target in [(value_col, VALUE_COL), *((c, c) for c in covariate_cols)]:
         numeric = pd.to_numeric(frame[source], errors="coerce")
         bad = numeric.isna()

@@ -84,6 +84,8 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 class IntentModel(nn.Module):
     """Encoder -> mean pooling -> dropout -> linear head -> logits / temperature."""
 
+    temperature: torch.Tensor  # a registered buffer: [] scalar
+
     def __init__(
         self,
         encoder: nn.Module,
@@ -107,7 +109,7 @@ class IntentModel(nn.Module):
 
     @property
     def encoder_config(self) -> BertConfig:
-        base = self.encoder
+        base: Any = self.encoder
         # A peft wrapper keeps the original model under base_model.model.
         while hasattr(base, "base_model") and base.base_model is not base:
             base = base.base_model
@@ -157,15 +159,13 @@ class IntentModel(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Sentence embeddings [B, H] from token ids [B, T] and mask [B, T]."""
-        hidden = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).last_hidden_state  # [B, T, H]
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B, T, H]
         return mean_pool(hidden, attention_mask)
 
     def classify(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Calibrated logits [B, C] from sentence embeddings [B, H]."""
-        temperature: torch.Tensor = self.temperature
-        return self.head(self.dropout(embeddings)) / temperature
+        logits: torch.Tensor = self.head(self.dropout(embeddings))
+        return logits / self.temperature
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.classify(self.embed(input_ids, attention_mask))
@@ -216,9 +216,7 @@ def encode(model: IntentModel, texts: Sequence[str], batch_size: int = 64) -> to
     was_training = model.training
     model.eval()
     try:
-        chunks = [
-            model.embed(**model.tokenize(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)
-        ]
+        chunks = [model.embed(**model.tokenize(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, model.encoder_config.hidden_size)

@@ -42,9 +42,7 @@ def apply_lora(model: IntentModel) -> IntentModel:
         param.requires_grad_(True)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    logger.info(
-        "LoRA r=%d on %s: %d of %d parameters trainable", cfg.lora_r, cfg.lora_targets, trainable, total
-    )
+    logger.info("LoRA r=%d on %s: %d of %d parameters trainable", cfg.lora_r, cfg.lora_targets, trainable, total)
     return model
 
 

@@ -116,9 +116,7 @@ class ThompsonPricer:
         lp = np.log(self.multipliers)[None, :]  # (1, G)
         elasticity = (b_lp + b_dlp * deal + b_flp * feat)[:, None]
         log_units = (
-            intercept[:, None]
-            + elasticity * lp
-            + (b_deal * deal + b_feat * feat + b_comp * (comp - comp_ref))[:, None]
+            intercept[:, None] + elasticity * lp + (b_deal * deal + b_feat * feat + b_comp * (comp - comp_ref))[:, None]
         )
         return ref[:, None] * self.multipliers[None, :], log_units, np.full(k, posterior.noise_variance())
 
@@ -213,6 +211,4 @@ def reference_tables(
 ) -> tuple[dict[tuple[int, int], float], dict[tuple[int, int], float]]:
     """Dicts keyed by (store, brand) for :class:`ThompsonPricer` from parallel sequences."""
     keys = [(int(s), int(b)) for s, b in zip(stores, brands, strict=True)]
-    return dict(zip(keys, map(float, reference), strict=True)), dict(
-        zip(keys, map(float, competitor), strict=True)
-    )
+    return dict(zip(keys, map(float, reference), strict=True)), dict(zip(keys, map(float, competitor), strict=True))

@@ -110,9 +110,7 @@ class DemandModel:
         for brand, demand in self.brands.items():
             mask = (rows["brand"] == brand).to_numpy()
             part = rows.loc[mask]
-            weeks: FloatArray = np.asarray(
-                part["week"].map(demand.week_effects).fillna(0.0), dtype=np.float64
-            )
+            weeks: FloatArray = np.asarray(part["week"].map(demand.week_effects).fillna(0.0), dtype=np.float64)
             base = demand.mean_log_units(
                 0.0,
                 weeks,

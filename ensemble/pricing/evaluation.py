@@ -49,9 +49,7 @@ def _pricer(world: PricingWorld, guardrails: Guardrails, seed: int, thompson: bo
     return ThompsonPricer(reference, costs, competitor, guardrails, seed=seed, thompson=thompson)
 
 
-def _oracle_prices(
-    world: PricingWorld, week: int, previous: FloatArray, guardrails: Guardrails
-) -> FloatArray:
+def _oracle_prices(world: PricingWorld, week: int, previous: FloatArray, guardrails: Guardrails) -> FloatArray:
     grid = world.reference_price[:, None] * guardrails.multipliers()[None, :]
     profit = np.stack([world.expected_profit(week, grid[:, g]) for g in range(grid.shape[1])], axis=1)
     allowed = allowed_prices(grid, world.unit_cost, previous, guardrails)

@@ -33,8 +33,7 @@ class Guardrails:
     def __post_init__(self) -> None:
         if not 0 < self.min_multiplier <= 1.0 <= self.max_multiplier:
             raise ModelError(
-                f"price bounds must satisfy 0 < min <= 1 <= max; got "
-                f"{self.min_multiplier}..{self.max_multiplier}"
+                f"price bounds must satisfy 0 < min <= 1 <= max; got {self.min_multiplier}..{self.max_multiplier}"
             )
         if not 0 <= self.min_margin < 1:
             raise ModelError(f"min_margin must lie in [0, 1); got {self.min_margin}")

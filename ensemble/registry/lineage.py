@@ -42,9 +42,7 @@ class Lineage:
     def __post_init__(self) -> None:
         if self.method not in _METHODS:
             raise RegistryError(f"unknown lineage method {self.method!r}; use one of {list(_METHODS)}.")
-        if self.parent is not None and (
-            ":" not in self.parent or not self.parent.partition(":")[2].startswith("v")
-        ):
+        if self.parent is not None and (":" not in self.parent or not self.parent.partition(":")[2].startswith("v")):
             raise RegistryError(
                 f"lineage parent {self.parent!r} is not a full version id; use e.g. 'intent:v0002' or None."
             )
@@ -71,9 +69,7 @@ class Lineage:
                 created_at=str(content["created_at"]),
             )
         except KeyError as err:
-            raise RegistryError(
-                f"lineage record lacks the field {err.args[0]!r}; found {sorted(content)}."
-            ) from err
+            raise RegistryError(f"lineage record lacks the field {err.args[0]!r}; found {sorted(content)}.") from err
 
 
 def fingerprint_frame(frame: pd.DataFrame) -> str:

@@ -38,9 +38,7 @@ def write_manifest(folder: Path, *, member: str, created_at: str, extra: list[st
         "extra": extra,
         "files": files,
     }
-    (folder / MANIFEST_NAME).write_text(
-        json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    (folder / MANIFEST_NAME).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def read_manifest(folder: Path, version_id: str) -> dict[str, Any]:

@@ -126,9 +126,7 @@ class Registry:
             version = self._claim(member_dir, staging)
         except OSError as err:
             shutil.rmtree(staging, ignore_errors=True)
-            raise RegistryError(
-                f"cannot write a new version of {member!r} under {member_dir}: {err}"
-            ) from err
+            raise RegistryError(f"cannot write a new version of {member!r} under {member_dir}: {err}") from err
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -151,9 +149,7 @@ class Registry:
         """Names of the members that have a folder in the registry."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            entry.name for entry in self.root.iterdir() if entry.is_dir() and _MEMBER_RE.match(entry.name)
-        )
+        return sorted(entry.name for entry in self.root.iterdir() if entry.is_dir() and _MEMBER_RE.match(entry.name))
 
     def latest(self, member: str) -> ModelVersion:
         """The newest version of ``member``; raises :class:`VersionNotFoundError` if there is none."""
@@ -201,9 +197,7 @@ class Registry:
         try:
             verify_manifest(resolved.path, resolved.id)
         except ArtifactIntegrityError as err:
-            raise ArtifactIntegrityError(
-                f"{err} Refusing to load it; {self._previous_hint(resolved)}"
-            ) from err
+            raise ArtifactIntegrityError(f"{err} Refusing to load it; {self._previous_hint(resolved)}") from err
         return resolved
 
     def load(self, member: str, version: str | None = None) -> LoadedArtifact:
@@ -276,17 +270,14 @@ class Registry:
                     shutil.copy2(source, target)
             except OSError as err:
                 raise RegistryError(
-                    f"cannot copy extra file {name!r} from {source} ({err}); check that it exists and is "
-                    "readable."
+                    f"cannot copy extra file {name!r} from {source} ({err}); check that it exists and is readable."
                 ) from err
         return sorted(files)
 
     @staticmethod
     def _claim(member_dir: Path, staging: Path) -> str:
         """Rename ``staging`` to the next free version folder and return its name."""
-        existing = [
-            int(match.group(1)) for entry in member_dir.iterdir() if (match := _VERSION_RE.match(entry.name))
-        ]
+        existing = [int(match.group(1)) for entry in member_dir.iterdir() if (match := _VERSION_RE.match(entry.name))]
         number = max(existing, default=0) + 1
         for _ in range(_MAX_CLAIM_ATTEMPTS):
             name = f"v{number:04d}"
@@ -298,9 +289,7 @@ class Registry:
                     continue
                 raise RegistryError(f"cannot move the new version into {member_dir / name}: {err}") from err
             return name
-        raise RegistryError(
-            f"gave up claiming a version number in {member_dir} after {_MAX_CLAIM_ATTEMPTS} tries."
-        )
+        raise RegistryError(f"gave up claiming a version number in {member_dir} after {_MAX_CLAIM_ATTEMPTS} tries.")
 
 
 def _prepare_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -32,7 +32,11 @@ def _workspace(home: Path) -> None:
         {
             "InvoiceNo": ["536365", "536365", "536366"],
             "StockCode": ["85123A", "71053", "85123A"],
-            "Description": ["WHITE HANGING HEART T-LIGHT HOLDER", "WHITE METAL LANTERN", "WHITE HANGING HEART T-LIGHT HOLDER"],
+            "Description": [
+                "WHITE HANGING HEART T-LIGHT HOLDER",
+                "WHITE METAL LANTERN",
+                "WHITE HANGING HEART T-LIGHT HOLDER",
+            ],
             "Quantity": [6, 6, 2],
             "InvoiceDate": pd.to_datetime(["2011-01-03", "2011-01-03", "2011-01-04"]),
             "UnitPrice": [2.55, 3.39, 2.55],

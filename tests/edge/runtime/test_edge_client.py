@@ -113,9 +113,7 @@ def test_flush_sets_aside_what_the_cluster_refuses_for_good(
     bundle_copy: Path, tmp_path: Path, signing_key: bytes
 ) -> None:
     # Prepare
-    down = _client(
-        bundle_copy, tmp_path / "out", signing_key, lambda _: httpx.Response(502), confidence_threshold=1.0
-    )
+    down = _client(bundle_copy, tmp_path / "out", signing_key, lambda _: httpx.Response(502), confidence_threshold=1.0)
     down.classify("first")
     down.classify("second")
     refusing = _client(
@@ -170,9 +168,7 @@ def test_classify_batch_keeps_order_and_length(bundle_copy: Path, tmp_path: Path
     assert client.classify_batch([]) == []
 
 
-def test_swap_to_a_good_bundle_serves_its_version(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes
-) -> None:
+def test_swap_to_a_good_bundle_serves_its_version(bundle_copy: Path, tmp_path: Path, signing_key: bytes) -> None:
     # Prepare
     client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok([]), confidence_threshold=0.0)
     newer = tmp_path / "newer"

@@ -27,9 +27,7 @@ class _ChatServer:
                     self.send_error(404)
                     return
                 owner.received.append(body["text"])
-                payload = json.dumps(
-                    {"intent": "returns", "confidence": 0.88, "version": "intent:v0099"}
-                ).encode()
+                payload = json.dumps({"intent": "returns", "confidence": 0.88, "version": "intent:v0099"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -93,9 +91,7 @@ def test_escalate_then_go_offline_then_replay_over_real_http(
     server.stop()
     offline = [client.classify(text) for text in ("where is my parcel", "hello")]
     assert [a.source for a in offline] == ["device-offline", "device-offline"]
-    assert [a.intent for a in offline] == [
-        p.intent for p in client.bundle.predict(["where is my parcel", "hello"])
-    ]
+    assert [a.intent for a in offline] == [p.intent for p in client.bundle.predict(["where is my parcel", "hello"])]
     assert len(client.outbox.pending()) == 2
     assert client.flush().remaining == 2, "nothing may leave the outbox while the cluster is down"
     client.close()

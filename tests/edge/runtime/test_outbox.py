@@ -68,9 +68,7 @@ def test_rejected_records_are_set_aside_not_lost(tmp_path: Path) -> None:
     # Assert
     assert (result.delivered, result.rejected, result.remaining) == (1, 1, 0)
     assert outbox.pending() == []
-    aside = [
-        json.loads(line)["text"] for line in (tmp_path / "kiosk-1.rejected.jsonl").read_text().splitlines()
-    ]
+    aside = [json.loads(line)["text"] for line in (tmp_path / "kiosk-1.rejected.jsonl").read_text().splitlines()]
     assert aside == ["bad"]
 
 

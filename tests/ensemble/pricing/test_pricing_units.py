@@ -25,12 +25,7 @@ def _synthetic_rows(elasticity: float, seed: int = 0) -> pd.DataFrame:
             for brand in (1, 2):
                 comp = (np.log(prices).sum() - np.log(prices[brand - 1])) / 10
                 logmove = (
-                    2.0
-                    + 0.1 * store
-                    + elasticity * np.log(prices[brand - 1])
-                    + 0.5 * comp
-                    + 0.3 * deal
-                    + 0.6 * feat
+                    2.0 + 0.1 * store + elasticity * np.log(prices[brand - 1]) + 0.5 * comp + 0.3 * deal + 0.6 * feat
                 )
                 row = {"store": store, "brand": brand, "week": week, "logmove": logmove + rng.normal(0, 0.1)}
                 row.update({f"price{b + 1}": prices[b] for b in range(11)})

@@ -199,9 +199,7 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
     version = publish(registry)
     (version.path / "config.json").unlink()
 
-    with pytest.raises(
-        ArtifactIntegrityError, match=r"intent:v0001: file 'config.json' .* missing"
-    ) as caught:
+    with pytest.raises(ArtifactIntegrityError, match=r"intent:v0001: file 'config.json' .* missing") as caught:
         registry.load("intent")
 
     assert "no earlier version" in str(caught.value)
