@@ -1,4 +1,4 @@
-"""The serving tier: the ensemble on Ray Serve (intent and graph deployments behind one FastAPI ingress)."""
+"""The serving tier: the ensemble on Ray Serve (intent, graph and reply deployments behind one FastAPI ingress)."""
 
 from __future__ import annotations
 

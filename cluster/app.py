@@ -17,6 +17,7 @@ from cluster.errors import ClusterConfigError
 from cluster.graph_deployment import GraphDeployment
 from cluster.ingress import Ingress
 from cluster.intent_deployment import IntentDeployment
+from cluster.reply_deployment import ReplyDeployment
 
 __all__ = ["app_builder", "app_from_env", "build_app", "intent_user_config"]
 
@@ -38,7 +39,7 @@ def _deployment(target: object) -> Deployment:
 
 
 def build_app(config: ClusterConfig) -> Application:
-    """The ensemble application: ``Ingress(IntentDeployment, GraphDeployment)``."""
+    """The ensemble application: ``Ingress(IntentDeployment, GraphDeployment, ReplyDeployment)``."""
     if not config.registry_dir.is_dir():
         raise ClusterConfigError(
             f"model registry {config.registry_dir} does not exist; train a member first "
@@ -48,6 +49,11 @@ def build_app(config: ClusterConfig) -> Application:
         raise ClusterConfigError(
             f"graph directory {config.graph_dir} does not exist; build and save the graph first "
             "(ProductGraph.save) or pass its directory"
+        )
+    if config.reply_model_path is not None and not config.reply_model_path.is_dir():
+        raise ClusterConfigError(
+            f"reply model directory {config.reply_model_path} does not exist; give a local HF causal-LM "
+            "directory or leave reply_model_path out to serve the registry's reply version"
         )
     actor_options = {"num_cpus": config.replica_cpus}
     intent = (
@@ -70,6 +76,22 @@ def build_app(config: ClusterConfig) -> Application:
         .options(num_replicas=config.replicas, ray_actor_options=actor_options)
         .bind(str(config.graph_dir))
     )
+    reply = (
+        _deployment(ReplyDeployment)
+        .options(
+            num_replicas=config.replicas,
+            ray_actor_options=actor_options,
+            max_ongoing_requests=max(2 * config.max_batch_size, 8),
+        )
+        .bind(
+            str(config.registry_dir),
+            config.reply_version,
+            str(config.reply_model_path) if config.reply_model_path else None,
+            str(config.reference_data) if config.reference_data else None,
+            config.max_batch_size,
+            config.batch_wait_timeout_s,
+        )
+    )
     ingress: Application = (
         _deployment(Ingress)
         .options(
@@ -77,7 +99,7 @@ def build_app(config: ClusterConfig) -> Application:
             ray_actor_options=actor_options,
             max_ongoing_requests=max(4 * config.max_batch_size, 32),
         )
-        .bind(intent, graph, config.max_text_length)
+        .bind(intent, graph, reply, config.max_text_length)
     )
     return ingress
 

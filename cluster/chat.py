@@ -1,35 +1,31 @@
 """Answering requests from member outputs: the ingress's logic as plain async functions.
 
-The members are passed in as async callables (in the cluster: calls through deployment handles; in tests:
-plain functions), so everything here runs and is tested without Ray.
+The members are passed in as async calls (in the cluster: calls through deployment handles; in tests: plain
+objects), so everything here runs and is tested without Ray. A chat request runs the customer-service chain
+of :mod:`ensemble.chat`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from cluster.errors import NotFoundError, RequestRejectedError
 from cluster.schemas import (
-    ChatMode,
     ChatRequest,
     ChatResponse,
-    MemberRun,
     RecommendItem,
     RecommendRequest,
     RecommendResponse,
 )
+from ensemble.chat import ChatAnswer, ChatInputError, ChatMembers, answer_message
+from ensemble.chat import ChatMode as ChainMode
+from ensemble.chat import ChatRequest as ChainRequest
 
-__all__ = ["ClassifyCall", "LookupCall", "RecommendCall", "answer_chat", "answer_recommend"]
+__all__ = ["RecommendCall", "answer_chat", "answer_recommend", "to_response"]
 
-ClassifyCall = Callable[[str], Awaitable[dict[str, Any]]]
-LookupCall = Callable[[str, str | None, int | None], Awaitable[dict[str, Any]]]
 RecommendCall = Callable[[int, int], Awaitable[dict[str, Any]]]
-
-INTENT_MEMBER = "intent"
-GRAPH_MEMBER = "knowledge_graph"
 
 T = TypeVar("T")
 
@@ -40,36 +36,30 @@ async def _timed(call: Awaitable[T]) -> tuple[T, float]:
     return result, round(1000 * (time.perf_counter() - started), 3)
 
 
-async def answer_chat(
-    request: ChatRequest, classify: ClassifyCall, lookup: LookupCall, max_text_length: int
-) -> ChatResponse:
-    """Classify the message and find the products it names; in ``parallel`` mode both members run at once."""
+def to_response(answer: ChatAnswer) -> ChatResponse:
+    """The HTTP body of a chain answer."""
+    data = answer.to_dict()
+    return ChatResponse.model_validate(data)
+
+
+async def answer_chat(request: ChatRequest, members: ChatMembers, max_text_length: int) -> ChatResponse:
+    """Run the chain (:func:`ensemble.chat.answer_message`) for one request; members fail soft inside it."""
     if len(request.text) > max_text_length:
         raise RequestRejectedError(
             "text",
             f"text has {len(request.text)} characters; this cluster accepts at most {max_text_length}",
         )
-    intent_call = classify(request.text)
-    if request.mode is ChatMode.PARALLEL:
-        (intent, intent_ms), (graph, graph_ms) = await asyncio.gather(
-            _timed(intent_call), _timed(lookup(request.text, request.order_id, request.customer_id))
+    try:
+        chain_request = ChainRequest(
+            text=request.text,
+            mode=ChainMode(request.mode.value),
+            customer_id=request.customer_id,
+            order_id=request.order_id,
+            max_length=max_text_length,
         )
-    else:
-        intent, intent_ms = await _timed(intent_call)
-        graph, graph_ms = await _timed(lookup(request.text, request.order_id, request.customer_id))
-    graph_output = {key: value for key, value in graph.items() if key != "products"}
-    graph_output["stock_codes"] = [product["stock_code"] for product in graph["products"]]
-    return ChatResponse(
-        intent=intent["intent"],
-        confidence=intent["confidence"],
-        products=graph["products"],
-        version=intent["version"],
-        mode=request.mode,
-        members=[
-            MemberRun(name=INTENT_MEMBER, output=intent, latency_ms=intent_ms),
-            MemberRun(name=GRAPH_MEMBER, output=graph_output, latency_ms=graph_ms),
-        ],
-    )
+    except ChatInputError as err:
+        raise RequestRejectedError("text", str(err)) from err
+    return to_response(await answer_message(chain_request, members))
 
 
 async def answer_recommend(request: RecommendRequest, recommend: RecommendCall) -> RecommendResponse:

@@ -15,6 +15,7 @@ __all__ = ["MAX_TEXT_LENGTH", "ClusterConfig"]
 MAX_TEXT_LENGTH = 2000  # the hard ceiling of a chat message, enforced by the request schema
 
 _ENV_PREFIX = "SHOPMESH_CLUSTER_"
+DEPLOYMENTS = 4  # intent, graph, reply, ingress
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class ClusterConfig:
     """Where the models live and how Ray and Serve run them.
 
     ``intent_version`` names a registry version ("v0002", "intent:v0002", "2"); ``None`` serves the latest.
+    ``reply_version`` does the same for the reply member; when the registry has no reply version (and none is
+    named) the cluster still starts and answers with retrieved reference responses. ``reply_model_path`` (a
+    local HF causal-LM directory) replaces the registry's reply model. ``reference_data`` is a CSV with
+    ``instruction``, ``intent`` and ``response`` columns for the fallback (``None``: the bundled Bitext train
+    split).
     ``replica_cpus`` is the CPU share Ray reserves for each replica, so that all deployments fit in
     ``num_cpus``. ``ray_temp_dir`` is Ray's session directory (``None``: Ray's default, ``$RAY_TMPDIR`` or
     /tmp/ray); keep it short, Ray puts Unix sockets under it.
@@ -30,6 +36,9 @@ class ClusterConfig:
     registry_dir: Path
     graph_dir: Path
     intent_version: str | None = None
+    reply_version: str | None = None
+    reply_model_path: Path | None = None
+    reference_data: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     num_cpus: int = 2
@@ -45,12 +54,11 @@ class ClusterConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry_dir", Path(self.registry_dir))
         object.__setattr__(self, "graph_dir", Path(self.graph_dir))
-        if self.ray_temp_dir is not None:
-            object.__setattr__(self, "ray_temp_dir", Path(self.ray_temp_dir))
+        for name in ("ray_temp_dir", "reply_model_path", "reference_data"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)))
         if not 0 < self.port < 65536:
-            raise ClusterConfigError(
-                f"port must be in 1..65535, got {self.port}; pick a free port such as 8000"
-            )
+            raise ClusterConfigError(f"port must be in 1..65535, got {self.port}; pick a free port such as 8000")
         _positive("num_cpus", self.num_cpus)
         _positive("replicas", self.replicas)
         _positive("replica_cpus", self.replica_cpus)
@@ -61,13 +69,11 @@ class ClusterConfig:
                 f"batch_wait_timeout_s must be >= 0, got {self.batch_wait_timeout_s}; 0.005 s is a good start"
             )
         if not 1 <= self.max_text_length <= MAX_TEXT_LENGTH:
+            raise ClusterConfigError(f"max_text_length must be in 1..{MAX_TEXT_LENGTH}, got {self.max_text_length}")
+        if self.replicas * DEPLOYMENTS * self.replica_cpus > self.num_cpus:
             raise ClusterConfigError(
-                f"max_text_length must be in 1..{MAX_TEXT_LENGTH}, got {self.max_text_length}"
-            )
-        if self.replicas * 3 * self.replica_cpus > self.num_cpus:
-            raise ClusterConfigError(
-                f"{self.replicas} replica(s) of 3 deployments at {self.replica_cpus} CPU each need "
-                f"{self.replicas * 3 * self.replica_cpus} CPUs but num_cpus is {self.num_cpus}; "
+                f"{self.replicas} replica(s) of {DEPLOYMENTS} deployments at {self.replica_cpus} CPU each need "
+                f"{self.replicas * DEPLOYMENTS * self.replica_cpus} CPUs but num_cpus is {self.num_cpus}; "
                 "lower replica_cpus or raise num_cpus"
             )
 
@@ -90,9 +96,7 @@ class ClusterConfig:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(args) - set(known))
         if unknown:
-            raise ClusterConfigError(
-                f"unknown cluster settings {unknown}; known settings are {sorted(known)}"
-            )
+            raise ClusterConfigError(f"unknown cluster settings {unknown}; known settings are {sorted(known)}")
         missing = [name for name in ("registry_dir", "graph_dir") if not args.get(name)]
         if missing:
             raise ClusterConfigError(f"cluster settings {missing} are required; give the directories")
@@ -108,9 +112,7 @@ class ClusterConfig:
         """Read ``SHOPMESH_CLUSTER_<FIELD>`` variables (e.g. ``..._REGISTRY_DIR``); ``overrides`` win."""
         env = os.environ if environ is None else environ
         args: dict[str, Any] = {
-            f.name: env[_ENV_PREFIX + f.name.upper()]
-            for f in fields(cls)
-            if _ENV_PREFIX + f.name.upper() in env
+            f.name: env[_ENV_PREFIX + f.name.upper()] for f in fields(cls) if _ENV_PREFIX + f.name.upper() in env
         }
         args.update(overrides or {})
         return cls.from_args(args)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ray import serve
 
+from ensemble.chat import ground_message, verify_dict
 from knowledge_graph.errors import UnknownCustomerError, UnknownOrderError, UnknownProductError
 from knowledge_graph.graph import ProductGraph
 
@@ -35,9 +36,7 @@ class GraphService:
         logger.info("product graph loaded from %s", graph_dir)
         return cls(graph, str(graph_dir))
 
-    def lookup(
-        self, text: str, order_id: str | None = None, customer_id: int | None = None
-    ) -> dict[str, Any]:
+    def lookup(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
         """Products the text mentions with their facts; the order and whether the customer is known."""
         mentions = self._graph.mentions(text)
         products = [self._graph.facts(match.stock_code).to_dict() for match in mentions]
@@ -51,6 +50,16 @@ class GraphService:
         if customer_id is not None:
             result["customer_known"] = self._graph.has_customer(customer_id)
         return result
+
+    def ground(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
+        """Entities, products, order and customer history of a message (:func:`ensemble.chat.ground_message`)."""
+        return ground_message(self._graph, text, order_id, customer_id)
+
+    def verify(
+        self, reply: str, customer_id: int | None, invoice_no: str | None, stock_codes: list[str]
+    ) -> dict[str, Any]:
+        """The grounding report of a reply: every claim it states, supported by the graph or not."""
+        return verify_dict(self._graph, reply, customer_id, invoice_no, stock_codes)
 
     def facts(self, stock_code: str) -> dict[str, Any]:
         """``{"found": True, "facts": ...}`` or ``{"found": False, "error": ...}``."""
@@ -79,10 +88,16 @@ class GraphDeployment:
     def __init__(self, graph_dir: str) -> None:
         self._service = GraphService.load(Path(graph_dir))
 
-    def lookup(
-        self, text: str, order_id: str | None = None, customer_id: int | None = None
-    ) -> dict[str, Any]:
+    def lookup(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
         return self._service.lookup(text, order_id, customer_id)
+
+    def ground(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
+        return self._service.ground(text, order_id, customer_id)
+
+    def verify(
+        self, reply: str, customer_id: int | None, invoice_no: str | None, stock_codes: list[str]
+    ) -> dict[str, Any]:
+        return self._service.verify(reply, customer_id, invoice_no, stock_codes)
 
     def facts(self, stock_code: str) -> dict[str, Any]:
         return self._service.facts(stock_code)

@@ -18,6 +18,7 @@ from ray.serve.handle import DeploymentHandle
 
 from cluster.chat import answer_chat, answer_recommend
 from cluster.errors import NotFoundError, RequestRejectedError
+from cluster.handles import HandleMembers
 from cluster.schemas import ChatRequest, ChatResponse, HealthResponse, RecommendRequest, RecommendResponse
 
 __all__ = ["Ingress", "api"]
@@ -34,9 +35,7 @@ def _problem(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
 @api.exception_handler(RequestValidationError)
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     # The submitted value is left out of the answer: it can be 2,000+ characters of someone's message.
-    problems = [
-        _problem(list(e.get("loc", ())), str(e.get("msg", "")), str(e.get("type", ""))) for e in exc.errors()
-    ]
+    problems = [_problem(list(e.get("loc", ())), str(e.get("msg", "")), str(e.get("type", ""))) for e in exc.errors()]
     summary = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in problems)
     return JSONResponse(status_code=422, content={"detail": problems, "message": summary})
 
@@ -55,30 +54,26 @@ async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
 @api.exception_handler(Exception)
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
     logger.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        status_code=500, content={"detail": f"internal error ({type(exc).__name__}); see the logs"}
-    )
+    return JSONResponse(status_code=500, content={"detail": f"internal error ({type(exc).__name__}); see the logs"})
 
 
 @serve.deployment(name="Ingress")
 @serve.ingress(api)
 class Ingress:
-    """Routes HTTP requests to the intent and graph deployments."""
+    """Routes HTTP requests to the intent, graph and reply deployments."""
 
     def __init__(
-        self, intent: DeploymentHandle[Any], graph: DeploymentHandle[Any], max_text_length: int
+        self,
+        intent: DeploymentHandle[Any],
+        graph: DeploymentHandle[Any],
+        reply: DeploymentHandle[Any],
+        max_text_length: int,
     ) -> None:
         self._intent = intent
         self._graph = graph
+        self._reply = reply
+        self._members = HandleMembers(intent, graph, reply)
         self._max_text_length = max_text_length
-
-    async def _classify(self, text: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._intent.classify.remote(text)
-        return result
-
-    async def _lookup(self, text: str, order_id: str | None, customer_id: int | None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._graph.lookup.remote(text, order_id, customer_id)
-        return result
 
     async def _recommend(self, customer_id: int, k: int) -> dict[str, Any]:
         result: dict[str, Any] = await self._graph.recommend.remote(customer_id, k)
@@ -86,8 +81,8 @@ class Ingress:
 
     @api.post("/v1/chat", response_model=ChatResponse)
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        """Intent, confidence and the facts of the products the message names."""
-        return await answer_chat(request, self._classify, self._lookup, self._max_text_length)
+        """The customer-service chain: intent, entities and graph facts, a verified reply (or the fallback)."""
+        return await answer_chat(request, self._members, self._max_text_length)
 
     @api.post("/v1/recommend", response_model=RecommendResponse)
     async def recommend(self, request: RecommendRequest) -> RecommendResponse:
@@ -105,7 +100,8 @@ class Ingress:
 
     @api.get("/healthz", response_model=HealthResponse)
     async def healthz(self) -> HealthResponse:
-        """The versions each deployment has loaded."""
+        """The versions each deployment has loaded; ``reply.mode`` is ``retrieval_only`` without a reply model."""
         intent: dict[str, Any] = await self._intent.status.remote()
         graph: dict[str, Any] = await self._graph.status.remote()
-        return HealthResponse(status="ok", intent=intent, graph=graph)
+        reply: dict[str, Any] = await self._reply.status.remote()
+        return HealthResponse(status="ok", intent=intent, graph=graph, reply=reply)

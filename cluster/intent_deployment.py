@@ -21,6 +21,7 @@ from typing import Any
 
 from ray import serve
 
+from ensemble.chat import ChatMode, HeadIntentStage
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
 from ensemble.members.intent_artifact import load_intent
@@ -85,10 +86,18 @@ class IntentRunner:
         """``{"intent", "confidence", "version"}`` for each text, all from the same model version."""
         loaded = self._current
         predictions = predict(loaded.model, texts)
-        return [
-            {"intent": p.intent, "confidence": p.confidence, "version": loaded.version_id}
-            for p in predictions
-        ]
+        return [{"intent": p.intent, "confidence": p.confidence, "version": loaded.version_id} for p in predictions]
+
+    def decide(self, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Intent decisions (:mod:`ensemble.chat.intent_stage`) for ``(text, mode)`` pairs, grouped by mode."""
+        loaded = self._current
+        stage = HeadIntentStage(loaded.model, loaded.version_id)
+        answers: list[dict[str, Any]] = [{} for _ in requests]
+        for mode in dict.fromkeys(m for _, m in requests):
+            rows = [i for i, (_, m) in enumerate(requests) if m == mode]
+            for row, decision in zip(rows, stage.decide([requests[i][0] for i in rows], ChatMode(mode)), strict=True):
+                answers[row] = decision
+        return answers
 
     def status(self) -> dict[str, Any]:
         """The version served, when it was loaded, its labels, the last reload error and the process id."""
@@ -119,11 +128,12 @@ class IntentDeployment:
 
     def _set_batching(self, max_batch_size: int | None, batch_wait_timeout_s: float | None) -> None:
         # @serve.batch adds these setters to the method; its type hints do not declare them.
-        batched: Any = self.classify
-        if max_batch_size is not None:
-            batched.set_max_batch_size(int(max_batch_size))
-        if batch_wait_timeout_s is not None:
-            batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
+        for method in (self.classify, self.decide):
+            batched: Any = method
+            if max_batch_size is not None:
+                batched.set_max_batch_size(int(max_batch_size))
+            if batch_wait_timeout_s is not None:
+                batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
 
     async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
         """Apply a new ``user_config``; a version that fails to load leaves the current one serving."""
@@ -133,14 +143,17 @@ class IntentDeployment:
         try:
             await asyncio.to_thread(self._runner.switch, wanted)
         except ShopmeshError:
-            logger.exception(
-                "intent reload to %s failed; still serving %s", wanted, self._runner.current.version_id
-            )
+            logger.exception("intent reload to %s failed; still serving %s", wanted, self._runner.current.version_id)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def classify(self, texts: list[str]) -> list[dict[str, Any]]:
         """One forward pass over a batch of texts, in a thread so the replica keeps accepting requests."""
         return await asyncio.to_thread(self._runner.classify, texts)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def decide(self, requests: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Intent decisions for a batch of ``(text, mode)`` pairs, in a thread."""
+        return await asyncio.to_thread(self._runner.decide, requests)
 
     def status(self) -> dict[str, Any]:
         """See :meth:`IntentRunner.status`."""

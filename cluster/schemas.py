@@ -13,6 +13,7 @@ __all__ = [
     "ChatMode",
     "ChatRequest",
     "ChatResponse",
+    "Grounding",
     "HealthResponse",
     "MemberRun",
     "RecommendItem",
@@ -22,10 +23,12 @@ __all__ = [
 
 
 class ChatMode(StrEnum):
-    """How the members of a chat request run: side by side, or one after another (intent first)."""
+    """How the members of a chat request run: one after another (intent first), side by side where they can,
+    or with the intent members' outputs fused."""
 
-    PARALLEL = "parallel"
     SERIAL = "serial"
+    PARALLEL = "parallel"
+    FUSION = "fusion"
 
 
 class ChatRequest(BaseModel):
@@ -34,7 +37,7 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: StrictStr = Field(min_length=1, max_length=MAX_TEXT_LENGTH, description="the customer's message")
-    mode: ChatMode = ChatMode.PARALLEL
+    mode: ChatMode = ChatMode.SERIAL
     customer_id: StrictInt | None = Field(default=None, ge=0)
     order_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
 
@@ -56,11 +59,23 @@ class RecommendRequest(BaseModel):
 
 
 class MemberRun(BaseModel):
-    """One ensemble member that ran for a request: its output and how long the call took."""
+    """One ensemble member that ran for a request: its output, its weight in the answer, how long the call
+    took and, when it failed, the error."""
 
     name: str
     output: dict[str, Any]
+    weight: float
     latency_ms: float
+    error: str | None = None
+
+
+class Grounding(BaseModel):
+    """The verifier's verdict on the final reply: each claim it found, supported or not."""
+
+    checked: bool
+    grounded: bool | None
+    supported: list[dict[str, Any]]
+    unsupported: list[dict[str, Any]]
 
 
 class ChatResponse(BaseModel):
@@ -68,10 +83,18 @@ class ChatResponse(BaseModel):
 
     intent: str
     confidence: float
+    out_of_scope: bool
+    entities: dict[str, Any]
     products: list[dict[str, Any]]
+    reply: str
+    grounding: Grounding
+    fallback: bool
+    fallback_reason: str | None
+    slots: dict[str, list[str]]
     version: str
     mode: ChatMode
     members: list[MemberRun]
+    degraded: list[str]
 
 
 class RecommendItem(BaseModel):
@@ -98,3 +121,4 @@ class HealthResponse(BaseModel):
     status: str
     intent: dict[str, Any]
     graph: dict[str, Any]
+    reply: dict[str, Any]

@@ -112,9 +112,7 @@ def start(config: ClusterConfig) -> RunningCluster:
     serve.start(http_options={"host": config.host, "port": config.port})
     _deploy(config, intent_user_config(config))
     _wait_for_health(config, intent_version)
-    logger.info(
-        "cluster ready at %s in %.1f s (intent %s)", config.url, time.perf_counter() - started, intent_version
-    )
+    logger.info("cluster ready at %s in %.1f s (intent %s)", config.url, time.perf_counter() - started, intent_version)
     return RunningCluster(config=config, url=config.url)
 
 

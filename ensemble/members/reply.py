@@ -64,13 +64,20 @@ class ReplyConfig:
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How replies are decoded: greedy unless ``do_sample``; then temperature and nucleus (top-p) sampling."""
+    """How replies are decoded: greedy unless ``do_sample``; then temperature and nucleus (top-p) sampling.
+
+    ``repetition_penalty`` (> 1 discourages tokens already in the sequence) and ``no_repeat_ngram_size``
+    (0: off; n: no n-gram occurs twice) are passed to transformers' ``generate``; they stop greedy decoding
+    from looping on a phrase.
+    """
 
     max_new_tokens: int = 200
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None  # sampling seed; None leaves torch's generator as it is
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -79,6 +86,10 @@ class GenerationSettings:
             raise ModelError(f"temperature must be positive, got {self.temperature}; use do_sample=False for greedy")
         if not 0 < self.top_p <= 1:
             raise ModelError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise ModelError(f"repetition_penalty must be positive, got {self.repetition_penalty}; 1.0 turns it off")
+        if self.no_repeat_ngram_size < 0:
+            raise ModelError(f"no_repeat_ngram_size must be >= 0, got {self.no_repeat_ngram_size}; 0 turns it off")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -280,6 +291,10 @@ class ReplyModel(nn.Module):
             if settings.do_sample
             else {"do_sample": False}
         )
+        if settings.repetition_penalty != 1.0:
+            sampling["repetition_penalty"] = settings.repetition_penalty
+        if settings.no_repeat_ngram_size > 0:
+            sampling["no_repeat_ngram_size"] = settings.no_repeat_ngram_size
         was_training = self.training
         self.eval()
         try:

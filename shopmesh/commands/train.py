@@ -1,4 +1,4 @@
-"""``shopmesh train intent``: train a member centrally and publish a registry version."""
+"""``shopmesh train intent|reply``: train a member centrally and publish a registry version."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from ensemble.central import train_intent_version
 from ensemble.datasets import ColumnKind, load_bitext, read_csv_checked, split_bitext
-from ensemble.registry import Registry
+from ensemble.members.reply_artifact import save_reply
+from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary, train_reply
+from ensemble.registry import Lineage, Registry, fingerprint_frame
+
+REPLY_COLUMNS = {"instruction": ColumnKind.STR, "intent": ColumnKind.STR, "response": ColumnKind.STR}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,6 +25,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     intent.add_argument("--text-col", default="instruction", help="column holding the message text")
     intent.add_argument("--label-col", default="intent", help="column holding the intent label")
     intent.set_defaults(handler=run_intent)
+    reply = members.add_parser("reply", help="GPT-2 reply model conditioned on intent, facts and message")
+    reply.add_argument(
+        "--data", type=Path, default=None, help="a CSV with instruction,intent,response (default: bundled Bitext)"
+    )
+    reply.add_argument(
+        "--max-seconds",
+        type=float,
+        default=ReplyTrainConfig().max_train_seconds,
+        help="training time limit in seconds (evaluation comes on top)",
+    )
+    reply.add_argument("--epochs", type=int, default=ReplyTrainConfig().epochs, help="epochs at most")
+    reply.add_argument(
+        "--base-model", type=Path, default=None, help="a local HF causal-LM directory to fine-tune instead"
+    )
+    reply.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
+    reply.set_defaults(handler=run_reply)
 
 
 def run_intent(args: argparse.Namespace) -> int:
@@ -35,4 +57,34 @@ def run_intent(args: argparse.Namespace) -> int:
         data_name=str(args.data or "bitext-customer-support (bundled)"),
     )
     print(json.dumps({"version": result.version.id, **result.metrics}, indent=2))
+    return 0
+
+
+def run_reply(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    frame = load_bitext() if args.data is None else read_csv_checked(args.data, REPLY_COLUMNS)
+    splits = split_bitext(frame)
+    cfg = ReplyTrainConfig(
+        max_train_seconds=args.max_seconds,
+        epochs=args.epochs,
+        base_model_path=str(args.base_model) if args.base_model else None,
+    )
+    model, metrics = train_reply(splits, cfg)
+    columns = [c for c in ("instruction", "intent", "response") if c in splits.train.columns]
+    lineage = Lineage(
+        parent=None,
+        data_fingerprint=fingerprint_frame(splits.train[columns]),
+        method="central",
+        details={
+            "data": str(args.data or "bitext-customer-support (bundled)"),
+            "split": "train",
+            "trainer": "reply-token cross-entropy",
+            "base_model": cfg.base_model_path,
+        },
+    )
+    version = save_reply(
+        Registry(args.workspace.registry), model, metrics=metrics, lineage=lineage, generation=cfg.generation
+    )
+    print(metrics_summary(metrics))
+    print(json.dumps({"version": version.id, **metrics}, indent=2))
     return 0

@@ -8,23 +8,54 @@ import pytest
 from cluster.chat import answer_chat, answer_recommend
 from cluster.errors import NotFoundError, RequestRejectedError
 from cluster.schemas import ChatMode, ChatRequest, RecommendRequest
+from ensemble.chat import ChatMode as ChainMode
 
-FACTS = {"stock_code": "22423", "description": "REGENCY CAKESTAND 3 TIER"}
+PRODUCT = {"stock_code": "22423", "description": "REGENCY CAKESTAND 3 TIER"}
 
 
 class FakeMembers:
-    """Member calls that record the order in which they ran."""
+    """Chain members that record the order in which they ran; the reply states an unsupported price."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    async def classify(self, text: str) -> dict[str, Any]:
-        self.calls.append(f"intent:{text}")
-        return {"intent": "track_order", "confidence": 0.75, "version": "intent:v0007"}
+    async def classify(self, text: str, mode: ChainMode) -> dict[str, Any]:
+        self.calls.append(f"intent:{mode}")
+        member = {"name": "intent_head", "output": {"intent": "track_order"}, "weight": 1.0}
+        return {
+            "intent": "track_order",
+            "confidence": 0.75,
+            "out_of_scope": False,
+            "version": "intent:v0007",
+            "members": [member],
+        }
 
-    async def lookup(self, text: str, order_id: str | None, customer_id: int | None) -> dict[str, Any]:
+    async def ground(self, text: str, order_id: str | None, customer_id: int | None) -> dict[str, Any]:
         self.calls.append(f"graph:{order_id}:{customer_id}")
-        return {"mentions": [{"stock_code": "22423"}], "products": [FACTS], "customer_known": True}
+        return {
+            "entities": {"order_numbers": []},
+            "products": [PRODUCT],
+            "stock_codes": ["22423"],
+            "invoice_no": None,
+            "prompt_facts": "product: regency cakestand 3 tier",
+            "slot_values": {},
+        }
+
+    async def reply(self, prompt: str) -> dict[str, Any]:
+        self.calls.append("reply")
+        return {"text": "It costs £1.00.", "version": "reply:v0001"}
+
+    async def verify(
+        self, reply: str, customer_id: int | None, invoice_no: str | None, stock_codes: list[str]
+    ) -> dict[str, Any]:
+        self.calls.append("verify")
+        supported = "£" not in reply
+        claims = [] if supported else [{"kind": "price", "text": "£1.00", "supported": False, "reason": "x"}]
+        return {"grounded": supported, "claims": claims}
+
+    async def reference(self, text: str, intent: str | None) -> dict[str, Any]:
+        self.calls.append("reference")
+        return {"response": "Track it in {{Order History}}.", "intent": intent, "row": 3, "similarity": 0.5}
 
     async def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
         if customer_id != 1:
@@ -39,33 +70,50 @@ class FakeMembers:
         return {"found": True, "items": [item] * k}
 
 
-@pytest.mark.parametrize("mode", list(ChatMode))
-def test_chat_combines_both_members(mode: ChatMode) -> None:
+def test_serial_chat_runs_the_chain_in_order_and_falls_back_on_an_unsupported_price() -> None:
     # Prepare
     members = FakeMembers()
-    request = ChatRequest(text="where is my cakestand", mode=mode, customer_id=5, order_id="536365")
+    request = ChatRequest(text="where is my cakestand", customer_id=5, order_id="536365")
 
     # Execute
-    response = asyncio.run(answer_chat(request, members.classify, members.lookup, 2000))
+    response = asyncio.run(answer_chat(request, members, 2000))
 
     # Assert
+    assert members.calls == ["intent:serial", "graph:536365:5", "reply", "verify", "reference", "verify"]
     assert (response.intent, response.confidence, response.version) == ("track_order", 0.75, "intent:v0007")
-    assert response.products == [FACTS]
-    assert [m.name for m in response.members] == ["intent", "knowledge_graph"]
-    assert response.members[1].output == {
-        "mentions": [{"stock_code": "22423"}],
-        "customer_known": True,
-        "stock_codes": ["22423"],
-    }
-    assert all(m.latency_ms >= 0 for m in response.members)
-    assert sorted(members.calls) == ["graph:536365:5", "intent:where is my cakestand"]
+    assert response.mode is ChatMode.SERIAL
+    assert response.products == [PRODUCT]
+    assert response.reply == "Track it in Order History."
+    assert response.fallback is True
+    assert "£1.00" in (response.fallback_reason or "")
+    assert response.grounding.grounded is True
+    assert [m.name for m in response.members] == [
+        "intent_head",
+        "knowledge_graph",
+        "reply",
+        "verifier",
+        "verifier",
+        "reference",
+    ]
+    assert [m.weight for m in response.members] == [1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("mode", list(ChatMode))
+def test_every_mode_reaches_the_intent_member(mode: ChatMode) -> None:
+    members = FakeMembers()
+
+    response = asyncio.run(answer_chat(ChatRequest(text="where is it", mode=mode), members, 2000))
+
+    assert members.calls[0] == f"intent:{mode.value}" or f"intent:{mode.value}" in members.calls
+    assert response.mode is mode
+    assert response.reply == "Track it in Order History."
 
 
 def test_chat_rejects_text_over_the_cluster_limit_before_calling_members() -> None:
     members = FakeMembers()
 
     with pytest.raises(RequestRejectedError, match="text has 11 characters; this cluster accepts at most 10"):
-        asyncio.run(answer_chat(ChatRequest(text="x" * 11), members.classify, members.lookup, 10))
+        asyncio.run(answer_chat(ChatRequest(text="x" * 11), members, 10))
     assert members.calls == []
 
 

@@ -57,6 +57,9 @@ def test_healthz_reports_the_loaded_versions(http: httpx.Client, registry: Regis
     body = response.json()
     assert body["intent"]["version"] == registry.latest("intent").id
     assert body["graph"]["products"] == 4
+    assert body["reply"]["version"] is None  # no reply version published: the cluster answers by retrieval
+    assert body["reply"]["mode"] == "retrieval_only"
+    assert body["reply"]["references"] > 0
 
 
 def test_chat_returns_an_intent_and_the_facts_of_the_named_product(
@@ -66,19 +69,41 @@ def test_chat_returns_an_intent_and_the_facts_of_the_named_product(
     expected_facts = ProductGraph.load(graph_dir).facts("22423").to_dict()
 
     # Execute
-    response = http.post(
-        "/v1/chat", json={"text": "Where is my regency cakestand 3 tier?", "customer_id": 12001}
-    )
+    response = http.post("/v1/chat", json={"text": "Where is my regency cakestand 3 tier?", "customer_id": 12001})
 
     # Assert
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["intent"] in {"track_order", "cancel_order", "get_refund"}
     assert 0.0 < body["confidence"] <= 1.0
+    assert body["out_of_scope"] is False
+    assert body["mode"] == "serial"
     assert body["products"] == [expected_facts]
+    assert body["entities"]["products"][0]["stock_code"] == "22423"
     assert body["version"] == registry.latest("intent").id
-    assert [m["name"] for m in body["members"]] == ["intent", "knowledge_graph"]
-    assert body["members"][1]["output"]["customer_known"] is True
+    names = [m["name"] for m in body["members"]]
+    assert names[:3] == ["intent_head", "knowledge_graph", "reply"]
+    assert names[-1] == "reference"
+    assert body["members"][1]["output"]["customer"]["known"] is True
+    assert body["fallback"] is True
+    assert "no reply model" in body["fallback_reason"]
+    assert body["reply"]
+    assert body["grounding"]["checked"] is True
+    assert body["grounding"]["unsupported"] == []
+    assert body["degraded"] == []
+
+
+@pytest.mark.parametrize("mode", ["serial", "parallel", "fusion"])
+def test_chat_fills_a_confirmed_order_number_in_every_mode(http: httpx.Client, mode: str) -> None:
+    # 536366 is customer 12001's second invoice in the test graph.
+    response = http.post("/v1/chat", json={"text": "where is my order 536366?", "customer_id": 12001, "mode": mode})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mode"] == mode
+    assert body["entities"]["order_numbers"] == ["536366"]
+    assert body["grounding"]["grounded"] is True
+    assert all(m["latency_ms"] >= 0 and "weight" in m for m in body["members"])
 
 
 @pytest.mark.parametrize(
@@ -88,12 +113,13 @@ def test_chat_returns_an_intent_and_the_facts_of_the_named_product(
         ({"json": {"text": "x" * 3000}}, "at most 2000 characters"),
         ({"json": {"text": 12345}}, "valid string"),
         ({"json": {"mode": "parallel"}}, "Field required"),
+        ({"json": {"text": "hi", "mode": "shouting"}}, "'serial', 'parallel' or 'fusion'"),
+        ({"json": {"text": "hi", "order_id": 536365}}, "valid string"),
+        ({"json": ["hi"]}, "valid dictionary"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, "JSON decode error"),
     ],
 )
-def test_invalid_chat_bodies_get_422_with_the_reason(
-    http: httpx.Client, content: dict[str, Any], reason: str
-) -> None:
+def test_invalid_chat_bodies_get_422_with_the_reason(http: httpx.Client, content: dict[str, Any], reason: str) -> None:
     response = http.post("/v1/chat", **content)
 
     assert response.status_code == 422

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.app import build_app
 from cluster.config import MAX_TEXT_LENGTH, ClusterConfig
 from cluster.errors import ClusterConfigError
 
@@ -14,6 +15,9 @@ def test_args_round_trip_keeps_every_setting() -> None:
         registry_dir=Path("/r"),
         graph_dir=Path("/g"),
         intent_version="v0002",
+        reply_version="reply:v0003",
+        reply_model_path=Path("/models/gpt2"),
+        reference_data=Path("/data/refs.csv"),
         port=8123,
         ray_temp_dir=Path("/t"),
     )
@@ -44,6 +48,8 @@ def test_from_env_reads_prefixed_variables_and_overrides_win() -> None:
     assert config.port == 9002
     assert config.batch_wait_timeout_s == 0.02
     assert config.intent_version is None
+    assert config.reply_version is None
+    assert config.reply_model_path is None
 
 
 @pytest.mark.parametrize(
@@ -51,7 +57,7 @@ def test_from_env_reads_prefixed_variables_and_overrides_win() -> None:
     [
         ({"port": 0}, "port must be in 1..65535, got 0"),
         ({"max_text_length": MAX_TEXT_LENGTH + 1}, "max_text_length must be in 1..2000, got 2001"),
-        ({"replicas": 2, "replica_cpus": 1.0}, "need 6.0 CPUs but num_cpus is 2"),
+        ({"replicas": 2, "replica_cpus": 1.0}, "need 8.0 CPUs but num_cpus is 2"),
         ({"batch_wait_timeout_s": -1.0}, "batch_wait_timeout_s must be >= 0, got -1.0"),
     ],
 )
@@ -71,3 +77,10 @@ def test_unknown_and_unparsable_args_are_rejected() -> None:
         ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g", "port": "eighty"})
     with pytest.raises(ClusterConfigError, match=r"\['graph_dir'\] are required"):
         ClusterConfig.from_args({"registry_dir": "/r"})
+
+
+def test_a_missing_reply_model_directory_is_refused_before_deploying(tmp_path: Path) -> None:
+    config = ClusterConfig(registry_dir=tmp_path, graph_dir=tmp_path, reply_model_path=tmp_path / "nope")
+
+    with pytest.raises(ClusterConfigError, match=r"reply model directory .*nope does not exist"):
+        build_app(config)

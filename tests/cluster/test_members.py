@@ -81,3 +81,35 @@ def test_runner_switches_versions_and_keeps_serving_after_a_bad_one(
     assert "v0099" in (runner.status()["last_reload_error"] or "")
     assert runner.switch(first) is True
     assert runner.classify(["hello"])[0]["version"] == first
+
+
+def test_ground_and_verify_answer_the_chain_from_the_graph(graph_dir: Path) -> None:
+    # Prepare: invoice 536365 is customer 12001's first basket (85123A, 71053); 71053 sells at £3.39.
+    service = GraphService.load(graph_dir)
+
+    # Execute
+    grounded = service.ground("is order 536365 with the white metal lantern shipped?", None, 12001)
+    true_price = service.verify("The white metal lantern is £3.39.", 12001, "536365", ["71053"])
+    false_price = service.verify("The white metal lantern is £9.99.", 12001, "536365", ["71053"])
+
+    # Assert
+    assert grounded["invoice_no"] == "536365"
+    assert grounded["slot_values"]["Order Number"] == "536365"
+    assert grounded["stock_codes"] == ["71053"]
+    assert grounded["customer"]["known"] is True
+    assert true_price["grounded"] is True
+    assert false_price["grounded"] is False
+    assert [c["text"] for c in false_price["claims"] if not c["supported"]] == ["£9.99"]
+
+
+def test_runner_decides_per_mode_with_the_head_member(registry: Registry) -> None:
+    runner = IntentRunner(registry)
+    texts = ["where is my parcel", "cancel it now please"]
+
+    decisions = runner.decide([(texts[0], "serial"), (texts[1], "fusion"), (texts[0], "parallel")])
+
+    expected = runner.classify(texts)
+    assert [d["intent"] for d in decisions] == [expected[0]["intent"], expected[1]["intent"], expected[0]["intent"]]
+    assert [d["mode"] for d in decisions] == ["serial", "fusion", "parallel"]
+    assert all(d["out_of_scope"] is False for d in decisions)
+    assert all(d["members"][0]["name"] == "intent_head" for d in decisions)

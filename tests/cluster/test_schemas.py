@@ -11,7 +11,7 @@ from cluster.schemas import ChatMode, ChatRequest, RecommendRequest
 def test_a_valid_chat_request_gets_defaults() -> None:
     request = ChatRequest.model_validate({"text": "where is my order?"})
 
-    assert request.mode is ChatMode.PARALLEL
+    assert request.mode is ChatMode.SERIAL
     assert request.customer_id is None
     assert request.order_id is None
 
@@ -24,7 +24,7 @@ def test_a_valid_chat_request_gets_defaults() -> None:
         ({"text": "x" * 3000}, "string_too_long", "at most 2000 characters"),
         ({"text": 42}, "string_type", "valid string"),
         ({}, "missing", "Field required"),
-        ({"text": "hi", "mode": "shouting"}, "enum", "'parallel' or 'serial'"),
+        ({"text": "hi", "mode": "shouting"}, "enum", "'serial', 'parallel' or 'fusion'"),
         ({"text": "hi", "customer_id": "12"}, "int_type", "valid integer"),
         ({"text": "hi", "extra": 1}, "extra_forbidden", "Extra inputs are not permitted"),
     ],
