@@ -91,9 +91,7 @@ def evaluate(message: Message, context: Context) -> Message:
         config, base_id, _ = _settings(message, context)
         partition_id, num_partitions = _partition(context)
         data = load_node_data(config, partition_id, num_partitions)
-        metrics = local_evaluate(
-            config, base_id, message.content.array_records["arrays"].to_torch_state_dict(), data
-        )
+        metrics = local_evaluate(config, base_id, message.content.array_records["arrays"].to_torch_state_dict(), data)
         record = MetricRecord(
             {
                 "accuracy": metrics["accuracy"],

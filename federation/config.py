@@ -83,9 +83,7 @@ def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:
     known = {name.replace("_", "-"): name for name in types}
     unknown = sorted(set(run_config) - set(known))
     if unknown:
-        raise FederationConfigError(
-            f"unknown run config key(s) {unknown}; the federation app accepts {sorted(known)}"
-        )
+        raise FederationConfigError(f"unknown run config key(s) {unknown}; the federation app accepts {sorted(known)}")
     kwargs: dict[str, Any] = {}
     for key, value in run_config.items():
         name = known[key]
@@ -100,7 +98,5 @@ def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:
         kwargs[name] = coerced
     config = FederationConfig(**kwargs)
     if config.fraction_train == 0.0:
-        raise FederationConfigError(
-            "run config 'fraction-train' = 0.0 would train nothing; use a fraction in (0, 1]"
-        )
+        raise FederationConfigError("run config 'fraction-train' = 0.0 would train nothing; use a fraction in (0, 1]")
     return config

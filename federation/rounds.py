@@ -92,9 +92,7 @@ class TrackedFedAvg(FedAvg):
         arrays, metrics = super().aggregate_train(server_round, replies)
         if metrics is not None:
             record.train_aggregate = _scalars(metrics)
-        logger.info(
-            "round %s: trained on %s node(s): %s", server_round, len(record.train), record.train_aggregate
-        )
+        logger.info("round %s: trained on %s node(s): %s", server_round, len(record.train), record.train_aggregate)
         return arrays, metrics
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
@@ -104,9 +102,7 @@ class TrackedFedAvg(FedAvg):
             node = reply.metadata.src_node_id
             if reply.has_error():
                 record.failures[node] = str(reply.error.reason)
-                logger.error(
-                    "round %s: node %s failed to evaluate: %s", server_round, node, reply.error.reason
-                )
+                logger.error("round %s: node %s failed to evaluate: %s", server_round, node, reply.error.reason)
                 continue
             record.evaluate[node] = _scalars(next(iter(reply.content.metric_records.values())))
         metrics = super().aggregate_evaluate(server_round, replies)

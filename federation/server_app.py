@@ -50,9 +50,7 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
     )
     rounds = [strategy.rounds[r] for r in sorted(strategy.rounds)]
     if len(result.arrays) == 0:
-        raise RoundFailedError(
-            f"{config.num_server_rounds} round(s) ended without an aggregate; check the nodes' logs"
-        )
+        raise RoundFailedError(f"{config.num_server_rounds} round(s) ended without an aggregate; check the nodes' logs")
     version, metrics = publish_aggregate(config, base_id, result.arrays.to_torch_state_dict(), rounds)
     examples = contributed_examples(rounds)
     return FederatedResult(

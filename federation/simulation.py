@@ -87,9 +87,7 @@ def run_federated_simulation(
     last output lines, and on timeout.
     """
     if num_nodes < 1:
-        raise FederationConfigError(
-            f"num_nodes must be at least 1, got {num_nodes}; simulate one or more nodes"
-        )
+        raise FederationConfigError(f"num_nodes must be at least 1, got {num_nodes}; simulate one or more nodes")
     if not 0 < cpus_per_node <= total_cpus:
         raise FederationConfigError(
             f"cpus_per_node={cpus_per_node} must be in (0, total_cpus={total_cpus}]; e.g. 1 of 2 cores"
@@ -139,9 +137,7 @@ def run_federated_simulation(
 
             def stop_child() -> None:
                 timed_out.set()
-                logger.error(
-                    "the federated simulation ran past %s s; stopping process group %s", timeout_s, child.pid
-                )
+                logger.error("the federated simulation ran past %s s; stopping process group %s", timeout_s, child.pid)
                 os.killpg(child.pid, signal.SIGTERM)
 
             timer = threading.Timer(timeout_s, stop_child)

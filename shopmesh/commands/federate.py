@@ -1,20 +1,32 @@
-"""``shopmesh federate``: Flower rounds of LoRA fine-tuning on the simulation engine."""
+"""``shopmesh federate``: Flower rounds of LoRA fine-tuning on the simulation or the deployment engine."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from federation import FederationConfig, run_federated_simulation
+from federation import FederationConfig, run_federated_deployment, run_federated_simulation
 from shopmesh.errors import CommandError
+
+ENGINES = ("simulation", "deployment")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("federate", help="run federated LoRA rounds of the intent member (simulation)")
+    parser = sub.add_parser("federate", help="run federated LoRA rounds of the intent member")
     parser.add_argument("--nodes", type=int, default=3, help="merchants, each with a disjoint part of the data")
     parser.add_argument("--rounds", type=int, default=2, help="server rounds")
     parser.add_argument("--base-version", default="", help="intent version to start from (default: latest)")
     parser.add_argument("--local-epochs", type=int, default=1, help="local epochs per round")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="simulation",
+        help="simulation: Flower's Ray simulation in a child process; deployment: a local flower-superlink, "
+        "one flower-supernode per merchant and `flwr run` (insecure, 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--superlink-port", type=int, default=None, help="deployment engine: the SuperLink's port (default: a free one)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -28,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
         local_epochs=args.local_epochs,
         min_nodes=args.nodes,
     )
-    result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=print)
+    if args.engine == "deployment":
+        result = run_federated_deployment(
+            config, args.nodes, work_dir=args.workspace.federation, superlink_port=args.superlink_port, progress=print
+        )
+    else:
+        result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=print)
     print(json.dumps(result.to_dict(), indent=2, default=str))
     return 0 if result.version_id else 1

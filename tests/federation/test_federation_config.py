@@ -49,9 +49,7 @@ def test_values_are_typed_and_round_trip() -> None:
         ({"fraction-train": 0.0}, "would train nothing"),
     ],
 )
-def test_invalid_values_are_refused_with_the_key_and_value(
-    run_config: dict[str, object], message: str
-) -> None:
+def test_invalid_values_are_refused_with_the_key_and_value(run_config: dict[str, object], message: str) -> None:
     # Execute / Assert
     with pytest.raises(FederationConfigError, match=message.replace("[", r"\[")):
         parse_run_config(run_config)

@@ -1,0 +1,199 @@
+"""Flower's deployment engine on this machine: a real SuperLink, SuperNodes and `flwr run` (integration),
+plus fast checks of the port choice, the app check and the process teardown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ensemble.registry import Registry
+from federation import FederatedRunError, FederationConfig, FederationConfigError, run_federated_deployment
+from federation._tagged_processes import RUN_TOKEN_ENV, TaggedProcesses, processes_with_env
+from federation.ports import choose_ports
+
+NUM_NODES = 2
+PROC = Path("/proc")
+needs_proc = pytest.mark.skipif(not PROC.is_dir(), reason="finding processes by environment needs Linux /proc")
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _flower_processes(flwr_home_root: Path) -> list[int]:
+    """Processes whose FLWR_HOME lies under ``flwr_home_root`` (every Flower process a run starts)."""
+    found = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        homes = [item[len(b"FLWR_HOME=") :] for item in environ if item.startswith(b"FLWR_HOME=")]
+        if homes and homes[0].decode(errors="replace").startswith(str(flwr_home_root)):
+            found.append(int(entry.name))
+    return found
+
+
+def test_chosen_ports_are_distinct_and_free_and_given_ones_are_kept() -> None:
+    # Prepare
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+
+        # Execute
+        ports = choose_ports("127.0.0.1", 3, superlink_port=None, supernode_ports=None)
+        pinned = choose_ports("127.0.0.1", 1, superlink_port=ports.superlink)
+
+        # Assert
+        every = [ports.superlink, *ports.supernodes]
+        assert len(set(every)) == 4 and busy not in every
+        assert pinned.superlink == ports.superlink and pinned.supernodes[0] != ports.superlink
+        with pytest.raises(FederationConfigError, match=rf"port {busy} on 127.0.0.1 is already in use"):
+            choose_ports("127.0.0.1", 1, superlink_port=busy)
+    with pytest.raises(FederationConfigError, match=r"repeat a port"):
+        choose_ports("127.0.0.1", 1, superlink_port=ports.superlink, supernode_ports=[ports.superlink])
+    with pytest.raises(FederationConfigError, match=r"supernode_ports has 1 port\(s\) for 2 node\(s\)"):
+        choose_ports("127.0.0.1", 2, supernode_ports=[ports.superlink])
+
+
+def test_an_app_dir_with_a_legacy_federations_table_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    # Prepare: flwr 1.42 would rewrite this file if `flwr run` saw it
+    pyproject = tmp_path / "pyproject.toml"
+    content = '[tool.flwr.app]\npublisher = "x"\n\n[tool.flwr.federations]\ndefault = "local"\n'
+    pyproject.write_text(content, encoding="utf-8")
+
+    # Execute / Assert
+    with pytest.raises(FederationConfigError, match=r"has a \[tool.flwr.federations\] table"):
+        run_federated_deployment(FederationConfig(), 1, app_dir=tmp_path, work_dir=tmp_path / "work")
+    assert pyproject.read_text(encoding="utf-8") == content
+
+
+@needs_proc
+def test_stop_ends_the_process_groups_and_detached_descendants(tmp_path: Path) -> None:
+    # Prepare: a child that starts a grandchild in a new session, as Flower's SuperLink starts its SuperExec
+    spawn = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    processes = TaggedProcesses(grace_s=5.0)
+    with processes:
+        child = processes.start("child", [sys.executable, "-c", spawn], env=dict(os.environ), cwd=tmp_path)
+        assert child.popen.stdout is not None
+        grandchild = int(child.popen.stdout.readline())
+        # Execute: the grandchild is in neither the child's process group nor its session
+        assert os.getpgid(grandchild) != os.getpgid(child.popen.pid)
+        tagged = processes_with_env(RUN_TOKEN_ENV, processes.token)
+
+    # Assert
+    assert tagged == sorted([child.popen.pid, grandchild])
+    deadline = time.monotonic() + 5.0
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child.popen.pid)
+    assert not _alive(grandchild)
+    assert processes_with_env(RUN_TOKEN_ENV, processes.token) == []
+
+
+@needs_proc
+def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
+    # Prepare
+    stubborn = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    processes = TaggedProcesses(grace_s=1.0)
+    with processes:
+        child = processes.start("stubborn", [sys.executable, "-c", stubborn], env=dict(os.environ), cwd=tmp_path)
+        assert child.popen.stdout is not None
+        assert child.popen.stdout.readline().strip() == "ready"
+
+    # Assert
+    assert child.popen.returncode == -signal.SIGKILL
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@needs_proc
+def test_two_supernodes_one_round_publish_a_federated_version_and_leave_no_process(
+    tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
+) -> None:
+    # Prepare
+    config = FederationConfig(
+        num_server_rounds=1,
+        registry_dir=str(tmp_path / "registry"),
+        max_train_examples=32,
+        batch_size=16,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        seed=3,
+    )
+    base_id = publish_tiny_base(Path(config.registry_dir), bitext_intents)
+    work_dir = tmp_path / "work"
+    lines: list[str] = []
+    seen_during_run: list[int] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        if "ROUND 1/1" in line:
+            seen_during_run.extend(_flower_processes(work_dir))
+
+    # Execute
+    result = run_federated_deployment(config, NUM_NODES, work_dir=work_dir, timeout_s=600, progress=progress)
+
+    # Assert: the run's record
+    assert result.status == "published"
+    assert result.base_version_id == base_id
+    assert len(result.participants) == NUM_NODES == len(set(result.participants))
+    assert result.num_examples == NUM_NODES * config.max_train_examples
+    (round_one,) = result.rounds
+    assert sorted(round_one["partitions"].values()) == list(range(NUM_NODES))
+    assert sorted(int(node) for node in round_one["partitions"]) == result.participants
+    assert any("ROUND 1/1" in line for line in lines)
+
+    # Assert: the registry holds the federated version with its lineage
+    artifact = Registry(config.registry_dir).load("intent", result.version_id)
+    assert artifact.lineage.method == "federated"
+    assert artifact.lineage.parent == base_id
+    assert artifact.lineage.details["participants"] == result.participants
+    assert Registry(config.registry_dir).latest("intent").id == result.version_id
+
+    # Assert: SuperLink, SuperExecs, SuperNodes, ServerApp and ClientApps ran, and none is left
+    assert len(seen_during_run) >= 1 + NUM_NODES
+    assert [pid for pid in seen_during_run if _alive(pid)] == []
+    assert _flower_processes(work_dir) == []
+
+
+@pytest.mark.integration
+@needs_proc
+def test_a_run_past_its_timeout_raises_and_leaves_no_process(tmp_path: Path) -> None:
+    # Prepare: one second cannot cover starting `flwr run`, packing the app and starting the ServerApp
+    config = FederationConfig(num_server_rounds=1, registry_dir=str(tmp_path / "registry"))
+    work_dir = tmp_path / "work"
+
+    # Execute / Assert
+    with pytest.raises(FederatedRunError, match=r"did not finish within 1 s") as caught:
+        run_federated_deployment(config, NUM_NODES, work_dir=work_dir, timeout_s=1)
+    assert _flower_processes(work_dir) == []
+    (run_dir,) = work_dir.iterdir()
+    assert any(str(run_dir) in note for note in caught.value.__notes__)
+    assert (run_dir / "superlink.log").exists()
