@@ -13,7 +13,10 @@ __all__ = [
     "DataError",
     "ModelError",
     "RegistryError",
+    "SeriesTooShortError",
     "ShopmeshError",
+    "UnknownPricingKeyError",
+    "UnknownProductForecastError",
     "VersionNotFoundError",
 ]
 
@@ -69,3 +72,11 @@ class SeriesTooShortError(DataError):
 
 class UnknownPricingKeyError(ModelError):
     """A price recommendation was asked for a store or brand the pricing model has not seen."""
+
+
+class UnknownProductForecastError(ModelError):
+    """A forecast was asked for a product the forecasting version holds no history for."""
+
+    def __init__(self, message: str, *, stock_code: str) -> None:
+        super().__init__(message)
+        self.stock_code = stock_code

@@ -1,4 +1,4 @@
-"""``shopmesh train intent|reply``: train a member centrally and publish a registry version."""
+"""``shopmesh train intent|reply|forecaster|pricer``: train a member centrally and publish a registry version."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ from pathlib import Path
 import torch
 
 from ensemble.central import train_intent_version
-from ensemble.datasets import ColumnKind, load_bitext, read_csv_checked, split_bitext
+from ensemble.datasets import (
+    ColumnKind,
+    load_bitext,
+    load_dominicks,
+    load_online_retail,
+    read_csv_checked,
+    split_bitext,
+)
+from ensemble.forecasting.service import train_forecaster_version
 from ensemble.members.reply_artifact import save_reply
 from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary, train_reply
+from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Lineage, Registry, fingerprint_frame
 
 REPLY_COLUMNS = {"instruction": ColumnKind.STR, "intent": ColumnKind.STR, "response": ColumnKind.STR}
@@ -41,6 +50,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     reply.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
     reply.set_defaults(handler=run_reply)
+    forecaster = members.add_parser("forecaster", help="global quantile forecaster of weekly units (Online Retail)")
+    forecaster.add_argument("--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)")
+    forecaster.add_argument("--top-n", type=int, default=100, help="best-selling products the network learns")
+    forecaster.set_defaults(handler=run_forecaster)
+    pricer = members.add_parser("pricer", help="demand model and Thompson-sampling pricer (Dominick's)")
+    pricer.add_argument("--data", type=Path, default=None, help="orangeJuice_yx.csv.gz (default: the shared data dir)")
+    pricer.set_defaults(handler=run_pricer)
 
 
 def run_intent(args: argparse.Namespace) -> int:
@@ -87,4 +103,19 @@ def run_reply(args: argparse.Namespace) -> int:
     )
     print(metrics_summary(metrics))
     print(json.dumps({"version": version.id, **metrics}, indent=2))
+    return 0
+
+
+def run_forecaster(args: argparse.Namespace) -> int:
+    torch.set_num_threads(1)
+    registry = Registry(args.workspace.registry)
+    version = train_forecaster_version(registry, load_online_retail(args.data), top_n=args.top_n)
+    print(json.dumps({"version": version.id, **registry.load("forecaster", version.id).metrics}, indent=2, default=str))
+    return 0
+
+
+def run_pricer(args: argparse.Namespace) -> int:
+    registry = Registry(args.workspace.registry)
+    version = fit_pricing_version(registry, load_dominicks(args.data))
+    print(json.dumps({"version": version.id, **registry.load("pricer", version.id).metrics}, indent=2, default=str))
     return 0

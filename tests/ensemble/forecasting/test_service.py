@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ensemble.errors import ModelError, UnknownProductForecastError
+from ensemble.forecasting import NeuralConfig, forecast_baselines, reorder_point
+from ensemble.forecasting.service import ForecastService, publish_forecaster
+from ensemble.registry import Registry
+
+torch.set_num_threads(1)
+TINY = NeuralConfig(input_window=8, hidden=16, max_epochs=15, patience=5)
+
+
+def weekly_frame(n_series: int = 5, length: int = 40) -> pd.DataFrame:
+    """Series P0..P{n-1}; P{i} sells (i + 1) x a 4-week pattern, so P{n-1} sells most."""
+    pattern = np.array([10.0, 20.0, 30.0, 40.0])
+    dates = pd.date_range("2020-01-06", periods=length, freq="7D")
+    return pd.concat(
+        [
+            pd.DataFrame({"unique_id": f"P{i}", "ds": dates, "y": np.tile(pattern * (i + 1), length // 4)})
+            for i in range(n_series)
+        ],
+        ignore_index=True,
+    )
+
+
+def publish_tiny(registry: Registry) -> None:
+    publish_forecaster(registry, weekly_frame(), top_n=3, horizon=4, config=TINY, evaluate=False)
+
+
+def test_round_trip_answers_neural_quantiles_and_reorder(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    publish_tiny(registry)
+
+    # Execute
+    service = ForecastService.load(registry)
+    result = service.forecast_product("P4", 3, lead_time_weeks=2, service_level=0.9, on_hand=5)
+
+    # Assert
+    assert service.version_id == "forecaster:v0001"
+    assert service.neural_products == {"P4", "P3", "P2"}
+    assert result["member"] == "neural"
+    assert [w["week"] for w in result["weeks"]] == ["2020-10-12", "2020-10-19", "2020-10-26"]
+    assert all(0 <= w["p10"] <= w["p50"] <= w["p90"] for w in result["weeks"])
+    assert result["reorder"]["order_quantity"] is not None and result["reorder"]["explanation"]
+
+
+def test_reorder_matches_reorder_point_on_the_full_stored_horizon(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    publish_tiny(registry)
+    service = ForecastService.load(registry)
+    full = service.forecast_product("P3", 4)["weeks"]
+
+    # Execute
+    result = service.forecast_product("P3", 2, lead_time_weeks=2, service_level=0.95, on_hand=10)
+
+    # Assert
+    expected = reorder_point(
+        {q: [w[name] for w in full] for q, name in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90"))}, 2, 0.95, 10
+    )
+    assert result["reorder"]["reorder_point"] == expected.reorder_point
+    assert result["reorder"]["order_quantity"] == expected.order_quantity
+
+
+def test_product_outside_the_trained_set_falls_back_to_seasonal_naive(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    publish_tiny(registry)
+    history = np.tile(np.array([10.0, 20.0, 30.0, 40.0]), 10)
+
+    # Execute
+    result = ForecastService.load(registry).forecast_product("P0", 4)
+
+    # Assert
+    expected = forecast_baselines({"P0": history}, 4, 1)["seasonal_naive"]
+    assert result["member"] == "seasonal_naive"
+    assert "outside" in result["note"]
+    assert [w["p50"] for w in result["weeks"]] == pytest.approx([40.0] * 4)
+    assert [w["p90"] for w in result["weeks"]] == pytest.approx(expected.upper["P0"].tolist())
+
+
+def test_unknown_product_names_what_was_looked_up(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    publish_tiny(registry)
+    service = ForecastService.load(registry)
+
+    with pytest.raises(UnknownProductForecastError, match="'NOPE'") as caught:
+        service.forecast_product("NOPE", 2)
+    assert caught.value.stock_code == "NOPE"
+    assert isinstance(caught.value, ModelError)
+
+
+def test_forecast_series_uses_auto_ets_and_dates_the_steps(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    publish_tiny(registry)
+    values = [5.0, 6.0, 7.0, 6.0, 5.0, 6.0, 7.0, 6.0, 5.0, 6.0]
+    dates = [d.date().isoformat() for d in pd.date_range("2021-03-01", periods=10, freq="7D")]
+
+    # Execute
+    result = ForecastService.load(registry).forecast_series(values, dates, 2)
+
+    # Assert
+    expected = forecast_baselines({"request": np.array(values)}, 2, 1)["auto_ets"]
+    assert result["member"] == "auto_ets"
+    assert [s["step"] for s in result["steps"]] == ["2021-05-10", "2021-05-17"]
+    assert [s["p50"] for s in result["steps"]] == pytest.approx(expected.point["request"].tolist())
