@@ -1,5 +1,10 @@
 """The intent member as a Ray Serve deployment: batched prediction and hot reload of registry versions.
 
+When the registry holds an ``intent-ensemble`` version built on the served intent version, the replica serves
+that ensemble (head, kNN and logistic regression over one encoder pass, fused, with its out-of-scope
+threshold) as the chat chain's intent stage, in the same process; otherwise the intent head alone, and
+``status`` says so (``"stage": "head_only"`` with the reason).
+
 :class:`IntentRunner` holds the loaded model and swaps it for another registry version; it has no Ray in it,
 so it is tested directly. :class:`IntentDeployment` wraps it: ``@serve.batch`` groups concurrent requests into
 one forward pass, and ``reconfigure`` (called by Serve when the deployment's ``user_config`` changes, e.g. a
@@ -21,10 +26,9 @@ from typing import Any
 
 from ray import serve
 
-from ensemble.chat import ChatMode, HeadIntentStage
+from ensemble.chat import ChatMode, EnsembleIntentStage, HeadIntentStage, ensemble_version_for, load_served_intent
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
-from ensemble.members.intent_artifact import load_intent
 from ensemble.registry import Registry
 
 __all__ = ["IntentDeployment", "IntentRunner", "LoadedIntent"]
@@ -34,10 +38,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedIntent:
-    """A model together with the registry version it came from."""
+    """A model and the intent stage over it, with the registry versions they came from."""
 
     model: IntentModel
+    stage: HeadIntentStage | EnsembleIntentStage
     version_id: str
+    ensemble_version_id: str | None
     loaded_at: float
 
 
@@ -51,9 +57,14 @@ class IntentRunner:
         self.last_reload_error: str | None = None
 
     def _load(self, version: str | None) -> LoadedIntent:
-        model, artifact = load_intent(self._registry, version)
-        logger.info("intent model %s loaded from %s", artifact.version.id, self._registry.root)
-        return LoadedIntent(model, artifact.version.id, time.time())
+        served = load_served_intent(self._registry, version)
+        logger.info(
+            "intent model %s (ensemble %s) loaded from %s",
+            served.version_id,
+            served.ensemble_version_id,
+            self._registry.root,
+        )
+        return LoadedIntent(served.model, served.stage, served.version_id, served.ensemble_version_id, time.time())
 
     @property
     def current(self) -> LoadedIntent:
@@ -61,7 +72,9 @@ class IntentRunner:
         return self._current
 
     def switch(self, version: str | None) -> bool:
-        """Serve ``version`` (None: the latest); returns whether the model changed.
+        """Serve ``version`` (None: the latest); returns whether the model or its ensemble changed.
+
+        A new ``intent-ensemble`` version built on the served intent version is picked up too.
 
         The new version is loaded and verified before the swap; on failure the current model keeps serving,
         the error is kept in :attr:`last_reload_error` and re-raised.
@@ -69,7 +82,9 @@ class IntentRunner:
         with self._lock:
             try:
                 wanted = self._registry.resolve("intent", version).id
-                if wanted == self._current.version_id:
+                built = ensemble_version_for(self._registry, wanted)
+                current = self._current
+                if (wanted, built.id if built else None) == (current.version_id, current.ensemble_version_id):
                     self.last_reload_error = None
                     return False
                 loaded = self._load(wanted)
@@ -79,7 +94,9 @@ class IntentRunner:
             previous = self._current.version_id
             self._current = loaded
             self.last_reload_error = None
-        logger.info("intent model switched from %s to %s", previous, loaded.version_id)
+        logger.info(
+            "intent model switched from %s to %s (ensemble %s)", previous, loaded.version_id, loaded.ensemble_version_id
+        )
         return True
 
     def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -89,9 +106,9 @@ class IntentRunner:
         return [{"intent": p.intent, "confidence": p.confidence, "version": loaded.version_id} for p in predictions]
 
     def decide(self, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Intent decisions (:mod:`ensemble.chat.intent_stage`) for ``(text, mode)`` pairs, grouped by mode."""
-        loaded = self._current
-        stage = HeadIntentStage(loaded.model, loaded.version_id)
+        """Intent decisions (:mod:`ensemble.chat.intent_stage`) for ``(text, mode)`` pairs, grouped by mode;
+        each group is one batch through the stage (for the ensemble: one encoder pass)."""
+        stage = self._current.stage
         answers: list[dict[str, Any]] = [{} for _ in requests]
         for mode in dict.fromkeys(m for _, m in requests):
             rows = [i for i, (_, m) in enumerate(requests) if m == mode]
@@ -100,9 +117,11 @@ class IntentRunner:
         return answers
 
     def status(self) -> dict[str, Any]:
-        """The version served, when it was loaded, its labels, the last reload error and the process id."""
+        """The version served, the stage (``ensemble`` or ``head_only`` with the reason), when it was loaded,
+        its labels, the last reload error and the process id."""
         loaded = self._current
         return {
+            **loaded.stage.status(),
             "version": loaded.version_id,
             "loaded_at": loaded.loaded_at,
             "labels": list(loaded.model.labels),
@@ -113,8 +132,9 @@ class IntentRunner:
 
 @serve.deployment(name="IntentDeployment")
 class IntentDeployment:
-    """Serves the intent member from a registry; ``user_config`` = ``{"version", "max_batch_size",
-    "batch_wait_timeout_s"}`` (each optional) changes the version or the batching without a restart."""
+    """Serves the intent member (the ensemble built on it, when there is one) from a registry;
+    ``user_config`` = ``{"version", "max_batch_size", "batch_wait_timeout_s"}`` (each optional) changes the
+    version or the batching without a restart."""
 
     def __init__(
         self,

@@ -1,26 +1,27 @@
 """The second link: entities of a message, the products they name, and what the graph knows about them.
 
-:func:`ground_message` reads the message's order numbers, e-mail addresses and amounts, links product
-mentions to the graph, and collects product facts, the order (``order_id`` first, else an order number in the
-text that the graph holds) and the customer's history. It also returns the two things the reply stage needs:
+:func:`ground_message` reads the message's entities with :func:`ensemble.entities.extract_entities` (order
+and invoice numbers, e-mail addresses, amounts with their currency, and the product mentions the graph links),
+and collects product facts, the order (``order_id`` first, else an order number in the text that the graph
+holds) and the customer's history. It also returns the two things the reply stage needs:
 the facts text of the prompt and the slot values that may fill the reply. A slot value is only ever a value
 the graph confirms (an order number that exists and, with a customer given, is theirs); nothing is guessed.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from typing import Any, Final
 
+from ensemble.entities import Entity, EntityKind
+from ensemble.entities import extract_entities as find_entities
 from knowledge_graph.errors import UnknownCustomerError, UnknownOrderError
 from knowledge_graph.graph import ProductGraph
+from knowledge_graph.linking import EntityMatch
 
 __all__ = ["MAX_PRODUCTS", "extract_entities", "ground_message", "order_slot_values"]
 
 MAX_PRODUCTS: Final = 3  # product facts carried per message (the first mentions in text order)
-_ORDER_RE: Final = re.compile(r"\b[Cc]?\d{6}\b")  # Online Retail invoice numbers: six digits, C for cancellations
-_EMAIL_RE: Final = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_AMOUNT_RE: Final = re.compile(r"(?:£|\$|€)\s?\d+(?:[.,]\d{1,2})?|\b\d+(?:\.\d{1,2})?\s?(?:GBP|EUR|USD|pounds?)\b")
 
 ORDER_SLOTS: Final = (
     "Order Number",
@@ -33,12 +34,26 @@ ORDER_SLOTS: Final = (
 )
 
 
-def extract_entities(text: str) -> dict[str, list[str]]:
-    """Order numbers, e-mail addresses and amounts written in ``text``, each once, in text order."""
+def _values(found: list[Entity], *kinds: EntityKind) -> list[str]:
+    return list(dict.fromkeys(e.value for e in found if e.kind in kinds))
+
+
+def extract_entities(text: str, mentions: Sequence[EntityMatch] | None = None) -> dict[str, Any]:
+    """The entities of ``text`` (:func:`ensemble.entities.extract_entities`) grouped for the answer.
+
+    ``order_numbers`` holds invoice and order numbers, each once, in text order (the graph's orders are
+    Online Retail invoices); ``amounts`` holds ``{"value", "currency"}``; ``products`` the graph's
+    ``mentions`` (when given) as dicts; ``found`` every entity with its kind and span.
+    """
+    linked = list(mentions) if mentions is not None else None
+    found = find_entities(text, (lambda _: linked) if linked is not None else None)
+    amounts = [{"value": e.value, "currency": e.currency} for e in found if e.kind is EntityKind.AMOUNT]
     return {
-        "order_numbers": list(dict.fromkeys(m.group(0).upper() for m in _ORDER_RE.finditer(text))),
-        "emails": list(dict.fromkeys(m.group(0) for m in _EMAIL_RE.finditer(text))),
-        "amounts": list(dict.fromkeys(m.group(0) for m in _AMOUNT_RE.finditer(text))),
+        "order_numbers": _values(found, EntityKind.INVOICE_NUMBER, EntityKind.ORDER_NUMBER),
+        "emails": _values(found, EntityKind.EMAIL),
+        "amounts": list({(a["value"], a["currency"]): a for a in amounts}.values()),
+        "products": [m.to_dict() for m in linked or []],
+        "found": [e.to_dict() for e in found],
     }
 
 
@@ -102,10 +117,9 @@ def ground_message(
     ``{"entities", "mentions", "products", "order", "order_problems", "customer", "stock_codes",
     "invoice_no", "prompt_facts", "slot_values"}``.
     """
-    found: dict[str, Any] = {**extract_entities(text), **(entities or {})}
     mentions = graph.mentions(text)
+    found: dict[str, Any] = {**extract_entities(text, mentions), **(entities or {})}
     products = [graph.facts(m.stock_code, top_k=3).to_dict() for m in mentions[:MAX_PRODUCTS]]
-    found["products"] = [m.to_dict() for m in mentions]
     candidates = [order_id.strip().upper()] if order_id else list(found.get("order_numbers", []))
     order, problems = _resolve_order(graph, candidates, customer_id)
     invoice_no = order["invoice_no"] if order is not None else None

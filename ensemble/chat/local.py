@@ -2,8 +2,9 @@
 
 :class:`LocalMembers` is what ``shopmesh chat`` uses, and what the cluster's deployments hold one part of
 each. :func:`load_local_members` assembles it from a registry, a saved graph and the reference data: the
-latest intent version, the latest reply version (or a local HF causal LM given by path, or none: then every
-answer is the reference response), and the reference index over the training split.
+latest intent version (with the intent ensemble built on it, if any), the latest reply version (or a local HF
+causal LM given by path, or none: then every answer is the reference response), and the reference index over
+the training split.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 import pandas as pd
 
 from ensemble.chat.answer import ChatAnswer, ChatMode, ChatRequest
+from ensemble.chat.ensemble_intent import load_intent_stage
 from ensemble.chat.facts import ground_message
-from ensemble.chat.intent_stage import HeadIntentStage, IntentStage
+from ensemble.chat.intent_stage import IntentStage
 from ensemble.chat.pipeline import answer_message
 from ensemble.chat.references import ReferenceIndex
 from ensemble.errors import VersionNotFoundError
-from ensemble.members.intent_artifact import load_intent
 from ensemble.members.reply import MEMBER as REPLY_MEMBER_NAME
 from ensemble.members.reply import GenerationSettings, ReplyModel
 from ensemble.members.reply_artifact import artifact_generation, load_reply
@@ -156,8 +157,8 @@ def load_local_members(
     reply_model_path: Path | None = None,
     generation: GenerationSettings | None = None,
 ) -> LocalMembers:
-    """Every member of the chain loaded in this process (the intent member alone as the intent stage)."""
-    model, artifact = load_intent(registry, intent_version)
-    stage = HeadIntentStage(model, artifact.version.id)
+    """Every member of the chain loaded in this process; the intent stage is the ensemble built on the intent
+    version when the registry holds one, else the intent head alone (:func:`load_intent_stage`)."""
+    stage = load_intent_stage(registry, intent_version)
     replies = load_reply_service(registry, references, reply_version, reply_model_path, generation)
     return LocalMembers(stage, graph, replies)

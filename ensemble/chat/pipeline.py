@@ -168,7 +168,8 @@ async def answer_message(request: ChatRequest, members: ChatMembers) -> ChatAnsw
         chain.degraded.append(f"intent member failed ({intent_out.error}); answered without an intent")
         chain.record("intent", intent_out, {}, 0.0)
     for member in decision.get("members", []):
-        chain.runs.append(MemberRun(member["name"], member["output"], float(member["weight"]), intent_out.latency_ms))
+        latency = float(member.get("latency_ms", intent_out.latency_ms))
+        chain.runs.append(MemberRun(member["name"], member["output"], float(member["weight"]), latency))
     chain.facts = graph_out.value or {}
     if graph_out.value is None:
         chain.degraded.append(f"knowledge graph failed ({graph_out.error}); answered without graph facts")

@@ -5,6 +5,11 @@ whose value is given (the order number from the request, the shop's name and pho
 replaced by it; any other slot is rendered by a neutral phrase that states nothing new ("our website", "your
 order") or, for the names of pages and buttons ("{{Order History}}"), by the name itself. The result lists
 which slots were filled and which had no value, so a caller can log them or fall back to a template.
+
+Templates often put a determiner before a slot ("visit our {{Website Name}}", "call the {{Customer Support
+Phone Number}}"). A neutral phrase starts with its own determiner ("our website"), so when the template's word
+right before the slot is one of ``our``/``the``/``your``/``a``/``an``, the phrase's leading determiner is
+dropped and the template's kept: "our {{Website Name}}" reads "our website", not "our our website".
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ NEUTRAL_PHRASES: dict[str, str] = {
     "number of days": "the stated number of days",
 }
 
+# Determiners a neutral phrase may start with, and that a template may write right before a slot.
+DETERMINERS: frozenset[str] = frozenset({"our", "the", "your", "a", "an"})
+_DETERMINER_BEFORE = re.compile(r"\b(our|the|your|an?)\s+$", re.IGNORECASE)
+
 # Which entity of a request (Bitext's entity_type) can fill which slots.
 ENTITY_SLOTS: dict[str, tuple[str, ...]] = {
     "order_id": (
@@ -82,6 +91,15 @@ def neutral_phrase(name: str) -> str:
     return " ".join(name.split())
 
 
+def after_determiner(phrase: str) -> str:
+    """``phrase`` without its leading determiner, for a slot the template already gives one
+    ("our website" -> "website"); a phrase without one is returned unchanged."""
+    head, _, rest = phrase.partition(" ")
+    if head.lower() in DETERMINERS and rest:
+        return rest
+    return phrase
+
+
 def entity_slot_values(entity_type: str, entity_value: str) -> dict[str, str]:
     """Slot values implied by a request's entity, e.g. order_id 123 -> {"Order Number": "123", ...}."""
     value = entity_value.strip()
@@ -93,7 +111,8 @@ def entity_slot_values(entity_type: str, entity_value: str) -> dict[str, str]:
 def fill_slots(text: str, values: Mapping[str, str]) -> FilledReply:
     """Replace each ``{{Slot}}`` by ``values[Slot]`` (names match ignoring case and spacing) or neutrally.
 
-    ``filled`` and ``unfilled`` list slot names once each, in order of first appearance.
+    A neutral phrase after a determiner in the template loses its own (see the module doc). ``filled`` and
+    ``unfilled`` list slot names once each, in order of first appearance.
     """
     known = {" ".join(k.split()).lower(): v for k, v in values.items() if v is not None and str(v).strip()}
     filled: list[str] = []
@@ -108,6 +127,9 @@ def fill_slots(text: str, values: Mapping[str, str]) -> FilledReply:
             return str(known[key])
         if name not in unfilled:
             unfilled.append(name)
-        return neutral_phrase(name)
+        phrase = neutral_phrase(name)
+        if _DETERMINER_BEFORE.search(match.string, 0, match.start()):
+            return after_determiner(phrase)
+        return phrase
 
     return FilledReply(SLOT_PATTERN.sub(replace, text), tuple(filled), tuple(unfilled))

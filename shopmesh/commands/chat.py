@@ -38,11 +38,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     workspace: Workspace = args.workspace
-    if not workspace.graph.exists():
-        raise CommandError(f"no knowledge graph in {workspace.graph}; run `shopmesh kg build` first")
     request = ChatRequest(
         text=args.text, mode=ChatMode(args.mode), customer_id=args.customer_id, order_id=args.order_id
     )
+    if not workspace.graph.exists():
+        raise CommandError(f"no knowledge graph in {workspace.graph}; run `shopmesh kg build` first")
     members = load_local_members(
         Registry(workspace.registry),
         ProductGraph.load(workspace.graph),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import cluster
 from cluster import ClusterConfig
@@ -17,6 +18,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port of the HTTP ingress")
     parser.add_argument("--version", default=None, help="intent version to serve (default: latest)")
     parser.add_argument("--replicas", type=int, default=1, help="replicas per deployment")
+    parser.add_argument(
+        "--reply-model",
+        type=Path,
+        default=None,
+        help="a local HF causal-LM directory to write replies (default: the registry's reply version, if any)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -31,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         replicas=args.replicas,
+        reply_model_path=args.reply_model,
         ray_temp_dir=workspace.ray_tmp,
     )
     try:

@@ -89,11 +89,14 @@ def test_reference_index_returns_the_nearest_message_within_the_intent() -> None
 def test_entities_are_read_from_the_text() -> None:
     found = extract_entities("Order C536365 and 536366 cost £12.50 twice; mail me at a.b@shop.co.uk re 536366")
 
-    assert found == {
-        "order_numbers": ["C536365", "536366"],
-        "emails": ["a.b@shop.co.uk"],
-        "amounts": ["£12.50"],
-    }
+    assert found["order_numbers"] == ["C536365", "536366"]
+    assert found["emails"] == ["a.b@shop.co.uk"]
+    assert found["amounts"] == [{"value": "12.50", "currency": "GBP"}]
+    assert found["products"] == []
+    assert [(e["kind"], e["span"]) for e in found["found"]][:2] == [
+        ("invoice_number", [6, 13]),
+        ("invoice_number", [18, 24]),
+    ]
 
 
 @dataclass
