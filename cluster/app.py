@@ -14,9 +14,11 @@ from ray.serve import Application, Deployment
 
 from cluster.config import ClusterConfig
 from cluster.errors import ClusterConfigError
+from cluster.forecast_deployment import ForecastDeployment
 from cluster.graph_deployment import GraphDeployment
 from cluster.ingress import Ingress
 from cluster.intent_deployment import IntentDeployment
+from cluster.price_deployment import PriceDeployment
 from cluster.reply_deployment import ReplyDeployment
 
 __all__ = ["app_builder", "app_from_env", "build_app", "intent_user_config"]
@@ -39,7 +41,7 @@ def _deployment(target: object) -> Deployment:
 
 
 def build_app(config: ClusterConfig) -> Application:
-    """The ensemble application: ``Ingress(IntentDeployment, GraphDeployment, ReplyDeployment)``."""
+    """The ensemble application: the ingress over the intent, graph, reply, forecast and price deployments."""
     if not config.registry_dir.is_dir():
         raise ClusterConfigError(
             f"model registry {config.registry_dir} does not exist; train a member first "
@@ -92,6 +94,16 @@ def build_app(config: ClusterConfig) -> Application:
             config.batch_wait_timeout_s,
         )
     )
+    forecast = (
+        _deployment(ForecastDeployment)
+        .options(num_replicas=config.replicas, ray_actor_options=actor_options)
+        .bind(str(config.registry_dir), None)
+    )
+    price = (
+        _deployment(PriceDeployment)
+        .options(num_replicas=config.replicas, ray_actor_options=actor_options)
+        .bind(str(config.registry_dir), None)
+    )
     ingress: Application = (
         _deployment(Ingress)
         .options(
@@ -99,7 +111,7 @@ def build_app(config: ClusterConfig) -> Application:
             ray_actor_options=actor_options,
             max_ongoing_requests=max(4 * config.max_batch_size, 32),
         )
-        .bind(intent, graph, reply, config.max_text_length)
+        .bind(intent, graph, reply, forecast, price, config.max_text_length)
     )
     return ingress
 

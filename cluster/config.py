@@ -15,7 +15,7 @@ __all__ = ["MAX_TEXT_LENGTH", "ClusterConfig"]
 MAX_TEXT_LENGTH = 2000  # the hard ceiling of a chat message, enforced by the request schema
 
 _ENV_PREFIX = "SHOPMESH_CLUSTER_"
-DEPLOYMENTS = 4  # intent, graph, reply, ingress
+DEPLOYMENTS = 6  # intent, graph, reply, forecast, price, ingress
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class ClusterConfig:
     port: int = 8000
     num_cpus: int = 2
     replicas: int = 1
-    replica_cpus: float = 0.5
+    replica_cpus: float = 0.25
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.005
     max_text_length: int = MAX_TEXT_LENGTH

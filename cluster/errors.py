@@ -10,6 +10,7 @@ __all__ = [
     "ClusterError",
     "ClusterNotRunningError",
     "ClusterStartError",
+    "MemberUnavailableError",
     "NotFoundError",
     "RequestRejectedError",
 ]
@@ -46,3 +47,11 @@ class NotFoundError(ClusterError):
         super().__init__(message)
         self.what = what
         self.value = value
+
+
+class MemberUnavailableError(ClusterError):
+    """A member has no trained version to serve (answered with HTTP 503 and what to run)."""
+
+    def __init__(self, member: str, message: str) -> None:
+        super().__init__(message)
+        self.member = member

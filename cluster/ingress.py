@@ -17,9 +17,17 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cluster.chat import answer_chat, answer_recommend
-from cluster.errors import NotFoundError, RequestRejectedError
+from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
 from cluster.handles import HandleMembers
-from cluster.schemas import ChatRequest, ChatResponse, HealthResponse, RecommendRequest, RecommendResponse
+from cluster.schemas import (
+    ChatRequest,
+    ChatResponse,
+    ForecastRequest,
+    HealthResponse,
+    PriceRequest,
+    RecommendRequest,
+    RecommendResponse,
+)
 
 __all__ = ["Ingress", "api"]
 
@@ -51,6 +59,24 @@ async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
     return JSONResponse(status_code=404, content={"detail": str(exc), "field": exc.what, "value": exc.value})
 
 
+@api.exception_handler(MemberUnavailableError)
+async def _unavailable(request: Request, exc: MemberUnavailableError) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(exc), "member": exc.member})
+
+
+def _outcome(outcome: dict[str, Any], member: str) -> dict[str, Any]:
+    """Turn a member's outcome dict into the answer, or into the matching HTTP error."""
+    status = outcome.get("status")
+    if status == "ok":
+        result: dict[str, Any] = outcome["result"]
+        return result
+    if status == "not_found":
+        raise NotFoundError(str(outcome["what"]), outcome["value"], str(outcome["error"]))
+    if status == "invalid":
+        raise RequestRejectedError("body", str(outcome["error"]))
+    raise MemberUnavailableError(member, str(outcome.get("error", f"the {member} member is not available")))
+
+
 @api.exception_handler(Exception)
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
     logger.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
@@ -67,11 +93,15 @@ class Ingress:
         intent: DeploymentHandle[Any],
         graph: DeploymentHandle[Any],
         reply: DeploymentHandle[Any],
+        forecast: DeploymentHandle[Any],
+        price: DeploymentHandle[Any],
         max_text_length: int,
     ) -> None:
         self._intent = intent
         self._graph = graph
         self._reply = reply
+        self._forecast = forecast
+        self._price = price
         self._members = HandleMembers(intent, graph, reply)
         self._max_text_length = max_text_length
 
@@ -89,6 +119,30 @@ class Ingress:
         """Graph recommendations with explanations; 404 for an unknown customer."""
         return await answer_recommend(request, self._recommend)
 
+    @api.post("/v1/forecast")
+    async def forecast(self, request: ForecastRequest) -> dict[str, Any]:
+        """Weekly P10/P50/P90 units for a product (with a reorder suggestion) or for a series in the request."""
+        body: dict[str, Any] = {
+            "horizon": request.horizon,
+            "lead_time_weeks": request.lead_time_weeks,
+            "service_level": request.service_level,
+            "on_hand": request.on_hand,
+        }
+        if request.product is not None:
+            body["stock_code"] = request.product
+        else:
+            body["values"] = request.series
+            body["dates"] = request.dates
+        outcome: dict[str, Any] = await self._forecast.forecast.remote(body)
+        return _outcome(outcome, "forecaster")
+
+    @api.post("/v1/price")
+    async def price(self, request: PriceRequest) -> dict[str, Any]:
+        """A guarded price for a store and brand from the Thompson-sampling pricer, with the reason."""
+        body = {"store": request.store, "brand": request.brand, "context": request.context}
+        outcome: dict[str, Any] = await self._price.price.remote(body)
+        return _outcome(outcome, "pricer")
+
     @api.get("/v1/products/{stock_code}")
     async def product(self, stock_code: str) -> dict[str, Any]:
         """Facts about one product; 404 for an unknown stock code."""
@@ -104,4 +158,8 @@ class Ingress:
         intent: dict[str, Any] = await self._intent.status.remote()
         graph: dict[str, Any] = await self._graph.status.remote()
         reply: dict[str, Any] = await self._reply.status.remote()
-        return HealthResponse(status="ok", intent=intent, graph=graph, reply=reply)
+        forecaster: dict[str, Any] = await self._forecast.status.remote()
+        pricer: dict[str, Any] = await self._price.status.remote()
+        return HealthResponse(
+            status="ok", intent=intent, graph=graph, reply=reply, forecaster=forecaster, pricer=pricer
+        )

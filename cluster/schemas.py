@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from cluster.config import MAX_TEXT_LENGTH
 
@@ -122,3 +122,35 @@ class HealthResponse(BaseModel):
     intent: dict[str, Any]
     graph: dict[str, Any]
     reply: dict[str, Any]
+    forecaster: dict[str, Any]
+    pricer: dict[str, Any]
+
+
+class ForecastRequest(BaseModel):
+    """``POST /v1/forecast``: a product by stock code, or a series of weekly values, and the horizon in weeks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: str | None = Field(default=None, min_length=1, max_length=32)
+    series: list[float] | None = Field(default=None, min_length=1, max_length=10_000)
+    dates: list[str] | None = None
+    horizon: StrictInt = Field(default=8, ge=1, le=52)
+    lead_time_weeks: float = Field(default=2.0, gt=0, le=52)
+    service_level: float = Field(default=0.95, gt=0.5, lt=1.0)
+    on_hand: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ForecastRequest:
+        if (self.product is None) == (self.series is None):
+            raise ValueError("send exactly one of `product` (a stock code) or `series` (weekly values)")
+        return self
+
+
+class PriceRequest(BaseModel):
+    """``POST /v1/price``: a Dominick's store and brand, and optional context (deal, feat, previous_price, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: StrictInt = Field(ge=0)
+    brand: StrictInt = Field(ge=0)
+    context: dict[str, Any] | None = None

@@ -173,3 +173,31 @@ def test_a_new_version_is_hot_reloaded_in_place(
     assert after["pid"] == before["pid"]  # the same replica process: reconfigured in place, not replaced
     chat = http.post("/v1/chat", json={"text": "refund please"})
     assert chat.json()["version"] == new_version
+
+
+def test_forecast_and_price_say_what_to_train_when_no_version_exists(http: httpx.Client) -> None:
+    forecast = http.post("/v1/forecast", json={"product": "85123A", "horizon": 4})
+    price = http.post("/v1/price", json={"store": 2, "brand": 1})
+    health = http.get("/healthz").json()
+
+    assert forecast.status_code == 503 and "shopmesh train forecaster" in forecast.json()["detail"]
+    assert price.status_code == 503 and "shopmesh train pricer" in price.json()["detail"]
+    assert health["forecaster"]["version"] is None and health["pricer"]["version"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "reason"),
+    [
+        ("/v1/forecast", {"product": "85123A", "series": [1.0, 2.0]}, "exactly one of"),
+        ("/v1/forecast", {"product": "85123A", "horizon": 0}, "horizon"),
+        ("/v1/price", {"store": "two", "brand": 1}, "store"),
+        ("/v1/price", {"store": 2}, "brand"),
+    ],
+)
+def test_invalid_forecast_and_price_bodies_get_422(
+    http: httpx.Client, path: str, content: dict[str, Any], reason: str
+) -> None:
+    response = http.post(path, json=content)
+
+    assert response.status_code == 422
+    assert reason in response.json()["message"]

@@ -57,7 +57,7 @@ def test_from_env_reads_prefixed_variables_and_overrides_win() -> None:
     [
         ({"port": 0}, "port must be in 1..65535, got 0"),
         ({"max_text_length": MAX_TEXT_LENGTH + 1}, "max_text_length must be in 1..2000, got 2001"),
-        ({"replicas": 2, "replica_cpus": 1.0}, "need 8.0 CPUs but num_cpus is 2"),
+        ({"replicas": 2, "replica_cpus": 1.0}, "need 12.0 CPUs but num_cpus is 2"),
         ({"batch_wait_timeout_s": -1.0}, "batch_wait_timeout_s must be >= 0, got -1.0"),
     ],
 )
