@@ -15,7 +15,6 @@ from cluster.errors import NotFoundError, RequestRejectedError
 from cluster.schemas import (
     ChatRequest,
     ChatResponse,
-    RecommendItem,
     RecommendRequest,
     RecommendResponse,
 )
@@ -25,7 +24,7 @@ from ensemble.chat import ChatRequest as ChainRequest
 
 __all__ = ["RecommendCall", "answer_chat", "answer_recommend", "to_response"]
 
-RecommendCall = Callable[[int, int], Awaitable[dict[str, Any]]]
+RecommendCall = Callable[[int, int, str], Awaitable[dict[str, Any]]]
 
 T = TypeVar("T")
 
@@ -63,12 +62,10 @@ async def answer_chat(request: ChatRequest, members: ChatMembers, max_text_lengt
 
 
 async def answer_recommend(request: RecommendRequest, recommend: RecommendCall) -> RecommendResponse:
-    """Top-k products with explanations; raises :class:`NotFoundError` for a customer not in the graph."""
-    outcome, latency_ms = await _timed(recommend(request.customer_id, request.k))
+    """Top-k products with explanations in the request's mode; an unknown customer gets the popularity
+    fallback; raises :class:`NotFoundError` only when nothing can answer (no popularity member either)."""
+    outcome, latency_ms = await _timed(recommend(request.customer_id, request.k, request.mode.value))
     if not outcome["found"]:
         raise NotFoundError("customer_id", request.customer_id, outcome["error"])
-    return RecommendResponse(
-        customer_id=request.customer_id,
-        items=[RecommendItem(**item) for item in outcome["items"]],
-        latency_ms=latency_ms,
-    )
+    body = {key: value for key, value in outcome.items() if key != "found"}
+    return RecommendResponse.model_validate({**body, "latency_ms": latency_ms})

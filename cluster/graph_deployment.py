@@ -1,7 +1,9 @@
 """The product knowledge graph as a Ray Serve deployment: products named in a message, facts, recommendations.
 
-Expected misses (an unknown customer, product or order) are returned as values, not raised, so the ingress can
-answer 404 with what was looked up without unwrapping exceptions that crossed a process boundary.
+Expected misses (an unknown product or order) are returned as values, not raised, so the ingress can answer 404
+with what was looked up without unwrapping exceptions that crossed a process boundary. Recommendations come from
+the ensemble of :mod:`cluster.recommenders`, fitted from the graph's purchase table when the replica starts; an
+unknown customer gets the popularity fallback.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any
 
 from ray import serve
 
+from cluster.recommenders import RecommendEnsemble
 from ensemble.chat import ground_message, verify_dict
-from knowledge_graph.errors import UnknownCustomerError, UnknownOrderError, UnknownProductError
+from knowledge_graph.errors import UnknownOrderError, UnknownProductError
 from knowledge_graph.graph import ProductGraph
 
 __all__ = ["GraphDeployment", "GraphService"]
@@ -28,6 +31,7 @@ class GraphService:
         self._graph = graph
         self._source = source
         self._products = len(graph.product_codes())
+        self._recommenders = RecommendEnsemble(graph)
 
     @classmethod
     def load(cls, graph_dir: Path) -> GraphService:
@@ -68,17 +72,14 @@ class GraphService:
         except UnknownProductError as err:
             return {"found": False, "error": str(err)}
 
-    def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
-        """``{"found": True, "items": [...]}`` with explanations, or ``{"found": False, "error": ...}``."""
-        try:
-            items = self._graph.recommend(customer_id, k)
-        except UnknownCustomerError as err:
-            return {"found": False, "error": str(err)}
-        return {"found": True, "items": [item.to_dict() for item in items]}
+    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> dict[str, Any]:
+        """``{"found": True, ...}`` with items, members and reasons (:meth:`RecommendEnsemble.recommend`), or
+        ``{"found": False, "error": ...}`` when nothing can answer."""
+        return self._recommenders.recommend(customer_id, k, mode)
 
     def status(self) -> dict[str, Any]:
-        """Where the graph was loaded from and how many products it holds."""
-        return {"source": self._source, "products": self._products}
+        """Where the graph was loaded from, how many products it holds and the recommenders served."""
+        return {"source": self._source, "products": self._products, "recommenders": self._recommenders.status()}
 
 
 @serve.deployment(name="GraphDeployment")
@@ -102,8 +103,8 @@ class GraphDeployment:
     def facts(self, stock_code: str) -> dict[str, Any]:
         return self._service.facts(stock_code)
 
-    def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
-        return self._service.recommend(customer_id, k)
+    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> dict[str, Any]:
+        return self._service.recommend(customer_id, k, mode)
 
     def status(self) -> dict[str, Any]:
         return self._service.status()

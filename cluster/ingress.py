@@ -105,8 +105,8 @@ class Ingress:
         self._members = HandleMembers(intent, graph, reply)
         self._max_text_length = max_text_length
 
-    async def _recommend(self, customer_id: int, k: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._graph.recommend.remote(customer_id, k)
+    async def _recommend(self, customer_id: int, k: int, mode: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._graph.recommend.remote(customer_id, k, mode)
         return result
 
     @api.post("/v1/chat", response_model=ChatResponse)
@@ -116,7 +116,8 @@ class Ingress:
 
     @api.post("/v1/recommend", response_model=RecommendResponse)
     async def recommend(self, request: RecommendRequest) -> RecommendResponse:
-        """Graph recommendations with explanations; 404 for an unknown customer."""
+        """Recommendations with explanations from the graph alone, every member (parallel) or fused; an unknown
+        customer gets the popularity fallback (200, ``fallback: "popularity"``)."""
         return await answer_recommend(request, self._recommend)
 
     @api.post("/v1/forecast")

@@ -17,8 +17,10 @@ __all__ = [
     "HealthResponse",
     "MemberRun",
     "RecommendItem",
+    "RecommendMode",
     "RecommendRequest",
     "RecommendResponse",
+    "RecommenderRun",
 ]
 
 
@@ -49,13 +51,23 @@ class ChatRequest(BaseModel):
         return value
 
 
+class RecommendMode(StrEnum):
+    """How the recommenders answer: the knowledge graph alone (the default), every member's list side by
+    side, or the members' lists fused by weighted reciprocal rank."""
+
+    GRAPH = "graph"
+    PARALLEL = "parallel"
+    FUSION = "fusion"
+
+
 class RecommendRequest(BaseModel):
-    """``POST /v1/recommend``: a customer id and how many products to return."""
+    """``POST /v1/recommend``: a customer id, how many products to return and the ensemble mode."""
 
     model_config = ConfigDict(extra="forbid")
 
     customer_id: StrictInt = Field(ge=0)
     k: StrictInt = Field(default=10, ge=1, le=100)
+    mode: RecommendMode = RecommendMode.GRAPH
 
 
 class MemberRun(BaseModel):
@@ -98,20 +110,44 @@ class ChatResponse(BaseModel):
 
 
 class RecommendItem(BaseModel):
-    """A recommended product with the reason for it."""
+    """A recommended product with the reason for it; ``sources`` maps member name to the product's 1-based
+    rank in that member's list."""
 
     stock_code: str
     description: str
     score: float
     explanation: str
     via_stock_code: str | None
+    sources: dict[str, int] = Field(default_factory=dict)
+
+
+class RecommenderRun(BaseModel):
+    """One recommendation member and what it did for a request: ``ran``, ``failed``, ``idle`` (not asked in
+    this mode), ``skipped`` (could not be fitted) or ``not_served`` (no registry version), and why."""
+
+    name: str
+    status: str
+    reason: str
+    weight: float | None
+    items: int
+    latency_ms: float
 
 
 class RecommendResponse(BaseModel):
-    """The answer to ``POST /v1/recommend``."""
+    """The answer to ``POST /v1/recommend``: ``items`` and, in parallel mode, each member's list; which
+    members ran, the fusion weights and their source; ``fallback`` names the member that answered for a
+    customer no member can personalise for (``popularity``), with ``fallback_reason``."""
 
     customer_id: int
+    mode: RecommendMode
     items: list[RecommendItem]
+    lists: dict[str, list[RecommendItem]]
+    members: list[RecommenderRun]
+    weights: dict[str, float]
+    weights_source: str
+    fallback: str | None
+    fallback_reason: str | None
+    reason: str
     latency_ms: float
 
 

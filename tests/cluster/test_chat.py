@@ -57,7 +57,7 @@ class FakeMembers:
         self.calls.append("reference")
         return {"response": "Track it in {{Order History}}.", "intent": intent, "row": 3, "similarity": 0.5}
 
-    async def recommend(self, customer_id: int, k: int) -> dict[str, Any]:
+    async def recommend(self, customer_id: int, k: int, mode: str) -> dict[str, Any]:
         if customer_id != 1:
             return {"found": False, "error": f"unknown customer id {customer_id}"}
         item = {
@@ -67,7 +67,20 @@ class FakeMembers:
             "explanation": "why",
             "via_stock_code": None,
         }
-        return {"found": True, "items": [item] * k}
+        run = {"name": "graph", "status": "ran", "reason": "r", "weight": 4.0, "items": k, "latency_ms": 0.1}
+        return {
+            "found": True,
+            "customer_id": customer_id,
+            "mode": mode,
+            "items": [item] * k,
+            "lists": {},
+            "members": [run],
+            "weights": {"graph": 4.0},
+            "weights_source": "fixed",
+            "fallback": None,
+            "fallback_reason": None,
+            "reason": f"{mode} mode",
+        }
 
 
 def test_serial_chat_runs_the_chain_in_order_and_falls_back_on_an_unsupported_price() -> None:
@@ -117,12 +130,17 @@ def test_chat_rejects_text_over_the_cluster_limit_before_calling_members() -> No
     assert members.calls == []
 
 
-def test_recommend_returns_k_items_and_404s_an_unknown_customer() -> None:
+def test_recommend_returns_k_items_in_the_mode_asked_and_404s_when_nothing_answers() -> None:
     members = FakeMembers()
 
     response = asyncio.run(answer_recommend(RecommendRequest(customer_id=1, k=3), members.recommend))
     assert len(response.items) == 3
     assert response.items[0].explanation == "why"
+    assert response.mode == "graph"
+    assert response.members[0].name == "graph"
+
+    fused = asyncio.run(answer_recommend(RecommendRequest(customer_id=1, k=2, mode="fusion"), members.recommend))
+    assert (fused.mode, fused.reason) == ("fusion", "fusion mode")
 
     with pytest.raises(NotFoundError, match="unknown customer id 99") as caught:
         asyncio.run(answer_recommend(RecommendRequest(customer_id=99, k=3), members.recommend))

@@ -128,23 +128,35 @@ def test_invalid_chat_bodies_get_422_with_the_reason(http: httpx.Client, content
     assert all("input" not in problem for problem in body["detail"])
 
 
-def test_recommend_explains_items_and_404s_an_unknown_customer(http: httpx.Client, graph_dir: Path) -> None:
+def test_recommend_explains_items_per_mode_and_falls_back_for_an_unknown_customer(
+    http: httpx.Client, graph_dir: Path
+) -> None:
     # Prepare
     expected = [r.to_dict() for r in ProductGraph.load(graph_dir).recommend(12001, 2)]
 
     # Execute
     found = http.post("/v1/recommend", json={"customer_id": 12001, "k": 2})
+    fused = http.post("/v1/recommend", json={"customer_id": 12001, "k": 2, "mode": "fusion"})
+    side_by_side = http.post("/v1/recommend", json={"customer_id": 12001, "k": 2, "mode": "parallel"})
     missing = http.post("/v1/recommend", json={"customer_id": 424242, "k": 2})
+    bad_mode = http.post("/v1/recommend", json={"customer_id": 12001, "k": 2, "mode": "serial"})
 
     # Assert
     assert found.status_code == 200
     items = found.json()["items"]
     assert [i["stock_code"] for i in items] == [e["stock_code"] for e in expected]
     assert [i["explanation"] for i in items] == [e["explanation"] for e in expected]
-    assert missing.status_code == 404
-    assert missing.json()["field"] == "customer_id"
-    assert missing.json()["value"] == 424242
-    assert "424242" in missing.json()["detail"]
+    assert found.json()["mode"] == "graph"
+    assert {m["name"]: m["status"] for m in found.json()["members"]}["bpr"] == "not_served"
+    assert fused.status_code == 200
+    assert fused.json()["weights"] == {"graph": 4.0, "item_knn": 1.0, "popularity": 0.0}
+    assert all("graph" in i["sources"] for i in fused.json()["items"])
+    assert set(side_by_side.json()["lists"]) == {"graph", "item_knn", "popularity"}
+    assert missing.status_code == 200
+    assert missing.json()["fallback"] == "popularity"
+    assert "424242" in missing.json()["fallback_reason"]
+    assert [i["stock_code"] for i in missing.json()["items"]] == ["85123A", "71053"]
+    assert bad_mode.status_code == 422
 
 
 def test_product_facts_by_code(http: httpx.Client) -> None:

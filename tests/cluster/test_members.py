@@ -31,16 +31,18 @@ def test_lookup_returns_facts_of_the_products_a_message_names(graph_dir: Path) -
     assert result["customer_known"] is True
 
 
-def test_facts_and_recommend_report_misses_as_values(graph_dir: Path) -> None:
+def test_facts_report_misses_as_values_and_recommend_falls_back_to_popularity(graph_dir: Path) -> None:
     service = GraphService.load(graph_dir)
 
     assert service.facts("22423")["facts"]["description"] == "REGENCY CAKESTAND 3 TIER"
     assert service.facts("00000") == {"found": False, "error": service.facts("00000")["error"]}
     assert "00000" in service.facts("00000")["error"]
     missing = service.recommend(424242, 3)
-    assert missing["found"] is False
-    assert "424242" in missing["error"]
+    assert missing["found"] is True
+    assert missing["fallback"] == "popularity"
+    assert "424242" in missing["fallback_reason"]
     found = service.recommend(12001, 3)
+    assert found["fallback"] is None
     assert found["found"] is True
     assert {item["stock_code"] for item in found["items"]} <= {"22423", "84879"}
     assert all(item["explanation"] for item in found["items"])
