@@ -121,8 +121,8 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
 
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
-            print(f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop", flush=True)
-            print(f"\nreceived {wait_for_shutdown()}; stopping", flush=True)
+            announcement = f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop"
+            print(f"\nreceived {wait_for_shutdown(announcement)}; stopping", flush=True)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:

@@ -9,11 +9,12 @@ from types import FrameType
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def wait_for_shutdown() -> str:
+def wait_for_shutdown(announcement: str = "") -> str:
     """Block until SIGINT or SIGTERM arrives and return its name.
 
     The handlers are installed here, after Ray has started, because Ray's driver replaces the default SIGINT
-    handler; the previous handlers are restored before returning.
+    handler; ``announcement`` is printed once they are in place, so whoever reads it may signal at once. The
+    previous handlers are restored before returning.
     """
     stop = threading.Event()
     received: list[str] = []
@@ -23,6 +24,8 @@ def wait_for_shutdown() -> str:
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in SHUTDOWN_SIGNALS}
+    if announcement:
+        print(announcement, flush=True)
     try:
         while not stop.wait(1.0):
             pass

@@ -43,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         running = cluster.start(config)
-        print(f"serving on {running.url} (POST /v1/chat, POST /v1/recommend, GET /healthz); Ctrl-C to stop")
-        print(f"received {wait_for_shutdown()}; stopping")
+        announcement = (
+            f"serving on {running.url} (POST /v1/chat, /v1/recommend, /v1/forecast, /v1/price); Ctrl-C to stop"
+        )
+        print(f"received {wait_for_shutdown(announcement)}; stopping", flush=True)
     except KeyboardInterrupt:
-        print("stopping")
+        print("stopping", flush=True)
     finally:
         cluster.stop()
     return 0

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,24 +61,30 @@ def test_serve_answers_then_stops_on_signal(tmp_path: Path, free_port: int, stop
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout or []:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        # Execute: wait until the ingress answers, then ask it something.
-        url = f"http://127.0.0.1:{free_port}"
+        # Execute: wait until the command says it is serving (its signal handlers are in place by then).
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, f"serve exited early: {proc.stdout.read() if proc.stdout else ''}"
-            time.sleep(2)
+        while not any("serving on" in line for line in list(lines)):
+            assert proc.poll() is None, "serve exited early:\n" + "".join(lines)
+            assert time.monotonic() < deadline, "serve did not start in 300 s:\n" + "".join(lines)
+            time.sleep(1)
+        url = f"http://127.0.0.1:{free_port}"
         chat = httpx.post(f"{url}/v1/chat", json={"text": "where is my white metal lantern?"}, timeout=30.0)
         proc.send_signal(stop_signal)
-        output, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        reader.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    output = "".join(lines)
     # Assert
     assert chat.status_code == 200
     assert chat.json()["intent"] in {"track_order", "cancel_order"}
