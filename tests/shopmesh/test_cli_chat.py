@@ -11,38 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ensemble.members.intent import IntentModel
-from ensemble.members.intent_artifact import save_intent
-from ensemble.registry import Lineage, Registry
-from knowledge_graph import BuildConfig, build_graph
-
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-LABELS = ["track_order", "cancel_order"]
+LABELS = ["track_order", "cancel_order"]  # the tiny_workspace fixture's intents
 
 
-def _workspace(home: Path) -> Path:
-    """A workspace with a tiny intent version and a two-product graph; returns a reference CSV."""
-    lineage = Lineage(parent=None, data_fingerprint="test", method="central")
-    save_intent(Registry(home / "registry"), IntentModel.tiny(LABELS), metrics={}, lineage=lineage)
-    orders = pd.DataFrame(
-        {
-            "InvoiceNo": ["536365", "536365", "536366"],
-            "StockCode": ["85123A", "71053", "85123A"],
-            "Description": [
-                "WHITE HANGING HEART T-LIGHT HOLDER",
-                "WHITE METAL LANTERN",
-                "WHITE HANGING HEART T-LIGHT HOLDER",
-            ],
-            "Quantity": [6, 6, 2],
-            "InvoiceDate": pd.to_datetime(["2011-01-03", "2011-01-03", "2011-01-04"]),
-            "UnitPrice": [2.55, 3.39, 2.55],
-            "CustomerID": pd.array([17850, 17850, 13047], dtype="Int64"),
-            "Country": ["United Kingdom"] * 3,
-        }
-    )
-    build_graph(orders, BuildConfig(min_support=1, min_category_products=1)).save(home / "graph")
+def _references(home: Path) -> Path:
+    """A two-row reference-response CSV for the retrieval fallback."""
     references = home / "references.csv"
     pd.DataFrame(
         {
@@ -67,12 +43,14 @@ def _chat(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_chat_prints_a_json_answer_with_intent_reply_and_grounding(tmp_path: Path) -> None:
+def test_chat_prints_a_json_answer_with_intent_reply_and_grounding(tiny_workspace: Path) -> None:
     # Prepare
-    references = _workspace(tmp_path)
+    references = _references(tiny_workspace)
 
     # Execute
-    result = _chat(tmp_path, "where is order 536365?", "--customer-id", "17850", "--reference-data", str(references))
+    result = _chat(
+        tiny_workspace, "where is order 536365?", "--customer-id", "17850", "--reference-data", str(references)
+    )
 
     # Assert
     assert result.returncode == 0, result.stderr
@@ -86,12 +64,9 @@ def test_chat_prints_a_json_answer_with_intent_reply_and_grounding(tmp_path: Pat
     assert answer["members"][0]["output"]["note"].startswith("no intent-ensemble version")
 
 
-def test_an_empty_message_exits_2_with_a_clear_line(tmp_path: Path) -> None:
-    # Prepare
-    _workspace(tmp_path)
-
+def test_an_empty_message_exits_2_with_a_clear_line(tiny_workspace: Path) -> None:
     # Execute
-    result = _chat(tmp_path, "   ")
+    result = _chat(tiny_workspace, "   ")
 
     # Assert
     assert result.returncode == 2

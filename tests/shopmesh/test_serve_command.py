@@ -11,48 +11,17 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
-
-from ensemble.members.intent import IntentModel
-from ensemble.members.intent_artifact import save_intent
-from ensemble.registry import Lineage, Registry
-from knowledge_graph import BuildConfig, build_graph
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _workspace(home: Path) -> None:
-    """A workspace with a tiny intent version and a two-product graph."""
-    model = IntentModel.tiny(["track_order", "cancel_order"])
-    lineage = Lineage(parent=None, data_fingerprint="test", method="central")
-    save_intent(Registry(home / "registry"), model, metrics={}, lineage=lineage)
-    orders = pd.DataFrame(
-        {
-            "InvoiceNo": ["536365", "536365", "536366"],
-            "StockCode": ["85123A", "71053", "85123A"],
-            "Description": [
-                "WHITE HANGING HEART T-LIGHT HOLDER",
-                "WHITE METAL LANTERN",
-                "WHITE HANGING HEART T-LIGHT HOLDER",
-            ],
-            "Quantity": [6, 6, 2],
-            "InvoiceDate": pd.to_datetime(["2011-01-03", "2011-01-03", "2011-01-04"]),
-            "UnitPrice": [2.55, 3.39, 2.55],
-            "CustomerID": pd.array([17850, 17850, 13047], dtype="Int64"),
-            "Country": ["United Kingdom"] * 3,
-        }
-    )
-    build_graph(orders, BuildConfig(min_support=1, min_category_products=1)).save(home / "graph")
-
-
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_serve_answers_then_stops_on_signal(tmp_path: Path, free_port: int, stop_signal: signal.Signals) -> None:
+def test_serve_answers_then_stops_on_signal(tiny_workspace: Path, free_port: int, stop_signal: signal.Signals) -> None:
     # Prepare
-    _workspace(tmp_path)
-    env = {**os.environ, "SHOPMESH_HOME": str(tmp_path), "RAY_TMPDIR": f"/tmp/shopmesh-serve-{free_port}"}
+    env = {**os.environ, "SHOPMESH_HOME": str(tiny_workspace), "RAY_TMPDIR": f"/tmp/shopmesh-serve-{free_port}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "shopmesh.cli", "serve", "--port", str(free_port)],
         cwd=REPO,
