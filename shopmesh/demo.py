@@ -1,6 +1,7 @@
 """The end-to-end main job: one real request through all four tiers, on the embedded defaults.
 
 Stages: knowledge graph from Online Retail -> central intent training -> Flower LoRA rounds (separate process)
+-> the intent ensemble (kNN, logistic regression, fusion, out-of-scope threshold) on the federated version
 -> int8 ONNX edge bundle validated against torch -> Ray Serve cluster -> edge SDK answering on the device or
 escalating to the cluster -> summary. With ``serve=True`` the cluster keeps serving until Ctrl-C.
 """
@@ -19,7 +20,8 @@ from cluster import ClusterConfig
 from edge.export import export_intent, validate_bundle
 from edge.runtime import EdgeClient
 from ensemble.central import train_intent_version
-from ensemble.datasets import load_bitext, load_online_retail, split_bitext
+from ensemble.datasets import bundled_intent_splits, load_online_retail
+from ensemble.intent_ensemble import ENSEMBLE_MEMBER, build_intent_ensemble
 from ensemble.members.intent_artifact import load_intent
 from ensemble.registry import Registry
 from federation import FederatedRunError, FederationConfig, run_federated_simulation
@@ -49,7 +51,7 @@ class DemoOptions:
 
 
 def run_demo(workspace: Workspace, options: DemoOptions) -> int:
-    progress = Progress(total=6)
+    progress = Progress(total=7)
     registry = Registry(workspace.registry)
     key = signing_key(workspace)
 
@@ -61,7 +63,7 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         stage.metric = f"{len(orders):,} order lines -> " + ", ".join(f"{n:,} {kind}" for kind, n in nodes.items())
 
     with progress.stage("intent member, central training") as stage:
-        splits = split_bitext(load_bitext())
+        splits = bundled_intent_splits()
         central = train_intent_version(registry, splits)
         m = central.metrics
         stage.metric = (
@@ -90,6 +92,16 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
             f"{federation.version_id}: {options.nodes} merchants x {options.rounds} rounds on "
             f"{federation.num_examples:,} examples; node-weighted val accuracy {accuracy}; published model "
             f"val accuracy {federation.metrics.get('accuracy', float('nan')):.4f}"
+        )
+
+    with progress.stage("intent ensemble (kNN, logistic regression, fusion, out-of-scope)") as stage:
+        built = build_intent_ensemble(registry, federation.version_id, splits)
+        artifact = registry.load(ENSEMBLE_MEMBER, built.id)
+        fusion, oos = artifact.config["fusion"], artifact.metrics["pseudo_oos"]
+        weights = ", ".join(f"{n} {w:.2f}" for n, w in zip(fusion["names"], fusion["weights"], strict=True))
+        stage.metric = (
+            f"{built.id} on {federation.version_id}: fusion weights {weights}; "
+            f"pseudo-out-of-scope AUROC {oos['auroc'][oos['score']]:.3f} ({oos['score']})"
         )
 
     with progress.stage("edge export (int8 ONNX bundle)") as stage:

@@ -26,6 +26,7 @@ from ensemble.datasets.online_retail import (
     load_online_retail,
     split_online_retail,
 )
+from ensemble.datasets.seeds import add_training_rows, bundled_intent_splits, default_seeds_path, load_intent_seeds
 
 __all__ = [
     "BITEXT_COLUMNS",
@@ -36,13 +37,17 @@ __all__ = [
     "SHARED_DATA_ENV",
     "ColumnKind",
     "DataSplits",
+    "add_training_rows",
     "bundled_data_dir",
+    "bundled_intent_splits",
     "clean_online_retail",
     "default_bitext_path",
     "default_online_retail_path",
+    "default_seeds_path",
     "load_bitext",
     "load_dominicks",
     "load_dominicks_stores",
+    "load_intent_seeds",
     "load_online_retail",
     "read_csv_checked",
     "shared_data_dir",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ensemble.central import train_intent_version
-from ensemble.datasets import ColumnKind, DataSplits, load_bitext, read_csv_checked, split_bitext
+from ensemble.datasets import ColumnKind, DataSplits, bundled_intent_splits, read_csv_checked
 from ensemble.intent_ensemble import EnsembleMode, IntentEnsemble, ensure_intent_ensemble
 from ensemble.registry import ModelVersion, Registry
 from shopmesh.errors import CommandError
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _bitext_splits() -> DataSplits:
-    return split_bitext(load_bitext())
+    return bundled_intent_splits()
 
 
 def _train_intent(registry: Registry, splits: DataSplits) -> ModelVersion:

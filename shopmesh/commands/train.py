@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import torch
 
-from ensemble.central import train_intent_version
+from ensemble.central import Trainer, train_intent_version
 from ensemble.datasets import (
     ColumnKind,
+    bundled_intent_splits,
     load_bitext,
     load_dominicks,
     load_online_retail,
@@ -18,10 +20,13 @@ from ensemble.datasets import (
     split_bitext,
 )
 from ensemble.forecasting.service import train_forecaster_version
+from ensemble.intent_ensemble import build_intent_ensemble
 from ensemble.members.reply_artifact import save_reply
 from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary, train_reply
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Lineage, Registry, fingerprint_frame
+from ensemble.training import CENTRAL_FINE_TUNE
+from shopmesh.errors import CommandError
 
 REPLY_COLUMNS = {"instruction": ColumnKind.STR, "intent": ColumnKind.STR, "response": ColumnKind.STR}
 
@@ -33,6 +38,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     intent.add_argument("--data", type=Path, default=None, help="a CSV of messages (default: bundled Bitext)")
     intent.add_argument("--text-col", default="instruction", help="column holding the message text")
     intent.add_argument("--label-col", default="intent", help="column holding the intent label")
+    intent.add_argument(
+        "--trainer",
+        choices=[t.value for t in Trainer],
+        default=Trainer.FINE_TUNE.value,
+        help="fine-tune: encoder layers + head on style-augmented messages (minutes); head: frozen encoder (seconds)",
+    )
+    intent.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 2)")
     intent.set_defaults(handler=run_intent)
     reply = members.add_parser("reply", help="GPT-2 reply model conditioned on intent, facts and message")
     reply.add_argument(
@@ -60,19 +72,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_intent(args: argparse.Namespace) -> int:
+    if args.epochs is not None and args.epochs < 1:
+        raise CommandError(f"--epochs must be at least 1, got {args.epochs}")
     if args.data is None:
-        frame = load_bitext()
+        splits = bundled_intent_splits()
     else:
         frame = read_csv_checked(args.data, {args.text_col: ColumnKind.STR, args.label_col: ColumnKind.STR})
-    splits = split_bitext(frame, label_col=args.label_col)
+        splits = split_bitext(frame, label_col=args.label_col)
+    registry = Registry(args.workspace.registry)
+    cfg = None if args.epochs is None else dataclasses.replace(CENTRAL_FINE_TUNE, epochs=args.epochs)
     result = train_intent_version(
-        Registry(args.workspace.registry),
+        registry,
         splits,
         text_col=args.text_col,
         label_col=args.label_col,
+        train_config=cfg,
+        trainer=Trainer(args.trainer),
         data_name=str(args.data or "bitext-customer-support (bundled)"),
     )
-    print(json.dumps({"version": result.version.id, **result.metrics}, indent=2))
+    # The ensemble (kNN, logistic regression, fusion, out-of-scope threshold) is rebuilt on the new version, so
+    # every command that uses the latest version gets all its members.
+    ensemble = build_intent_ensemble(
+        registry, result.version.id, splits, text_col=args.text_col, label_col=args.label_col
+    )
+    print(json.dumps({"version": result.version.id, "ensemble": ensemble.id, **result.metrics}, indent=2))
     return 0
 
 

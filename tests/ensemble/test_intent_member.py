@@ -8,13 +8,22 @@ import numpy as np
 import pytest
 import torch
 
+from ensemble.augmentation import StyleAugmenter
 from ensemble.errors import ModelError
 from ensemble.members.intent import IntentModel, mean_pool, predict, predict_proba
 from ensemble.members.intent_artifact import load_intent, publishable, save_intent
 from ensemble.members.lora import adapter_state, apply_lora, load_adapter_state, merge_lora
 from ensemble.metrics import expected_calibration_error, macro_f1
 from ensemble.registry import Lineage, Registry
-from ensemble.training import TrainConfig, evaluate, fine_tune, fit_temperature, train_head
+from ensemble.training import (
+    TrainConfig,
+    _lr_factor,
+    evaluate,
+    fine_tune,
+    fit_temperature,
+    freeze_embeddings,
+    train_head,
+)
 
 LABELS = ["cancel_order", "track_order", "get_refund"]
 TEXTS = [
@@ -151,3 +160,53 @@ def test_ece_matches_hand_computation() -> None:
 def test_macro_f1_matches_hand_computation() -> None:
     # class a: tp=1 fp=0 fn=1 -> 2/3; class b: tp=1 fp=1 fn=0 -> 2/3.
     assert macro_f1(["a", "a", "b"], ["a", "b", "b"]) == pytest.approx(2 / 3)
+
+
+def test_freeze_embeddings_freezes_exactly_the_embedding_layer(model: IntentModel) -> None:
+    # Prepare
+    expected = sum(p.numel() for n, p in model.encoder.named_parameters() if n.startswith("embeddings."))
+    # Execute
+    frozen = freeze_embeddings(model)
+    # Assert
+    assert frozen == expected > 0
+    for name, param in model.encoder.named_parameters():
+        assert param.requires_grad is not name.startswith("embeddings."), name
+
+
+def test_augmented_fine_tuning_trains_layers_but_not_embeddings(model: IntentModel) -> None:
+    # Prepare
+    freeze_embeddings(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(epochs=3, learning_rate=1e-3, head_lr_scale=10.0, label_smoothing=0.1, schedule="linear")
+    # Execute
+    report = fine_tune(model, TEXTS, TARGETS, cfg, StyleAugmenter())
+    # Assert
+    assert report.steps == 3 and np.isfinite(report.final_loss)
+    after = model.state_dict()
+    assert torch.equal(
+        after["encoder.embeddings.word_embeddings.weight"], before["encoder.embeddings.word_embeddings.weight"]
+    )
+    assert not torch.equal(
+        after["encoder.encoder.layer.0.attention.self.query.weight"],
+        before["encoder.encoder.layer.0.attention.self.query.weight"],
+    )
+    assert not torch.equal(after["head.weight"], before["head.weight"])
+
+
+def test_the_same_seed_gives_the_same_augmented_fine_tuning() -> None:
+    # Prepare
+    cfg = TrainConfig(epochs=2, learning_rate=1e-3, schedule="linear", seed=7)
+    first, second = IntentModel.tiny(LABELS), IntentModel.tiny(LABELS)
+    # Execute
+    fine_tune(first, TEXTS, TARGETS, cfg, StyleAugmenter())
+    fine_tune(second, TEXTS, TARGETS, cfg, StyleAugmenter())
+    # Assert
+    torch.testing.assert_close(predict_proba(first, TEXTS), predict_proba(second, TEXTS))
+
+
+@pytest.mark.parametrize(("step", "expected"), [(0, 0.5 * 10 / 10), (1, 1.0 * 9 / 10), (5, 5 / 10), (9, 1 / 10)])
+def test_linear_schedule_warms_up_then_decays(step: int, expected: float) -> None:
+    # 10 steps, warm-up over 2: factor = min(1, (step + 1) / 2) * (10 - step) / 10
+    cfg = TrainConfig(schedule="linear", warmup_fraction=0.2)
+    assert _lr_factor(cfg, step, 10) == pytest.approx(expected)
+    assert _lr_factor(TrainConfig(), step, 10) == 1.0

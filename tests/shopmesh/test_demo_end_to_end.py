@@ -24,11 +24,12 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
         "knowledge graph",
         "central training",
         "federated LoRA rounds",
+        "intent ensemble",
         "edge export",
         "Ray Serve",
         "edge SDK",
     ):
-        assert re.search(rf"\[\d/6\] [^\n]*{re.escape(stage)}[^\n]*: done in", out), f"stage {stage!r} did not finish"
+        assert re.search(rf"\[\d/7\] [^\n]*{re.escape(stage)}[^\n]*: done in", out), f"stage {stage!r} did not finish"
     accuracy = float(re.search(r"val accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
     assert accuracy > 0.9
     assert re.search(r"int8 agrees (\d\.\d+)", out)
@@ -37,3 +38,5 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
     assert [v.version for v in versions] == ["v0001", "v0002"]
     lineage = Registry(tmp_path / "registry").load("intent", "v0002").lineage
     assert lineage.method == "federated" and lineage.parent == "intent:v0001"
+    ensemble = Registry(tmp_path / "registry").load("intent-ensemble", "v0001").lineage
+    assert ensemble.parent == "intent:v0002"
