@@ -34,6 +34,7 @@ class FederationConfig:
     base_version: str = ""  # "" = the latest intent version in the registry
     data_path: str = ""  # "" = the bundled Bitext CSV
     max_train_examples: int = 0  # 0 = each node's whole partition
+    augment_rate: float = 0.5  # share of a node's messages rewritten in customers' styles per epoch (0 = off)
     seed: int = 0
     summary_path: str = ""  # "" = no JSON summary file
 
@@ -53,6 +54,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "lora_r": (1, 1_024),
     "lora_alpha": (1, 65_536),
     "max_train_examples": (0, 10**9),
+    "augment_rate": (0.0, 1.0),
     "seed": (0, 2**31 - 1),
 }
 

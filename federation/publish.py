@@ -9,10 +9,11 @@ from typing import Any
 
 import torch
 
+from ensemble.augmentation import CALIBRATION_SEED, styled_copy
 from ensemble.members.intent_artifact import publishable, save_intent
 from ensemble.members.lora import load_adapter_state
 from ensemble.registry import Lineage, ModelVersion, Registry
-from ensemble.training import evaluate
+from ensemble.training import evaluate, fit_temperature
 from federation.config import FederationConfig
 from federation.rounds import RoundRecord
 from federation.task import LABEL_COLUMN, TEXT_COLUMN, build_model, load_splits
@@ -43,12 +44,16 @@ def publish_aggregate(
     adapters: Mapping[str, torch.Tensor],
     rounds: Sequence[RoundRecord],
 ) -> tuple[ModelVersion, dict[str, float]]:
-    """Apply ``adapters`` to the base version, merge, evaluate on the validation split and publish."""
+    """Apply ``adapters`` to the base version, merge, refit the temperature on the validation split and its
+    style-rewritten copy (the head changed, so the base version's temperature no longer fits), evaluate on the
+    validation split and publish."""
     model = build_model(config, base_id)
     load_adapter_state(model, adapters)
     model = publishable(model)
     _, val = load_splits(config.data_path)
-    metrics = evaluate(model, val[TEXT_COLUMN].tolist(), val[LABEL_COLUMN].tolist())
+    texts, labels = val[TEXT_COLUMN].tolist(), val[LABEL_COLUMN].tolist()
+    temperature = fit_temperature(model, texts + styled_copy(texts, seed=CALIBRATION_SEED), labels + labels)
+    metrics = evaluate(model, texts, labels) | {"temperature": temperature}
     examples = contributed_examples(rounds)
     fingerprints = [fp for record in rounds for fp in record.data_fingerprints.values()]
     details: dict[str, Any] = {
@@ -65,6 +70,7 @@ def publish_aggregate(
             "learning_rate": config.learning_rate,
             "batch_size": config.batch_size,
             "seed": config.seed,
+            "augment_rate": config.augment_rate,
         },
         "fraction_train": config.fraction_train,
     }

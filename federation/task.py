@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ensemble.augmentation import AugmentConfig, StyleAugmenter
 from ensemble.datasets import load_bitext, split_bitext
 from ensemble.members.intent import MEMBER, IntentModel
 from ensemble.members.intent_artifact import load_intent
@@ -153,6 +154,9 @@ def local_train(
     load_adapter_state(model, adapters)
     seed = node_seed(config.seed, server_round, partition_id)
     torch.manual_seed(seed)
+    # The same style augmentation as central training, so that local rounds on a merchant's own wording do
+    # not undo what the base version learnt about real customers' messages.
+    augmenter = StyleAugmenter(AugmentConfig(rate=config.augment_rate)) if config.augment_rate > 0 else None
     report = fine_tune(
         model,
         data.train_texts,
@@ -163,6 +167,7 @@ def local_train(
             batch_size=config.batch_size,
             seed=seed,
         ),
+        augmenter,
     )
     logger.info(
         "partition %s round %s: %s examples, %s steps, loss %.4f, %.1f s",

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=Trainer.FINE_TUNE.value,
         help="fine-tune: encoder layers + head on style-augmented messages (minutes); head: frozen encoder (seconds)",
     )
-    intent.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 2)")
+    intent.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 3)")
     intent.set_defaults(handler=run_intent)
     reply = members.add_parser("reply", help="GPT-2 reply model conditioned on intent, facts and message")
     reply.add_argument(
