@@ -64,18 +64,18 @@ def train_intent_version(
     labels = sorted(pd.unique(train[label_col]).tolist())
     model = IntentModel.from_pretrained(labels, intent_config)
     texts, targets = train[text_col].tolist(), train[label_col].tolist()
-    report = train_head(model, texts, targets, TrainConfig())
+    head_config = train_config if trainer is Trainer.HEAD and train_config else TrainConfig()
+    report = train_head(model, texts, targets, head_config)
     details: dict[str, object] = {"data": data_name, "split": "train", "trainer": "frozen-encoder head"}
     if trainer is Trainer.FINE_TUNE:
         cfg = train_config or CENTRAL_FINE_TUNE
         augment = augment or AugmentConfig()
         frozen = freeze_embeddings(model)
         logger.info("fine-tuning the encoder (%d embedding parameters frozen) for %d epochs", frozen, cfg.epochs)
-        tuned = fine_tune(model, texts, targets, cfg, StyleAugmenter(augment))
+        report = fine_tune(model, texts, targets, cfg, StyleAugmenter(augment))
         details.update(trainer="fine-tune (embeddings frozen, style augmentation)", epochs=cfg.epochs)
         details.update(learning_rate=cfg.learning_rate, label_smoothing=cfg.label_smoothing)
         details["augmentation"] = dict(vars(augment))
-        report = tuned
     val_texts, val_targets = val[text_col].tolist(), val[label_col].tolist()
     styled = styled_copy(val_texts, seed=CALIBRATION_SEED)
     uncalibrated = evaluate(model, val_texts, val_targets)

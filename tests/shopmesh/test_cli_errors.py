@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from shopmesh.cli import main
+
 
 def test_train_intent_on_a_file_without_the_label_column(tmp_path: Path, cli: Any) -> None:
     # Prepare: a CSV whose label column is named differently.
@@ -24,6 +28,18 @@ def test_train_intent_on_a_missing_file(tmp_path: Path, cli: Any) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert str(missing) in result.stderr
+
+
+def test_train_intent_refuses_zero_epochs_before_loading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Execute: in process, through the command's entry point.
+    code = main(["--home", str(tmp_path / "home"), "train", "intent", "--epochs", "0"])
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == "shopmesh train: error: --epochs must be at least 1, got 0"
+    assert not (tmp_path / "home" / "registry").exists()
 
 
 def test_kg_query_before_any_build_says_what_to_do(tmp_path: Path, cli: Any) -> None:
