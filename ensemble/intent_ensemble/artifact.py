@@ -123,8 +123,10 @@ def build_intent_ensemble(
     ensemble = IntentEnsemble(encoder, head, knn, logreg, fusion, oos, serial_gate=cfg.serial_gate)
     val_labels = splits.val[label_col].tolist()
     metrics: dict[str, Any] = {}
-    for split, emb in (("val", val_emb), ("val_styled", styled_emb)):
-        probs = {name: m.proba_from_embeddings(emb) for name, m in members.items()}
+    # calib_probs holds validation in its first half and the styled copy in its second.
+    halves = (("val", slice(None, len(val_y))), ("val_styled", slice(len(val_y), None)))
+    for split, rows in halves:
+        probs = {name: member_probs[rows] for name, member_probs in calib_probs.items()}
         for name, member_probs in probs.items():
             metrics[f"{split}_{name}"] = classification_metrics(labels, val_labels, member_probs)
         metrics[f"{split}_fusion"] = classification_metrics(labels, val_labels, ensemble.fuse(probs))
