@@ -1,33 +1,54 @@
-"""The serving tier: the ensemble on Ray Serve (intent, graph and reply deployments behind one FastAPI ingress)."""
+"""The serving tier: the ensemble on Ray Serve, one deployment per member behind one FastAPI ingress."""
 
 from __future__ import annotations
 
-from cluster.app import app_builder, app_from_env, build_app
-from cluster.config import MAX_TEXT_LENGTH, ClusterConfig
+from cluster.app import SERVED_MEMBERS, ServedMember, app_builder, app_from_env, build_app, served_member
+from cluster.config import MAX_BODY_BYTES, MAX_TEXT_LENGTH, ClusterConfig, ray_address_from_env
 from cluster.errors import (
     ClusterConfigError,
     ClusterError,
     ClusterNotRunningError,
     ClusterStartError,
+    MemberUnavailableError,
     NotFoundError,
     RequestRejectedError,
 )
-from cluster.serving import RunningCluster, reload_intent, start, stop
+from cluster.ingress import public_routes
+from cluster.members import Autoscaling, MemberName, MemberServing
+from cluster.outcomes import MemberOutcome, OutcomeStatus
+from cluster.serve_config import reference_config, serve_config, serve_config_yaml
+from cluster.serving import RunningCluster, connect, reload_intent, start, stop
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "MAX_TEXT_LENGTH",
+    "SERVED_MEMBERS",
+    "Autoscaling",
     "ClusterConfig",
     "ClusterConfigError",
     "ClusterError",
     "ClusterNotRunningError",
     "ClusterStartError",
+    "MemberName",
+    "MemberOutcome",
+    "MemberServing",
+    "MemberUnavailableError",
     "NotFoundError",
+    "OutcomeStatus",
     "RequestRejectedError",
     "RunningCluster",
+    "ServedMember",
     "app_builder",
     "app_from_env",
     "build_app",
+    "connect",
+    "public_routes",
+    "ray_address_from_env",
+    "reference_config",
     "reload_intent",
+    "serve_config",
+    "serve_config_yaml",
+    "served_member",
     "start",
     "stop",
 ]

@@ -1,13 +1,18 @@
-"""The Serve application graph, built in exactly one place.
+"""The Serve application graph, built in exactly one place from one table of served members.
 
-``build_app`` wires the deployments with ``.bind()``: the intent and graph deployments are bound first and
-their handles are passed into the ingress's constructor. ``app_builder`` is the same graph for ``serve run`` /
-``serve deploy`` config files and KubeRay (import path ``cluster.app:app_builder``, settings as ``args``);
-``app_from_env`` reads ``SHOPMESH_CLUSTER_*`` variables instead.
+:data:`SERVED_MEMBERS` lists every member deployment: its name, its Serve deployment, the registry member whose
+versions it serves and how its constructor arguments come from the configuration. ``build_app`` binds each row
+with its serving options (replicas or autoscaling, CPUs, GPUs, batching) and passes the handles, by member
+name, into the ingress. Adding a served member is one deployment module and one row here.
+
+``app_builder`` is the same graph for ``serve run`` / ``serve deploy`` config files and KubeRay (import path
+``cluster.app:app_builder``, settings as ``args``); ``app_from_env`` reads ``SHOPMESH_CLUSTER_*`` variables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ray.serve import Application, Deployment
@@ -16,21 +21,15 @@ from cluster.config import ClusterConfig
 from cluster.errors import ClusterConfigError
 from cluster.forecast_deployment import ForecastDeployment
 from cluster.graph_deployment import GraphDeployment
-from cluster.ingress import Ingress
+from cluster.ingress import Ingress, IngressSettings
 from cluster.intent_deployment import IntentDeployment
+from cluster.members import INGRESS, MemberName, MemberServing
 from cluster.price_deployment import PriceDeployment
 from cluster.reply_deployment import ReplyDeployment
 
-__all__ = ["app_builder", "app_from_env", "build_app", "intent_user_config"]
+__all__ = ["SERVED_MEMBERS", "ServedMember", "app_builder", "app_from_env", "build_app", "served_member"]
 
-
-def intent_user_config(config: ClusterConfig, version: str | None = None) -> dict[str, Any]:
-    """The intent deployment's ``user_config``; changing it reconfigures live replicas in place."""
-    return {
-        "version": version if version is not None else (config.intent_version or "latest"),
-        "max_batch_size": config.max_batch_size,
-        "batch_wait_timeout_s": config.batch_wait_timeout_s,
-    }
+Args = Callable[[ClusterConfig, MemberServing], tuple[Any, ...]]
 
 
 def _deployment(target: object) -> Deployment:
@@ -40,8 +39,107 @@ def _deployment(target: object) -> Deployment:
     return target
 
 
-def build_app(config: ClusterConfig) -> Application:
-    """The ensemble application: the ingress over the intent, graph, reply, forecast and price deployments."""
+@dataclass(frozen=True)
+class ServedMember:
+    """One row of the member table.
+
+    ``registry_member`` is the registry member whose versions the deployment serves (``None`` for the graph,
+    which is loaded from its own directory); ``batched`` members group concurrent calls with
+    ``@serve.batch``; ``args`` gives the deployment's constructor arguments; ``user_config`` (when set) is the
+    part of the configuration that live replicas apply in place (``reconfigure``).
+    """
+
+    name: MemberName
+    deployment: Deployment
+    registry_member: str | None
+    batched: bool
+    args: Args
+    user_config: Callable[[ClusterConfig, MemberServing], dict[str, Any]] | None = None
+
+    @property
+    def deployment_name(self) -> str:
+        return str(self.deployment.name)
+
+    def bind(self, config: ClusterConfig) -> Application:
+        options = config.member(self.name)
+        extra: dict[str, Any] = {}
+        if self.user_config is not None:
+            extra["user_config"] = self.user_config(config, options)
+        default_ongoing = max(2 * options.max_batch_size, 8) if self.batched else None
+        return self.deployment.options(**options.deployment_options(default_ongoing), **extra).bind(
+            *self.args(config, options)
+        )
+
+
+def intent_user_config(config: ClusterConfig, options: MemberServing, version: str | None = None) -> dict[str, Any]:
+    """The intent deployment's ``user_config``; changing it reconfigures live replicas in place."""
+    return {
+        "version": version if version is not None else (config.intent_version or "latest"),
+        "max_batch_size": options.max_batch_size,
+        "batch_wait_timeout_s": options.batch_wait_timeout_s,
+    }
+
+
+def _optional(path: object) -> str | None:
+    return str(path) if path else None
+
+
+SERVED_MEMBERS: tuple[ServedMember, ...] = (
+    ServedMember(
+        MemberName.INTENT,
+        _deployment(IntentDeployment),
+        "intent",
+        batched=True,
+        args=lambda c, o: (str(c.registry_dir), c.intent_version, o.max_batch_size, o.batch_wait_timeout_s),
+        user_config=intent_user_config,
+    ),
+    ServedMember(
+        MemberName.GRAPH,
+        _deployment(GraphDeployment),
+        None,
+        batched=False,
+        args=lambda c, o: (str(c.graph_dir),),
+    ),
+    ServedMember(
+        MemberName.REPLY,
+        _deployment(ReplyDeployment),
+        "reply",
+        batched=True,
+        args=lambda c, o: (
+            str(c.registry_dir),
+            c.reply_version,
+            _optional(c.reply_model_path),
+            _optional(c.reference_data),
+            o.max_batch_size,
+            o.batch_wait_timeout_s,
+        ),
+    ),
+    ServedMember(
+        MemberName.FORECASTER,
+        _deployment(ForecastDeployment),
+        "forecaster",
+        batched=False,
+        args=lambda c, o: (str(c.registry_dir), None),
+    ),
+    ServedMember(
+        MemberName.PRICER,
+        _deployment(PriceDeployment),
+        "pricer",
+        batched=False,
+        args=lambda c, o: (str(c.registry_dir), None),
+    ),
+)
+
+
+def served_member(name: MemberName | str) -> ServedMember:
+    """The table row of one member."""
+    for row in SERVED_MEMBERS:
+        if row.name == name:
+            return row
+    raise ClusterConfigError(f"no served member {name!r}; served members are {[m.name.value for m in SERVED_MEMBERS]}")
+
+
+def _check_paths(config: ClusterConfig) -> None:
     if not config.registry_dir.is_dir():
         raise ClusterConfigError(
             f"model registry {config.registry_dir} does not exist; train a member first "
@@ -50,70 +148,27 @@ def build_app(config: ClusterConfig) -> Application:
     if not config.graph_dir.is_dir():
         raise ClusterConfigError(
             f"graph directory {config.graph_dir} does not exist; build and save the graph first "
-            "(ProductGraph.save) or pass its directory"
+            "(`shopmesh kg build`) or pass its directory"
         )
     if config.reply_model_path is not None and not config.reply_model_path.is_dir():
         raise ClusterConfigError(
             f"reply model directory {config.reply_model_path} does not exist; give a local HF causal-LM "
             "directory or leave reply_model_path out to serve the registry's reply version"
         )
-    actor_options = {"num_cpus": config.replica_cpus}
-    intent = (
-        _deployment(IntentDeployment)
-        .options(
-            num_replicas=config.replicas,
-            ray_actor_options=actor_options,
-            max_ongoing_requests=max(2 * config.max_batch_size, 8),
-            user_config=intent_user_config(config),
-        )
-        .bind(
-            str(config.registry_dir),
-            config.intent_version,
-            config.max_batch_size,
-            config.batch_wait_timeout_s,
-        )
-    )
-    graph = (
-        _deployment(GraphDeployment)
-        .options(num_replicas=config.replicas, ray_actor_options=actor_options)
-        .bind(str(config.graph_dir))
-    )
-    reply = (
-        _deployment(ReplyDeployment)
-        .options(
-            num_replicas=config.replicas,
-            ray_actor_options=actor_options,
-            max_ongoing_requests=max(2 * config.max_batch_size, 8),
-        )
-        .bind(
-            str(config.registry_dir),
-            config.reply_version,
-            str(config.reply_model_path) if config.reply_model_path else None,
-            str(config.reference_data) if config.reference_data else None,
-            config.max_batch_size,
-            config.batch_wait_timeout_s,
-        )
-    )
-    forecast = (
-        _deployment(ForecastDeployment)
-        .options(num_replicas=config.replicas, ray_actor_options=actor_options)
-        .bind(str(config.registry_dir), None)
-    )
-    price = (
-        _deployment(PriceDeployment)
-        .options(num_replicas=config.replicas, ray_actor_options=actor_options)
-        .bind(str(config.registry_dir), None)
-    )
-    ingress: Application = (
+
+
+def build_app(config: ClusterConfig) -> Application:
+    """The ensemble application: the ingress over one deployment per row of :data:`SERVED_MEMBERS`."""
+    _check_paths(config)
+    handles = {row.name.value: row.bind(config) for row in SERVED_MEMBERS}
+    ingress = config.member(INGRESS)
+    settings = IngressSettings(max_text_length=config.max_text_length, max_body_bytes=config.max_body_bytes)
+    app: Application = (
         _deployment(Ingress)
-        .options(
-            num_replicas=config.replicas,
-            ray_actor_options=actor_options,
-            max_ongoing_requests=max(4 * config.max_batch_size, 32),
-        )
-        .bind(intent, graph, reply, forecast, price, config.max_text_length)
+        .options(**ingress.deployment_options(max(4 * config.member(MemberName.INTENT).max_batch_size, 32)))
+        .bind(handles, settings)
     )
-    return ingress
+    return app
 
 
 def app_builder(args: dict[str, Any]) -> Application:

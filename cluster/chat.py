@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from cluster.errors import NotFoundError, RequestRejectedError
+from cluster.errors import RequestRejectedError
 from cluster.schemas import (
     ChatRequest,
     ChatResponse,
@@ -63,9 +63,7 @@ async def answer_chat(request: ChatRequest, members: ChatMembers, max_text_lengt
 
 async def answer_recommend(request: RecommendRequest, recommend: RecommendCall) -> RecommendResponse:
     """Top-k products with explanations in the request's mode; an unknown customer gets the popularity
-    fallback; raises :class:`NotFoundError` only when nothing can answer (no popularity member either)."""
-    outcome, latency_ms = await _timed(recommend(request.customer_id, request.k, request.mode.value))
-    if not outcome["found"]:
-        raise NotFoundError("customer_id", request.customer_id, outcome["error"])
-    body = {key: value for key, value in outcome.items() if key != "found"}
+    fallback; ``recommend`` raises :class:`NotFoundError` only when nothing can answer (no popularity
+    member either)."""
+    body, latency_ms = await _timed(recommend(request.customer_id, request.k, request.mode.value))
     return RecommendResponse.model_validate({**body, "latency_ms": latency_ms})

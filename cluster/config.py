@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cluster.errors import ClusterConfigError
+from cluster.members import INGRESS, MemberName, MemberServing
 
-__all__ = ["MAX_TEXT_LENGTH", "ClusterConfig"]
+__all__ = ["MAX_BODY_BYTES", "MAX_TEXT_LENGTH", "ClusterConfig", "ray_address_from_env"]
 
 MAX_TEXT_LENGTH = 2000  # the hard ceiling of a chat message, enforced by the request schema
+MAX_BODY_BYTES = 1_000_000  # request bodies above this are refused with 413 before they are parsed
 
 _ENV_PREFIX = "SHOPMESH_CLUSTER_"
-DEPLOYMENTS = 6  # intent, graph, reply, forecast, price, ingress
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,14 @@ class ClusterConfig:
     local HF causal-LM directory) replaces the registry's reply model. ``reference_data`` is a CSV with
     ``instruction``, ``intent`` and ``response`` columns for the fallback (``None``: the bundled Bitext train
     split).
-    ``replica_cpus`` is the CPU share Ray reserves for each replica, so that all deployments fit in
-    ``num_cpus``. ``ray_temp_dir`` is Ray's session directory (``None``: Ray's default, ``$RAY_TMPDIR`` or
-    /tmp/ray); keep it short, Ray puts Unix sockets under it.
+    ``address`` is a running Ray cluster to deploy onto (``auto``, or the head's ``HOST:PORT``); ``None``
+    starts a local Ray with ``num_cpus`` CPUs. ``replicas``, ``replica_cpus``, ``max_batch_size`` and
+    ``batch_wait_timeout_s`` are the defaults of every deployment; ``serving`` overrides them per member (keys
+    of :class:`~cluster.members.MemberName`, plus ``ingress``) with :class:`~cluster.members.MemberServing`
+    options (replicas or autoscaling, CPUs, GPUs, batching). On a local Ray every deployment's largest replica
+    count times its CPU share must fit in ``num_cpus``. ``max_body_bytes`` bounds a request body.
+    ``ray_temp_dir`` is Ray's session directory (``None``: Ray's default, ``$RAY_TMPDIR`` or /tmp/ray); keep
+    it short, Ray puts Unix sockets under it.
     """
 
     registry_dir: Path
@@ -47,9 +54,12 @@ class ClusterConfig:
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.005
     max_text_length: int = MAX_TEXT_LENGTH
+    max_body_bytes: int = MAX_BODY_BYTES
     ray_temp_dir: Path | None = None
+    address: str | None = None
     app_name: str = "shopmesh"
     startup_timeout_s: float = 180.0
+    serving: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry_dir", Path(self.registry_dir))
@@ -70,12 +80,63 @@ class ClusterConfig:
             )
         if not 1 <= self.max_text_length <= MAX_TEXT_LENGTH:
             raise ClusterConfigError(f"max_text_length must be in 1..{MAX_TEXT_LENGTH}, got {self.max_text_length}")
-        if self.replicas * DEPLOYMENTS * self.replica_cpus > self.num_cpus:
-            raise ClusterConfigError(
-                f"{self.replicas} replica(s) of {DEPLOYMENTS} deployments at {self.replica_cpus} CPU each need "
-                f"{self.replicas * DEPLOYMENTS * self.replica_cpus} CPUs but num_cpus is {self.num_cpus}; "
-                "lower replica_cpus or raise num_cpus"
+        if self.max_body_bytes < 1024:
+            raise ClusterConfigError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        if self.address is not None and not self.address.strip():
+            object.__setattr__(self, "address", None)
+        object.__setattr__(self, "serving", self._resolve_serving(self.serving))
+
+    def check_local_budget(self) -> None:
+        """Refuse a plan whose deployments cannot all fit in the local Ray's ``num_cpus`` (checked before a
+        local Ray is started; a joined cluster brings its own nodes)."""
+        if self.requested_cpus > self.num_cpus:
+            plan = ", ".join(
+                f"{name} {options.max_replicas}x{options.num_cpus}" for name, options in self.serving.items()
             )
+            raise ClusterConfigError(
+                f"the deployments need {self.requested_cpus:g} CPUs at most ({plan}) but the local Ray gets "
+                f"num_cpus={self.num_cpus}; lower replicas or num_cpus per member, or raise num_cpus"
+            )
+
+    def _resolve_serving(self, given: Mapping[str, Any]) -> dict[str, MemberServing]:
+        """Every deployment's options: the defaults, then what ``given`` sets for it."""
+        names = [*(m.value for m in MemberName), INGRESS]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ClusterConfigError(f"serving options for unknown deployments {unknown}; known ones are {names}")
+        base = MemberServing(
+            replicas=self.replicas,
+            num_cpus=self.replica_cpus,
+            max_batch_size=self.max_batch_size,
+            batch_wait_timeout_s=self.batch_wait_timeout_s,
+        )
+        resolved: dict[str, MemberServing] = {}
+        for name in names:
+            value = given.get(name)
+            if isinstance(value, MemberServing):
+                resolved[name] = value
+            elif value is None:
+                resolved[name] = base
+            elif isinstance(value, Mapping):
+                resolved[name] = base.merged(value, f"serving.{name}")
+            else:
+                raise ClusterConfigError(f"serving.{name} must be a mapping of options, got {value!r}")
+        return resolved
+
+    def member(self, name: str) -> MemberServing:
+        """The serving options of one deployment (a :class:`MemberName` or ``ingress``)."""
+        options: MemberServing = self.serving[str(name)]
+        return options
+
+    @property
+    def requested_cpus(self) -> float:
+        """CPUs the deployments reserve when every one runs its largest number of replicas."""
+        return float(sum(options.max_replicas * options.num_cpus for options in self.serving.values()))
+
+    @property
+    def requested_gpus(self) -> float:
+        """GPUs the deployments reserve at their largest number of replicas."""
+        return float(sum(options.max_replicas * options.num_gpus for options in self.serving.values()))
 
     @property
     def url(self) -> str:
@@ -84,10 +145,11 @@ class ClusterConfig:
 
     def to_args(self) -> dict[str, Any]:
         """JSON-ready arguments for the application builder (``cluster.app:app_builder``)."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         for key, value in data.items():
             if isinstance(value, Path):
                 data[key] = str(value)
+        data["serving"] = {name: options.to_args() for name, options in self.serving.items()}
         return data
 
     @classmethod
@@ -102,7 +164,12 @@ class ClusterConfig:
             raise ClusterConfigError(f"cluster settings {missing} are required; give the directories")
         kwargs: dict[str, Any] = {}
         for name, value in args.items():
-            kwargs[name] = _coerce(name, known[name].type, value)
+            if name == "serving":
+                if value is not None and not isinstance(value, Mapping):
+                    raise ClusterConfigError(f"cluster setting 'serving' must be a mapping, got {value!r}")
+                kwargs[name] = dict(value or {})
+            else:
+                kwargs[name] = _coerce(name, known[name].type, value)
         return cls(**kwargs)
 
     @classmethod
@@ -114,8 +181,23 @@ class ClusterConfig:
         args: dict[str, Any] = {
             f.name: env[_ENV_PREFIX + f.name.upper()] for f in fields(cls) if _ENV_PREFIX + f.name.upper() in env
         }
+        if isinstance(args.get("serving"), str):
+            try:
+                args["serving"] = json.loads(args["serving"])
+            except json.JSONDecodeError as err:
+                raise ClusterConfigError(
+                    f"{_ENV_PREFIX}SERVING must be a JSON object of per-member options: {err}"
+                ) from err
+        if "address" not in args and env.get("RAY_ADDRESS"):
+            args["address"] = env["RAY_ADDRESS"]
         args.update(overrides or {})
         return cls.from_args(args)
+
+
+def ray_address_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The running Ray cluster that ``RAY_ADDRESS`` names, if any (the variable Ray's own tools read)."""
+    env = os.environ if environ is None else environ
+    return env.get("RAY_ADDRESS") or None
 
 
 def _positive(name: str, value: float) -> None:

@@ -1,89 +1,58 @@
 """The forecasting member as a Ray Serve deployment: weekly P10/P50/P90 and reorder suggestions per product,
-or a forecast of a series sent in the request.
-
-Outcomes are returned as values, not raised, so the ingress maps them without unwrapping exceptions that
-crossed a process boundary: ``{"status": "ok", "result": {...}}``, ``{"status": "not_found", "what":
-"stock_code", "value": ..., "error": ...}`` (answer 404), ``{"status": "invalid", "error": ...}`` (422) or
-``{"status": "not_trained", "error": ...}`` (503) when the registry holds no forecaster version.
-"""
+or a forecast of a series sent in the request; answers are :class:`~cluster.outcomes.MemberOutcome` values."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
-from ensemble.errors import DataError, UnknownProductForecastError, VersionNotFoundError
-from ensemble.forecasting.service import MEMBER, ForecastService
+from cluster.members import MemberName
+from cluster.outcomes import MemberOutcome
+from cluster.registry_runner import Miss, RegistryRunner
+from cluster.schemas import ForecastRequest
+from ensemble.errors import UnknownProductForecastError
+from ensemble.forecasting.service import ForecastService
 from ensemble.registry import Registry
 
-__all__ = ["ForecastDeployment", "ForecastRunner"]
-
-logger = logging.getLogger(__name__)
-
-NOT_TRAINED = (
-    "the forecasting member is not trained: no {member!r} version in the registry at {root} ({err}). Run "
-    "`shopmesh train forecaster` and restart or reload the deployment."
-)
+__all__ = ["ForecastDeployment", "forecast_runner"]
 
 
-class ForecastRunner:
-    """Loads a forecaster version if there is one and answers request dicts with outcome dicts."""
+def forecast_runner(registry: Registry, version: str | None = None) -> RegistryRunner[ForecastService]:
+    """The forecaster's runner over a registry."""
+    return RegistryRunner(
+        MemberName.FORECASTER,
+        registry,
+        ForecastService.load,
+        train_command="shopmesh train forecaster",
+        version=version,
+        misses=(Miss(UnknownProductForecastError, "product"),),
+    )
 
-    def __init__(self, registry: Registry, version: str | None = None) -> None:
-        self.service: ForecastService | None = None
-        self.load_error = ""
-        try:
-            self.service = ForecastService.load(registry, version)
-            logger.info("forecaster %s loaded", self.service.version_id)
-        except VersionNotFoundError as err:
-            self.load_error = NOT_TRAINED.format(member=MEMBER, root=registry.root, err=err)
-            logger.warning("%s", self.load_error)
 
-    def forecast(self, request: dict[str, Any]) -> dict[str, Any]:
-        """``request``: ``stock_code`` + ``horizon`` (+ ``lead_time_weeks``, ``service_level``, ``on_hand``),
-        or ``values`` (+ ``dates``) + ``horizon`` for a series given in the request."""
-        if self.service is None:
-            return {"status": "not_trained", "error": self.load_error}
-        try:
-            horizon = int(request.get("horizon", self.service.horizon))
-            if request.get("values") is not None:
-                dates = request.get("dates")
-                result = self.service.forecast_series(list(request["values"]), dates, horizon)
-            elif request.get("stock_code") is not None:
-                result = self.service.forecast_product(
-                    str(request["stock_code"]),
-                    horizon,
-                    lead_time_weeks=float(request.get("lead_time_weeks", 2)),
-                    service_level=float(request.get("service_level", 0.95)),
-                    on_hand=None if request.get("on_hand") is None else float(request["on_hand"]),
-                )
-            else:
-                return {"status": "invalid", "error": "send either stock_code or values (a series) to forecast"}
-        except UnknownProductForecastError as err:
-            return {"status": "not_found", "what": "stock_code", "value": err.stock_code, "error": str(err)}
-        except (DataError, TypeError, ValueError) as err:
-            return {"status": "invalid", "error": str(err)}
-        return {"status": "ok", "result": result}
-
-    def status(self) -> dict[str, Any]:
-        """The loaded version and its held-out metrics, or why none is loaded."""
-        if self.service is None:
-            return {"member": MEMBER, "version": None, "error": self.load_error}
-        return {"member": MEMBER, "version": self.service.version_id, "products": len(self.service.products)}
+def _answer(service: ForecastService, request: ForecastRequest) -> dict[str, Any]:
+    if request.series is not None:
+        return service.forecast_series(list(request.series), request.dates, request.horizon)
+    return service.forecast_product(
+        str(request.product),
+        request.horizon,
+        lead_time_weeks=request.lead_time_weeks,
+        service_level=request.service_level,
+        on_hand=request.on_hand,
+    )
 
 
 @serve.deployment(name="ForecastDeployment")
 class ForecastDeployment:
-    """Hosts one :class:`ForecastRunner` per replica."""
+    """Hosts the forecaster's runner, one per replica."""
 
     def __init__(self, registry_dir: str, version: str | None = None) -> None:
-        self._runner = ForecastRunner(Registry(Path(registry_dir)), version)
+        self._runner = forecast_runner(Registry(Path(registry_dir)), version)
 
-    def forecast(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self._runner.forecast(request)
+    def forecast(self, request: ForecastRequest) -> MemberOutcome:
+        return self._runner.run(lambda service: _answer(service, request), key=request.product)
 
     def status(self) -> dict[str, Any]:
-        return self._runner.status()
+        service = self._runner.service
+        return self._runner.status(products=len(service.products) if service is not None else 0)

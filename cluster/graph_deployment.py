@@ -1,35 +1,46 @@
 """The product knowledge graph as a Ray Serve deployment: products named in a message, facts, recommendations.
 
-Expected misses (an unknown product or order) are returned as values, not raised, so the ingress can answer 404
-with what was looked up without unwrapping exceptions that crossed a process boundary. Recommendations come from
-the ensemble of :mod:`cluster.recommenders`, fitted from the graph's purchase table when the replica starts; an
-unknown customer gets the popularity fallback.
+Expected misses (an unknown product, or a customer nothing can recommend for) are returned as
+:class:`~cluster.outcomes.MemberOutcome` values, not raised, so the ingress can answer 404 with what was looked up
+without unwrapping exceptions that crossed a process boundary. Recommendations come from the recommendation
+ensemble, fitted from the graph's purchase table when the replica starts; an unknown customer gets the
+popularity fallback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from cluster.outcomes import MemberOutcome
 from cluster.recommenders import RecommendEnsemble
 from ensemble.chat import ground_message, verify_dict
 from knowledge_graph.errors import UnknownOrderError, UnknownProductError
 from knowledge_graph.graph import ProductGraph
+from knowledge_graph.store import MANIFEST
 
 __all__ = ["GraphDeployment", "GraphService"]
 
 logger = logging.getLogger(__name__)
 
 
+def graph_version(graph_dir: Path) -> str:
+    """``graph:<first 12 hex digits of the manifest's sha256>``: changes whenever any saved table changes."""
+    digest = hashlib.sha256((graph_dir / MANIFEST).read_bytes()).hexdigest()
+    return f"graph:{digest[:12]}"
+
+
 class GraphService:
     """Read-only questions to a loaded :class:`ProductGraph`, answered with JSON-ready dicts."""
 
-    def __init__(self, graph: ProductGraph, source: str) -> None:
+    def __init__(self, graph: ProductGraph, source: str, version: str | None = None) -> None:
         self._graph = graph
         self._source = source
+        self._version = version
         self._products = len(graph.product_codes())
         self._recommenders = RecommendEnsemble(graph)
 
@@ -38,7 +49,7 @@ class GraphService:
         """Load a graph saved with :meth:`ProductGraph.save`."""
         graph = ProductGraph.load(graph_dir)
         logger.info("product graph loaded from %s", graph_dir)
-        return cls(graph, str(graph_dir))
+        return cls(graph, str(graph_dir), graph_version(graph_dir))
 
     def lookup(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
         """Products the text mentions with their facts; the order and whether the customer is known."""
@@ -65,21 +76,30 @@ class GraphService:
         """The grounding report of a reply: every claim it states, supported by the graph or not."""
         return verify_dict(self._graph, reply, customer_id, invoice_no, stock_codes)
 
-    def facts(self, stock_code: str) -> dict[str, Any]:
-        """``{"found": True, "facts": ...}`` or ``{"found": False, "error": ...}``."""
+    def facts(self, stock_code: str) -> MemberOutcome:
+        """The product's facts, or a miss on ``stock_code``."""
         try:
-            return {"found": True, "facts": self._graph.facts(stock_code).to_dict()}
+            return MemberOutcome.ok(self._graph.facts(stock_code).to_dict())
         except UnknownProductError as err:
-            return {"found": False, "error": str(err)}
+            return MemberOutcome.not_found("stock_code", stock_code, str(err))
 
-    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> dict[str, Any]:
-        """``{"found": True, ...}`` with items, members and reasons (:meth:`RecommendEnsemble.recommend`), or
-        ``{"found": False, "error": ...}`` when nothing can answer."""
-        return self._recommenders.recommend(customer_id, k, mode)
+    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> MemberOutcome:
+        """Items, members and reasons (:meth:`RecommendEnsemble.recommend`), or a miss on ``customer_id``
+        when nothing can answer."""
+        answer = self._recommenders.recommend(customer_id, k, mode)
+        if not answer.pop("found"):
+            return MemberOutcome.not_found("customer_id", customer_id, str(answer["error"]))
+        return MemberOutcome.ok(answer)
 
     def status(self) -> dict[str, Any]:
-        """Where the graph was loaded from, how many products it holds and the recommenders served."""
-        return {"source": self._source, "products": self._products, "recommenders": self._recommenders.status()}
+        """The graph's version (the digest of its saved manifest), where it was loaded from, how many products
+        it holds and the recommenders served."""
+        return {
+            "version": self._version,
+            "source": self._source,
+            "products": self._products,
+            "recommenders": self._recommenders.status(),
+        }
 
 
 @serve.deployment(name="GraphDeployment")
@@ -92,18 +112,28 @@ class GraphDeployment:
     def lookup(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
         return self._service.lookup(text, order_id, customer_id)
 
-    def ground(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
+    def ground(
+        self, text: str, order_id: str | None = None, customer_id: int | None = None, request_id: str = ""
+    ) -> dict[str, Any]:
+        logger.debug("grounding request %s", request_id)
         return self._service.ground(text, order_id, customer_id)
 
     def verify(
-        self, reply: str, customer_id: int | None, invoice_no: str | None, stock_codes: list[str]
+        self,
+        reply: str,
+        customer_id: int | None,
+        invoice_no: str | None,
+        stock_codes: list[str],
+        request_id: str = "",
     ) -> dict[str, Any]:
+        logger.debug("verifying the reply of request %s", request_id)
         return self._service.verify(reply, customer_id, invoice_no, stock_codes)
 
-    def facts(self, stock_code: str) -> dict[str, Any]:
+    def facts(self, stock_code: str) -> MemberOutcome:
         return self._service.facts(stock_code)
 
-    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> dict[str, Any]:
+    def recommend(self, customer_id: int, k: int, mode: str = "graph", request_id: str = "") -> MemberOutcome:
+        logger.debug("recommending for request %s", request_id)
         return self._service.recommend(customer_id, k, mode)
 
     def status(self) -> dict[str, Any]:

@@ -1,39 +1,164 @@
 """The HTTP entry point: one FastAPI app served by the ``Ingress`` deployment, which calls members by handle.
 
-Bad input never reaches a member: FastAPI validates bodies against :mod:`cluster.schemas` and answers 422 with
-the field and the reason; misses in the graph answer 404 with what was looked up; only a fault of our own
-answers 500, and it is logged with its traceback.
+Bad input never reaches a member: a body over the size limit is refused with 413 before it is read in full;
+FastAPI validates bodies against :mod:`cluster.schemas` and answers 422 with the field and the reason; misses
+answer 404 with what was looked up; a member with no version, or one that fails or does not answer in time,
+answers 503 naming it (the chat and recommendation chains answer 200 marked ``degraded`` where they can).
+Only a fault of our own answers 500, and it is logged with its traceback. Every answer carries the request's
+id (``X-Request-ID``, taken from the request or made by Serve's proxy), and ``GET /metrics`` exposes this
+replica's request, latency, batch-size and version metrics in Prometheus text format.
 """
 
 # No `from __future__ import annotations` here: @serve.ingress rebuilds the route methods' signatures, and
 # FastAPI then sees string annotations it cannot resolve and takes the request model for a query parameter.
+import asyncio
 import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cluster.chat import answer_chat, answer_recommend
+from cluster.config import MAX_BODY_BYTES
 from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
-from cluster.handles import HandleMembers
+from cluster.handles import HandleMembers, await_member
+from cluster.members import MemberName
+from cluster.metrics import IngressMetrics
+from cluster.outcomes import MemberOutcome
 from cluster.schemas import (
     ChatRequest,
     ChatResponse,
+    ErrorResponse,
     ForecastRequest,
+    ForecastResponse,
     HealthResponse,
+    NotFoundResponse,
     PriceRequest,
+    PriceResponse,
+    ProductFactsResponse,
     RecommendRequest,
     RecommendResponse,
+    UnavailableResponse,
+    ValidationErrorResponse,
 )
 
-__all__ = ["Ingress", "api"]
+__all__ = ["Ingress", "IngressSettings", "api", "public_routes"]
 
 logger = logging.getLogger(__name__)
 
+REQUEST_ID_HEADER = "x-request-id"
+MAX_REQUEST_ID = 128
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """What the ingress enforces: message length, body size, how long a member call may take."""
+
+    max_text_length: int
+    max_body_bytes: int
+    member_timeout_s: float = 30.0
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over the limit, told by ``Content-Length`` or counted while it is
+    streamed, before any of it is parsed.
+
+    Serve runs a frozen copy of the FastAPI app made when the ingress class is decorated, so the limit cannot
+    travel on the app's state; it is a class attribute, set by the one :class:`Ingress` of the replica process.
+    """
+
+    max_bytes = MAX_BODY_BYTES
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = BodyLimit.max_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(scope, send, int(declared), limit)
+            return
+        # Read the body up to the limit before the app sees any of it (Serve's proxy streams bodies in chunks
+        # and need not pass Content-Length on), then replay it.
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > limit:
+                await _too_large(scope, send, seen, limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(scope: Scope, send: Send, size: int, limit: int) -> None:
+    request_id = _request_id_of(dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode())
+    body = ErrorResponse(
+        detail=f"request body has {size} bytes or more; this cluster accepts at most {limit} bytes: send less",
+        request_id=request_id,
+    )
+    await JSONResponse(status_code=413, content=body.model_dump())(scope, _noop_receive, send)
+
+
+async def _noop_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _request_id_of(value: str | None) -> str:
+    """The caller's request id when it is usable (printable, at most 128 characters), else a new one."""
+    if value and len(value) <= MAX_REQUEST_ID and value.isprintable():
+        return value
+    return uuid.uuid4().hex
+
+
+def request_id(request: Request) -> str:
+    """This request's id (set by Serve's proxy from ``X-Request-ID``, or generated)."""
+    found: str | None = getattr(request.state, "request_id", None)
+    if found is None:
+        found = _request_id_of(request.headers.get(REQUEST_ID_HEADER))
+        request.state.request_id = found
+    return found
+
+
 api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
+api.add_middleware(BodyLimit)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body could not be read (for example not UTF-8)"},
+    413: {"model": ErrorResponse, "description": "the body is larger than the cluster accepts"},
+    422: {"model": ValidationErrorResponse, "description": "the body does not match the schema"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": NotFoundResponse, "description": "not held"}}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": UnavailableResponse, "description": "a member has no version or did not answer"}
+}
 
 
 def _problem(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
@@ -45,122 +170,199 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     # The submitted value is left out of the answer: it can be 2,000+ characters of someone's message.
     problems = [_problem(list(e.get("loc", ())), str(e.get("msg", "")), str(e.get("type", ""))) for e in exc.errors()]
     summary = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in problems)
-    return JSONResponse(status_code=422, content={"detail": problems, "message": summary})
+    body = {"detail": problems, "message": summary, "request_id": request_id(request)}
+    return JSONResponse(status_code=422, content=body)
 
 
 @api.exception_handler(RequestRejectedError)
 async def _rejected(request: Request, exc: RequestRejectedError) -> JSONResponse:
     problem = _problem(["body", exc.field], str(exc), "value_error")
-    return JSONResponse(status_code=422, content={"detail": [problem], "message": f"body.{exc.field}: {exc}"})
+    body = {"detail": [problem], "message": f"body.{exc.field}: {exc}", "request_id": request_id(request)}
+    return JSONResponse(status_code=422, content=body)
 
 
 @api.exception_handler(NotFoundError)
 async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"detail": str(exc), "field": exc.what, "value": exc.value})
+    body = {"detail": str(exc), "field": exc.what, "value": exc.value, "request_id": request_id(request)}
+    return JSONResponse(status_code=404, content=body)
 
 
 @api.exception_handler(MemberUnavailableError)
 async def _unavailable(request: Request, exc: MemberUnavailableError) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": str(exc), "member": exc.member})
+    body = {"detail": str(exc), "member": exc.member, "request_id": request_id(request)}
+    return JSONResponse(status_code=503, content=body)
 
 
-def _outcome(outcome: dict[str, Any], member: str) -> dict[str, Any]:
-    """Turn a member's outcome dict into the answer, or into the matching HTTP error."""
-    status = outcome.get("status")
-    if status == "ok":
-        result: dict[str, Any] = outcome["result"]
-        return result
-    if status == "not_found":
-        raise NotFoundError(str(outcome["what"]), outcome["value"], str(outcome["error"]))
-    if status == "invalid":
-        raise RequestRejectedError("body", str(outcome["error"]))
-    raise MemberUnavailableError(member, str(outcome.get("error", f"the {member} member is not available")))
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = str(exc.detail)
+    if exc.status_code == 400 and "parsing the body" in detail:
+        detail = "the body could not be read as JSON text (it must be UTF-8 encoded JSON); send a JSON object"
+    body = {"detail": detail, "request_id": request_id(request)}
+    return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
 
 
 @api.exception_handler(Exception)
 async def _internal(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(status_code=500, content={"detail": f"internal error ({type(exc).__name__}); see the logs"})
+    logger.error("request %s %s %s failed", request_id(request), request.method, request.url.path, exc_info=exc)
+    body = {"detail": f"internal error ({type(exc).__name__}); see the logs", "request_id": request_id(request)}
+    return JSONResponse(status_code=500, content=body)
+
+
+def public_routes() -> list[str]:
+    """``METHOD /path`` of every route the ingress answers (for the command line's announcement)."""
+    found: list[str] = []
+    for route in api.routes:
+        methods = sorted(getattr(route, "methods", None) or [])
+        path = getattr(route, "path", "")
+        if path.startswith(("/v1", "/healthz", "/metrics")):
+            found.extend(f"{method} {path}" for method in methods if method != "HEAD")
+    return found
 
 
 @serve.deployment(name="Ingress")
 @serve.ingress(api)
 class Ingress:
-    """Routes HTTP requests to the intent, graph and reply deployments."""
+    """Routes HTTP requests to the member deployments (handles keyed by :class:`MemberName`)."""
 
-    def __init__(
-        self,
-        intent: DeploymentHandle[Any],
-        graph: DeploymentHandle[Any],
-        reply: DeploymentHandle[Any],
-        forecast: DeploymentHandle[Any],
-        price: DeploymentHandle[Any],
-        max_text_length: int,
-    ) -> None:
-        self._intent = intent
-        self._graph = graph
-        self._reply = reply
-        self._forecast = forecast
-        self._price = price
-        self._members = HandleMembers(intent, graph, reply)
-        self._max_text_length = max_text_length
+    def __init__(self, members: Mapping[str, DeploymentHandle[Any]], settings: IngressSettings) -> None:
+        missing = [name.value for name in MemberName if name.value not in members]
+        if missing:
+            raise ValueError(f"the ingress needs a handle for every member; missing {missing}")
+        self._handles = dict(members)
+        self._settings = settings
+        self._metrics = IngressMetrics()
+        BodyLimit.max_bytes = settings.max_body_bytes
 
-    async def _recommend(self, customer_id: int, k: int, mode: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._graph.recommend.remote(customer_id, k, mode)
-        return result
+    async def _member(self, name: MemberName, call: Callable[[DeploymentHandle[Any]], Any]) -> Any:
+        """One handle call with the timeout; a failure or time-out is :class:`MemberUnavailableError`."""
+        started = time.perf_counter()
+        try:
+            return await await_member(call(self._handles[name]), self._settings.member_timeout_s)
+        except TimeoutError as err:
+            raise MemberUnavailableError(
+                str(name), f"the {name} member did not answer within {self._settings.member_timeout_s} s; retry"
+            ) from err
+        except Exception as err:
+            logger.exception("the %s member failed", name)
+            raise MemberUnavailableError(
+                str(name), f"the {name} member failed ({type(err).__name__}); retry, or see the cluster's logs"
+            ) from err
+        finally:
+            self._metrics.member_latency.labels(member=str(name)).observe(time.perf_counter() - started)
 
-    @api.post("/v1/chat", response_model=ChatResponse)
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        """The customer-service chain: intent, entities and graph facts, a verified reply (or the fallback)."""
-        return await answer_chat(request, self._members, self._max_text_length)
+    async def _timed(self, route: str, request: Request, answer: Awaitable[Any]) -> Any:
+        started = time.perf_counter()
+        status = "200"
+        try:
+            return await answer
+        except NotFoundError:
+            status = "404"
+            raise
+        except RequestRejectedError:
+            status = "422"
+            raise
+        except MemberUnavailableError:
+            status = "503"
+            raise
+        except Exception:
+            status = "500"
+            raise
+        finally:
+            self._metrics.observe_request(route, status, time.perf_counter() - started)
 
-    @api.post("/v1/recommend", response_model=RecommendResponse)
-    async def recommend(self, request: RecommendRequest) -> RecommendResponse:
+    async def _recommend(self, customer_id: int, k: int, mode: str, rid: str) -> dict[str, Any]:
+        outcome: MemberOutcome = await self._member(
+            MemberName.GRAPH, lambda h: h.recommend.remote(customer_id, k, mode, request_id=rid)
+        )
+        return outcome.unwrap(MemberName.GRAPH)
+
+    @api.post("/v1/chat", response_model=ChatResponse, responses={**ERRORS})
+    async def chat(self, request: ChatRequest, http: Request) -> ChatResponse:
+        """The customer-service chain: intent, entities and graph facts, a verified reply (or the fallback).
+        A member that fails leaves the answer ``degraded`` (200) with the member named."""
+        rid = request_id(http)
+        members = HandleMembers(self._handles, rid, self._settings.member_timeout_s)
+        answer: ChatResponse = await self._timed(
+            "/v1/chat", http, answer_chat(request, members, self._settings.max_text_length)
+        )
+        self._metrics.observe_chat(answer, members.batch_sizes)
+        return answer.model_copy(update={"request_id": rid})
+
+    @api.post("/v1/recommend", response_model=RecommendResponse, responses={**ERRORS, **UNAVAILABLE})
+    async def recommend(self, request: RecommendRequest, http: Request) -> RecommendResponse:
         """Recommendations with explanations from the graph alone, every member (parallel) or fused; an unknown
         customer gets the popularity fallback (200, ``fallback: "popularity"``)."""
-        return await answer_recommend(request, self._recommend)
+        rid = request_id(http)
+        answer: RecommendResponse = await self._timed(
+            "/v1/recommend",
+            http,
+            answer_recommend(request, lambda c, k, m: self._recommend(c, k, m, rid)),
+        )
+        return answer.model_copy(update={"request_id": rid})
 
-    @api.post("/v1/forecast")
-    async def forecast(self, request: ForecastRequest) -> dict[str, Any]:
+    @api.post("/v1/forecast", response_model=ForecastResponse, responses={**ERRORS, **NOT_FOUND, **UNAVAILABLE})
+    async def forecast(self, request: ForecastRequest, http: Request) -> ForecastResponse:
         """Weekly P10/P50/P90 units for a product (with a reorder suggestion) or for a series in the request."""
-        body: dict[str, Any] = {
-            "horizon": request.horizon,
-            "lead_time_weeks": request.lead_time_weeks,
-            "service_level": request.service_level,
-            "on_hand": request.on_hand,
-        }
-        if request.product is not None:
-            body["stock_code"] = request.product
-        else:
-            body["values"] = request.series
-            body["dates"] = request.dates
-        outcome: dict[str, Any] = await self._forecast.forecast.remote(body)
-        return _outcome(outcome, "forecaster")
 
-    @api.post("/v1/price")
-    async def price(self, request: PriceRequest) -> dict[str, Any]:
+        async def answer() -> ForecastResponse:
+            outcome: MemberOutcome = await self._member(MemberName.FORECASTER, lambda h: h.forecast.remote(request))
+            return ForecastResponse.model_validate(outcome.unwrap(MemberName.FORECASTER))
+
+        result: ForecastResponse = await self._timed("/v1/forecast", http, answer())
+        return result
+
+    @api.post("/v1/price", response_model=PriceResponse, responses={**ERRORS, **NOT_FOUND, **UNAVAILABLE})
+    async def price(self, request: PriceRequest, http: Request) -> PriceResponse:
         """A guarded price for a store and brand from the Thompson-sampling pricer, with the reason."""
-        body = {"store": request.store, "brand": request.brand, "context": request.context}
-        outcome: dict[str, Any] = await self._price.price.remote(body)
-        return _outcome(outcome, "pricer")
 
-    @api.get("/v1/products/{stock_code}")
-    async def product(self, stock_code: str) -> dict[str, Any]:
+        async def answer() -> PriceResponse:
+            outcome: MemberOutcome = await self._member(MemberName.PRICER, lambda h: h.price.remote(request))
+            return PriceResponse.model_validate(outcome.unwrap(MemberName.PRICER))
+
+        result: PriceResponse = await self._timed("/v1/price", http, answer())
+        return result
+
+    @api.get(
+        "/v1/products/{stock_code}",
+        response_model=ProductFactsResponse,
+        responses={**NOT_FOUND, **UNAVAILABLE, 422: ERRORS[422]},
+    )
+    async def product(self, stock_code: str, http: Request) -> ProductFactsResponse:
         """Facts about one product; 404 for an unknown stock code."""
-        outcome: dict[str, Any] = await self._graph.facts.remote(stock_code)
-        if not outcome["found"]:
-            raise NotFoundError("stock_code", stock_code, outcome["error"])
-        facts: dict[str, Any] = outcome["facts"]
-        return facts
+
+        async def answer() -> ProductFactsResponse:
+            outcome: MemberOutcome = await self._member(MemberName.GRAPH, lambda h: h.facts.remote(stock_code))
+            return ProductFactsResponse.model_validate(outcome.unwrap(MemberName.GRAPH))
+
+        result: ProductFactsResponse = await self._timed("/v1/products", http, answer())
+        return result
+
+    async def _statuses(self) -> dict[str, dict[str, Any]]:
+        names = list(MemberName)
+
+        async def one(name: MemberName) -> dict[str, Any]:
+            try:
+                status: dict[str, Any] = await self._member(name, lambda h: h.status.remote())
+            except MemberUnavailableError as err:
+                return {"version": None, "error": str(err)}
+            return status
+
+        found = await asyncio.gather(*(one(name) for name in names))
+        return {name.value: status for name, status in zip(names, found, strict=True)}
 
     @api.get("/healthz", response_model=HealthResponse)
-    async def healthz(self) -> HealthResponse:
-        """The versions each deployment has loaded; ``reply.mode`` is ``retrieval_only`` without a reply model."""
-        intent: dict[str, Any] = await self._intent.status.remote()
-        graph: dict[str, Any] = await self._graph.status.remote()
-        reply: dict[str, Any] = await self._reply.status.remote()
-        forecaster: dict[str, Any] = await self._forecast.status.remote()
-        pricer: dict[str, Any] = await self._price.status.remote()
-        return HealthResponse(
-            status="ok", intent=intent, graph=graph, reply=reply, forecaster=forecaster, pricer=pricer
-        )
+    async def healthz(self, http: Request) -> HealthResponse:
+        """What every member's deployment has loaded, keyed by member name, with its ``version``;
+        ``reply.mode`` is ``retrieval_only`` without a reply model."""
+        statuses = await self._statuses()
+        self._metrics.observe_versions(statuses)
+        return HealthResponse.model_validate({"status": "ok", "request_id": request_id(http), **statuses})
+
+    @api.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    async def metrics(self) -> Response:
+        """This ingress replica's metrics in Prometheus text format (requests by route and status, latency
+        histograms end to end and per member, batch sizes, the version each member serves)."""
+        self._metrics.observe_versions(await self._statuses())
+        body, content_type = self._metrics.render()
+        return Response(content=body, media_type=content_type)

@@ -26,6 +26,7 @@ from typing import Any
 
 from ray import serve
 
+from cluster.metrics import ReplicaMetrics
 from ensemble.chat import ChatMode, EnsembleIntentStage, HeadIntentStage, ensemble_version_for, load_served_intent
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
@@ -144,6 +145,7 @@ class IntentDeployment:
         batch_wait_timeout_s: float,
     ) -> None:
         self._runner = IntentRunner(Registry(Path(registry_dir)), version)
+        self._metrics = ReplicaMetrics("intent")
         self._set_batching(max_batch_size, batch_wait_timeout_s)
 
     def _set_batching(self, max_batch_size: int | None, batch_wait_timeout_s: float | None) -> None:
@@ -171,10 +173,17 @@ class IntentDeployment:
         return await asyncio.to_thread(self._runner.classify, texts)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def decide(self, requests: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Intent decisions for a batch of ``(text, mode)`` pairs, in a thread."""
-        return await asyncio.to_thread(self._runner.decide, requests)
+    async def decide(self, requests: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+        """Intent decisions for a batch of ``(text, mode, request_id)``, in a thread; each decision says how
+        many requests its batch held (``batch_size``)."""
+        started = time.perf_counter()
+        decisions = await asyncio.to_thread(self._runner.decide, [(text, mode) for text, mode, _ in requests])
+        self._metrics.observe_batch(len(requests), time.perf_counter() - started)
+        logger.debug("intent batch of %s for requests %s", len(requests), [rid for _, _, rid in requests])
+        return [{**decision, "batch_size": len(requests)} for decision in decisions]
 
     def status(self) -> dict[str, Any]:
         """See :meth:`IntentRunner.status`."""
-        return self._runner.status()
+        status = self._runner.status()
+        self._metrics.serving(status["version"])
+        return status

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from cluster.metrics import ReplicaMetrics
 from ensemble.chat import ReplyService, load_reference_frame, load_reply_service
 from ensemble.registry import Registry
 
@@ -41,18 +43,27 @@ class ReplyDeployment:
         self._service: ReplyService = load_reply_service(
             Registry(Path(registry_dir)), references, version, Path(model_path) if model_path else None
         )
+        self._metrics = ReplicaMetrics("reply")
         logger.info("reply deployment ready: %s", self._service.status())
         batched: Any = self.generate
         batched.set_max_batch_size(int(max_batch_size))
         batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def generate(self, prompts: list[str]) -> list[dict[str, Any]]:
-        """One generation call over a batch of prompts, in a thread so the replica keeps accepting requests."""
-        return await asyncio.to_thread(self._service.generate, prompts)
+    async def generate(self, prompts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """One generation call over a batch of ``(prompt, request_id)``, in a thread so the replica keeps
+        accepting requests; each answer says how many prompts its batch held (``batch_size``)."""
+        started = time.perf_counter()
+        results = await asyncio.to_thread(self._service.generate, [prompt for prompt, _ in prompts])
+        self._metrics.observe_batch(len(prompts), time.perf_counter() - started)
+        logger.debug("reply batch of %s for requests %s", len(prompts), [rid for _, rid in prompts])
+        return [{**result, "batch_size": len(prompts)} for result in results]
 
-    async def reference(self, text: str, intent: str | None) -> dict[str, Any]:
+    async def reference(self, text: str, intent: str | None, request_id: str = "") -> dict[str, Any]:
+        logger.debug("reference lookup for request %s", request_id)
         return await asyncio.to_thread(self._service.reference, text, intent)
 
     def status(self) -> dict[str, Any]:
-        return self._service.status()
+        status = self._service.status()
+        self._metrics.serving(status["version"])
+        return status

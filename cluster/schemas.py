@@ -3,34 +3,38 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from cluster.config import MAX_TEXT_LENGTH
+from cluster.members import MemberName
+from ensemble.chat import ChatMode
 
 __all__ = [
     "ChatMode",
     "ChatRequest",
     "ChatResponse",
+    "ErrorResponse",
+    "ForecastRequest",
+    "ForecastResponse",
     "Grounding",
     "HealthResponse",
     "MemberRun",
+    "MemberStatus",
+    "NotFoundResponse",
+    "PriceRequest",
+    "PriceResponse",
+    "Problem",
+    "ProductFactsResponse",
     "RecommendItem",
     "RecommendMode",
     "RecommendRequest",
     "RecommendResponse",
     "RecommenderRun",
+    "UnavailableResponse",
+    "ValidationErrorResponse",
 ]
-
-
-class ChatMode(StrEnum):
-    """How the members of a chat request run: one after another (intent first), side by side where they can,
-    or with the intent members' outputs fused."""
-
-    SERIAL = "serial"
-    PARALLEL = "parallel"
-    FUSION = "fusion"
 
 
 class ChatRequest(BaseModel):
@@ -107,6 +111,7 @@ class ChatResponse(BaseModel):
     mode: ChatMode
     members: list[MemberRun]
     degraded: list[str]
+    request_id: str | None = None
 
 
 class RecommendItem(BaseModel):
@@ -149,17 +154,33 @@ class RecommendResponse(BaseModel):
     fallback_reason: str | None
     reason: str
     latency_ms: float
+    request_id: str | None = None
+
+
+class MemberStatus(BaseModel):
+    """What one member's deployment has loaded: ``version`` (``None`` when it has none, with ``error``
+    saying why) and the member's own details."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = None
+    error: str | None = None
 
 
 class HealthResponse(BaseModel):
-    """``GET /healthz``: what each deployment has loaded."""
+    """``GET /healthz``: ``ok`` when every member answered, ``degraded`` when one has no version loaded;
+    one entry per served member, keyed by its name (``intent``, ``graph``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
 
     status: str
-    intent: dict[str, Any]
-    graph: dict[str, Any]
-    reply: dict[str, Any]
-    forecaster: dict[str, Any]
-    pricer: dict[str, Any]
+    request_id: str | None = None
+
+
+def member_statuses(health: HealthResponse) -> dict[str, MemberStatus]:
+    """The per-member entries of a health answer."""
+    extra = health.model_extra or {}
+    return {name.value: MemberStatus.model_validate(extra[name.value]) for name in MemberName if name.value in extra}
 
 
 class ForecastRequest(BaseModel):
@@ -182,11 +203,129 @@ class ForecastRequest(BaseModel):
         return self
 
 
+class PriceContext(BaseModel):
+    """What is known of next week at the store: promotion flags and prices (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deal: float | None = Field(default=None, ge=0, le=1, description="1 when the brand is on deal that week")
+    feat: float | None = Field(default=None, ge=0, le=1, description="share of the week the brand is featured")
+    competitor_log_price: float | None = Field(default=None, ge=-10, le=10)
+    previous_price: float | None = Field(default=None, gt=0, le=1000)
+    policy: Literal["thompson", "mean"] | None = None
+
+
 class PriceRequest(BaseModel):
     """``POST /v1/price``: a Dominick's store and brand, and optional context (deal, feat, previous_price, ...)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    store: StrictInt = Field(ge=0)
-    brand: StrictInt = Field(ge=0)
-    context: dict[str, Any] | None = None
+    store: StrictInt = Field(ge=0, le=10_000)
+    brand: StrictInt = Field(ge=0, le=10_000)
+    context: PriceContext | None = None
+
+
+class ForecastWeek(BaseModel):
+    """One forecast step: the week (or step number for a request series) and its P10/P50/P90 units."""
+
+    model_config = ConfigDict(extra="allow")
+
+    p10: float
+    p50: float
+    p90: float
+
+
+class ForecastResponse(BaseModel):
+    """The answer to ``POST /v1/forecast``: for a product, ``weeks`` and a ``reorder`` suggestion; for a
+    series, ``steps``; ``member`` names the model that answered and ``note`` how."""
+
+    model_config = ConfigDict(extra="allow")
+
+    member: str
+    note: str
+    stock_code: str | None = None
+    version: str | None = None
+    weeks: list[ForecastWeek] | None = None
+    steps: list[ForecastWeek] | None = None
+    reorder: dict[str, Any] | None = None
+
+
+class PriceResponse(BaseModel):
+    """The answer to ``POST /v1/price``: the price, what the demand model expects of it, the guardrails that
+    bound it and why."""
+
+    model_config = ConfigDict(extra="allow")
+
+    store: int
+    brand: int
+    price: float
+    expected_units: float
+    expected_profit: float
+    reason: str
+    binding_guardrails: list[str]
+    guardrails: dict[str, Any]
+    policy: str
+    version: str
+
+
+class CoPurchaseFact(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    stock_code: str
+
+
+class ProductFactsResponse(BaseModel):
+    """``GET /v1/products/{code}``: what the knowledge graph holds about one product (prices in GBP)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    stock_code: str
+    description: str
+    price_min: float | None
+    price_median: float | None
+    price_max: float | None
+    n_orders: int
+    category: str | None
+    attributes: list[str]
+    co_purchases: list[CoPurchaseFact]
+
+
+class Problem(BaseModel):
+    """One thing wrong with a request: where (``loc``), what (``msg``) and its kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: the request body or a parameter does not match the schema; ``message`` sums the problems up."""
+
+    detail: list[Problem]
+    message: str
+    request_id: str | None = None
+
+
+class NotFoundResponse(BaseModel):
+    """404: the request names something the cluster does not hold; ``field`` and ``value`` say what."""
+
+    detail: str
+    field: str
+    value: Any = None
+    request_id: str | None = None
+
+
+class UnavailableResponse(BaseModel):
+    """503: a member has no version to serve, or did not answer; ``member`` names it and ``detail`` says what
+    to run."""
+
+    detail: str
+    member: str
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """400 or 413: the request could not be read (not UTF-8, too large); ``detail`` says what to send."""
+
+    detail: str
+    request_id: str | None = None

@@ -1,4 +1,5 @@
-"""``shopmesh serve``: host the ensemble on Ray Serve from the workspace's registry and graph."""
+"""``shopmesh serve``: host the ensemble on Ray Serve from the workspace's registry and graph, on a local Ray or
+on a running Ray cluster (``--address``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 from pathlib import Path
 
 import cluster
-from cluster import ClusterConfig
+from cluster import ClusterConfig, public_routes, ray_address_from_env, serve_config_yaml
 from shopmesh.config import Workspace
 from shopmesh.errors import CommandError
 from shopmesh.signals import wait_for_shutdown
@@ -19,36 +20,58 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--version", default=None, help="intent version to serve (default: latest)")
     parser.add_argument("--replicas", type=int, default=1, help="replicas per deployment")
     parser.add_argument(
+        "--address",
+        default=None,
+        help="a running Ray cluster to deploy onto: `auto` or the head's HOST:PORT (default: $RAY_ADDRESS, "
+        "else a local Ray is started)",
+    )
+    parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray (ignored with --address)")
+    parser.add_argument(
         "--reply-model",
         type=Path,
         default=None,
         help="a local HF causal-LM directory to write replies (default: the registry's reply version, if any)",
     )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the Serve application config (for `serve deploy` / KubeRay) and exit",
+    )
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace) -> ClusterConfig:
+    """The cluster configuration these command-line settings describe (paths absolute)."""
     workspace: Workspace = args.workspace
-    if not workspace.graph.exists():
-        raise CommandError(f"no knowledge graph in {workspace.graph}; run `shopmesh kg build` first")
-    config = ClusterConfig(
-        registry_dir=workspace.registry,
-        graph_dir=workspace.graph,
+    return ClusterConfig(
+        registry_dir=workspace.registry.absolute(),
+        graph_dir=workspace.graph.absolute(),
         intent_version=args.version,
         host=args.host,
         port=args.port,
         replicas=args.replicas,
-        reply_model_path=args.reply_model,
+        num_cpus=args.num_cpus,
+        reply_model_path=args.reply_model.absolute() if args.reply_model else None,
         ray_temp_dir=workspace.ray_tmp,
+        address=args.address or ray_address_from_env(),
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.print_config:
+        print(serve_config_yaml(config), end="")
+        return 0
+    workspace: Workspace = args.workspace
+    if not workspace.graph.exists():
+        raise CommandError(f"no knowledge graph in {workspace.graph}; run `shopmesh kg build` first")
     try:
         running = cluster.start(config)
-        announcement = (
-            f"serving on {running.url} (POST /v1/chat, /v1/recommend, /v1/forecast, /v1/price); Ctrl-C to stop"
-        )
+        where = f"the Ray cluster at {config.address}" if config.address else "a local Ray"
+        announcement = f"serving on {running.url} on {where} ({', '.join(public_routes())}); Ctrl-C to stop"
         print(f"received {wait_for_shutdown(announcement)}; stopping", flush=True)
     except KeyboardInterrupt:
         print("stopping", flush=True)
     finally:
-        cluster.stop()
+        cluster.stop(config)
     return 0

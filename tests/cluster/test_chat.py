@@ -59,7 +59,8 @@ class FakeMembers:
 
     async def recommend(self, customer_id: int, k: int, mode: str) -> dict[str, Any]:
         if customer_id != 1:
-            return {"found": False, "error": f"unknown customer id {customer_id}"}
+            # what the ingress's call raises when the graph deployment answers with a miss
+            raise NotFoundError("customer_id", customer_id, f"unknown customer id {customer_id}")
         item = {
             "stock_code": "1",
             "description": "A",
@@ -69,7 +70,6 @@ class FakeMembers:
         }
         run = {"name": "graph", "status": "ran", "reason": "r", "weight": 4.0, "items": k, "latency_ms": 0.1}
         return {
-            "found": True,
             "customer_id": customer_id,
             "mode": mode,
             "items": [item] * k,

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from cluster import ClusterConfig, RunningCluster, reload_intent, start, stop
+from cluster import SERVED_MEMBERS, ClusterConfig, RunningCluster, reload_intent, start, stop
 from ensemble.registry import Registry
 from knowledge_graph.graph import ProductGraph
 
@@ -213,3 +214,77 @@ def test_invalid_forecast_and_price_bodies_get_422(
 
     assert response.status_code == 422
     assert reason in response.json()["message"]
+
+
+def test_a_body_over_the_limit_gets_413_before_it_is_parsed(http: httpx.Client, cluster: RunningCluster) -> None:
+    # Prepare: a body twice the configured limit; not JSON at all, so parsing it would answer 422
+    limit = cluster.config.max_body_bytes
+    body = b"x" * (2 * limit)
+
+    # Execute
+    declared = http.post("/v1/chat", content=body, headers={"content-type": "application/json"})
+    streamed = http.post(
+        "/v1/chat", content=iter([body[:limit], body[limit:]]), headers={"content-type": "application/json"}
+    )
+
+    # Assert
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert f"at most {limit} bytes" in response.json()["detail"]
+
+
+def test_bodies_that_are_not_utf8_json_get_a_4xx_that_says_so(http: httpx.Client) -> None:
+    response = http.post("/v1/chat", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
+
+    assert response.status_code in (400, 422), response.text
+    assert "UTF-8" in response.text or "decode" in response.text
+
+
+def test_the_request_id_is_taken_from_the_caller_returned_and_put_in_the_body(http: httpx.Client) -> None:
+    given = http.post("/v1/chat", json={"text": "where is my order"}, headers={"X-Request-ID": "abc-123"})
+    made = http.post("/v1/chat", json={"text": "where is my order"})
+    refused = http.post("/v1/chat", json={"text": ""}, headers={"X-Request-ID": "bad-1"})
+
+    assert given.headers["x-request-id"] == "abc-123"
+    assert given.json()["request_id"] == "abc-123"
+    assert made.headers["x-request-id"] and made.json()["request_id"] == made.headers["x-request-id"]
+    assert refused.status_code == 422 and refused.json()["request_id"] == "bad-1"
+
+
+def test_metrics_are_prometheus_text_with_requests_latency_batches_and_versions(
+    http: httpx.Client, registry: Registry
+) -> None:
+    # Prepare
+    for text in ("where is my order", "I want a refund"):
+        assert http.post("/v1/chat", json={"text": text}).status_code == 200
+    assert http.post("/v1/chat", json={"text": ""}).status_code == 422
+
+    # Execute
+    response = http.get("/metrics")
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+
+    # Assert
+    assert response.status_code == 200
+    requests = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for s in families["shopmesh_requests"].samples
+        if s.name == "shopmesh_requests_total"
+    }
+    assert requests[("/v1/chat", "200")] >= 2
+    latency = families["shopmesh_request_latency_seconds"].samples
+    assert any(s.name.endswith("_count") and s.labels["route"] == "/v1/chat" and s.value >= 2 for s in latency)
+    members = {s.labels["member"] for s in families["shopmesh_chain_member_latency_seconds"].samples}
+    assert {"intent_head", "knowledge_graph"} <= members
+    batches = [s for s in families["shopmesh_batch_size"].samples if s.name.endswith("_count")]
+    assert any(s.labels["member"] == "intent" and s.value >= 2 for s in batches)
+    versions = {s.labels["member"]: s.labels["version"] for s in families["shopmesh_member_version_info"].samples}
+    assert versions["intent"] == registry.latest("intent").id
+    assert versions["forecaster"] == "none"
+
+
+def test_healthz_lists_every_served_member_with_its_version(http: httpx.Client) -> None:
+    body = http.get("/healthz").json()
+
+    assert body["status"] == "ok"
+    assert {row.name.value for row in SERVED_MEMBERS} <= set(body)
+    assert all("version" in body[row.name.value] for row in SERVED_MEMBERS)

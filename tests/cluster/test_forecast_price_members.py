@@ -6,10 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
-from cluster.forecast_deployment import ForecastRunner
-from cluster.price_deployment import PriceRunner
+from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
+from cluster.forecast_deployment import ForecastDeployment, forecast_runner
+from cluster.outcomes import MemberOutcome, OutcomeStatus
+from cluster.price_deployment import PriceDeployment, price_runner
+from cluster.schemas import ForecastRequest, PriceRequest
 from ensemble.forecasting import NeuralConfig
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
@@ -39,14 +43,31 @@ def _price_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _forecast(registry: Registry, **request: object) -> MemberOutcome:
+    # The deployment class's own method, called on an instance made without Ray (the class Serve wraps).
+    deployment = ForecastDeployment.func_or_class(str(registry.root))
+    outcome: MemberOutcome = deployment.forecast(ForecastRequest.model_validate(request))
+    return outcome
+
+
+def _price(registry: Registry, **request: object) -> MemberOutcome:
+    deployment = PriceDeployment.func_or_class(str(registry.root))
+    outcome: MemberOutcome = deployment.price(PriceRequest.model_validate(request))
+    return outcome
+
+
 def test_runners_say_not_trained_when_the_registry_is_empty(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
 
-    forecast = ForecastRunner(registry).forecast({"stock_code": "P0", "horizon": 2})
-    price = PriceRunner(registry).price({"store": 2, "brand": 1})
+    forecast = _forecast(registry, product="P0", horizon=2)
+    price = _price(registry, store=2, brand=1)
 
-    assert forecast["status"] == "not_trained" and "shopmesh train forecaster" in forecast["error"]
-    assert price["status"] == "not_trained" and "shopmesh train pricer" in price["error"]
+    assert forecast.status is OutcomeStatus.NOT_TRAINED and "shopmesh train forecaster" in forecast.error
+    assert price.status is OutcomeStatus.NOT_TRAINED and "shopmesh train pricer" in price.error
+    with pytest.raises(MemberUnavailableError) as caught:
+        forecast.unwrap("forecaster")
+    assert caught.value.member == "forecaster"
+    assert forecast_runner(registry).status() == {"member": "forecaster", "version": None, "error": forecast.error}
 
 
 def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:
@@ -54,32 +75,36 @@ def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> No
     registry = Registry(tmp_path)
     config = NeuralConfig(input_window=8, hidden=8, max_epochs=5, patience=2)
     publish_forecaster(registry, _weekly_frame(), top_n=2, horizon=4, config=config, evaluate=False)
-    runner = ForecastRunner(registry)
 
     # Execute
-    found = runner.forecast({"stock_code": "P2", "horizon": 2, "on_hand": 3})
-    fallback = runner.forecast({"stock_code": "P0", "horizon": 2})
-    missing = runner.forecast({"stock_code": "ZZZ", "horizon": 2})
-    invalid = runner.forecast({"stock_code": "P2", "horizon": 9})
+    found = _forecast(registry, product="P2", horizon=2, on_hand=3)
+    fallback = _forecast(registry, product="P0", horizon=2)
+    missing = _forecast(registry, product="ZZZ", horizon=2)
+    invalid = _forecast(registry, product="P2", horizon=9)
+    series = _forecast(registry, series=[3.0, 4.0, 5.0, 4.0, 3.0, 4.0, 5.0, 4.0], horizon=2)
 
     # Assert
-    assert found["status"] == "ok" and found["result"]["member"] == "neural"
-    assert fallback["result"]["member"] == "seasonal_naive"
-    assert missing == {"status": "not_found", "what": "stock_code", "value": "ZZZ", "error": missing["error"]}
-    assert "ZZZ" in missing["error"]
-    assert invalid["status"] == "invalid" and "1..4" in invalid["error"]
-    assert runner.status()["version"] == "forecaster:v0001"
+    assert found.status is OutcomeStatus.OK and found.unwrap("forecaster")["member"] == "neural"
+    assert fallback.unwrap("forecaster")["member"] == "seasonal_naive"
+    assert (missing.status, missing.what, missing.value) == (OutcomeStatus.NOT_FOUND, "product", "ZZZ")
+    assert "ZZZ" in missing.error
+    with pytest.raises(NotFoundError):
+        missing.unwrap("forecaster")
+    assert invalid.status is OutcomeStatus.INVALID and "1..4" in invalid.error
+    with pytest.raises(RequestRejectedError, match=r"1\.\.4"):
+        invalid.unwrap("forecaster")
+    assert len(series.unwrap("forecaster")["steps"]) == 2
+    assert forecast_runner(registry).status()["version"] == "forecaster:v0001"
 
 
 def test_price_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     fit_pricing_version(registry, _price_rows())
-    runner = PriceRunner(registry)
 
-    found = runner.price({"store": 2, "brand": 1, "context": {"policy": "mean"}})
-    missing = runner.price({"store": 3, "brand": 1})
-    invalid = runner.price({"brand": 1})
+    found = _price(registry, store=2, brand=1, context={"policy": "mean"})
+    missing = _price(registry, store=3, brand=1)
 
-    assert found["status"] == "ok" and found["result"]["version"] == "pricer:v0001"
-    assert missing["status"] == "not_found" and "store 3" in missing["error"]
-    assert invalid["status"] == "invalid" and "store" in invalid["error"]
+    assert found.status is OutcomeStatus.OK and found.unwrap("pricer")["version"] == "pricer:v0001"
+    assert missing.status is OutcomeStatus.NOT_FOUND and "store 3" in missing.error
+    assert (missing.what, missing.value) == ("store/brand", "store 3, brand 1")
+    assert price_runner(registry).status()["version"] == "pricer:v0001"

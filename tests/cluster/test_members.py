@@ -9,6 +9,7 @@ import pytest
 
 from cluster.graph_deployment import GraphService
 from cluster.intent_deployment import IntentRunner
+from cluster.outcomes import OutcomeStatus
 from ensemble.errors import VersionNotFoundError
 from ensemble.members.intent import predict
 from ensemble.members.intent_artifact import load_intent
@@ -34,16 +35,17 @@ def test_lookup_returns_facts_of_the_products_a_message_names(graph_dir: Path) -
 def test_facts_report_misses_as_values_and_recommend_falls_back_to_popularity(graph_dir: Path) -> None:
     service = GraphService.load(graph_dir)
 
-    assert service.facts("22423")["facts"]["description"] == "REGENCY CAKESTAND 3 TIER"
-    assert service.facts("00000") == {"found": False, "error": service.facts("00000")["error"]}
-    assert "00000" in service.facts("00000")["error"]
+    assert service.facts("22423").unwrap("graph")["description"] == "REGENCY CAKESTAND 3 TIER"
+    unknown = service.facts("00000")
+    assert (unknown.status, unknown.what, unknown.value) == (OutcomeStatus.NOT_FOUND, "stock_code", "00000")
+    assert "00000" in unknown.error
     missing = service.recommend(424242, 3)
-    assert missing["found"] is True
-    assert missing["fallback"] == "popularity"
-    assert "424242" in missing["fallback_reason"]
-    found = service.recommend(12001, 3)
+    assert missing.status is OutcomeStatus.OK
+    assert missing.unwrap("graph")["fallback"] == "popularity"
+    assert "424242" in missing.unwrap("graph")["fallback_reason"]
+    found = service.recommend(12001, 3).unwrap("graph")
     assert found["fallback"] is None
-    assert found["found"] is True
+    assert "found" not in found
     assert {item["stock_code"] for item in found["items"]} <= {"22423", "84879"}
     assert all(item["explanation"] for item in found["items"])
 
