@@ -3,11 +3,9 @@
 :class:`KnowledgeGraphMember` builds shopmesh's product knowledge graph from the training order lines (Online
 Retail layout) and ranks with its recommender, explanations included. :class:`BipartitePageRankMember` needs
 only interactions: personalised PageRank on the undirected user–item graph (edges weighted by the number of
-interactions), restarting at the user's items, by power iteration on a CSR matrix for a block of users at once::
-
-    R_0 = S,  R_{t+1} = alpha * T' R_t,  X = (1 - alpha) * sum_t R_t   (stop when the mass left < tol)
-
-with the same item score as the knowledge graph's recommender: PageRank / buyers ** popularity_exponent.
+interactions), restarting at the user's items, by the knowledge graph's power iteration
+(:func:`knowledge_graph.personalized_pagerank`) for a block of users at once, with the same item score as the
+knowledge graph's recommender: PageRank / buyers ** popularity_exponent.
 """
 
 from __future__ import annotations
@@ -24,7 +22,14 @@ from ensemble.datasets import ONLINE_RETAIL_COLUMNS
 from ensemble.errors import DataError
 from ensemble.recommendation.base import InteractionMatrix, Member, RecommendedItem, Scores, ScoringMember
 from ensemble.recommendation.errors import NotFittedError, UnknownUserError
-from knowledge_graph import BuildConfig, ProductGraph, UnknownCustomerError, build_graph
+from knowledge_graph import (
+    BuildConfig,
+    ProductGraph,
+    UnknownCustomerError,
+    build_graph,
+    personalized_pagerank,
+    transition_transpose,
+)
 
 __all__ = ["BipartitePageRankMember", "KnowledgeGraphMember"]
 
@@ -52,9 +57,7 @@ class BipartitePageRankMember(ScoringMember):
         counts = matrix.counts
         n_users, n_items = counts.shape
         weights = sp.bmat([[None, counts], [counts.T, None]], format="csr")  # (U+I) × (U+I), symmetric
-        strength = np.asarray(weights.sum(axis=1), dtype=np.float64).ravel()
-        inverse = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
-        self._transition_t = (weights @ sp.diags(inverse)).tocsr()  # column-stochastic T' = W D^-1
+        self._transition_t = transition_transpose(weights)  # column-stochastic T' = W D^-1
         buyers = np.asarray(matrix.binary.sum(axis=0), dtype=np.float64).ravel()
         self._penalty = np.maximum(buyers, 1.0) ** self.popularity_exponent
         logger.debug("bipartite walk graph: %s users, %s items, %s edges", n_users, n_items, counts.nnz)
@@ -64,12 +67,9 @@ class BipartitePageRankMember(ScoringMember):
         n_users = counts.shape[0]
         seeds = counts[rows].toarray().T  # I × B restart weights over items
         seeds /= np.maximum(seeds.sum(axis=0, keepdims=True), 1e-12)
-        residual = np.zeros((self._transition_t.shape[0], len(rows)))
-        residual[n_users:] = seeds
-        estimate = (1.0 - self.alpha) * residual
-        while residual.sum(axis=0).max() >= self.tol:
-            residual = self.alpha * (self._transition_t @ residual)
-            estimate += (1.0 - self.alpha) * residual
+        restart = np.zeros((self._transition_t.shape[0], len(rows)))  # (U+I) × B
+        restart[n_users:] = seeds
+        estimate = personalized_pagerank(self._transition_t, restart, self.alpha, self.tol)
         scores: Scores = (estimate[n_users:] / self._penalty[:, None]).T  # B × I
         return scores
 
