@@ -14,8 +14,8 @@ from typing import Any
 
 from ray import serve
 
-from cluster.recommenders import RecommendEnsemble
 from ensemble.chat import ground_message, verify_dict
+from ensemble.recommendation import RecommendEnsemble
 from knowledge_graph.errors import UnknownOrderError, UnknownProductError
 from knowledge_graph.graph import ProductGraph
 

@@ -25,6 +25,7 @@ from ensemble.recommendation.errors import NotFittedError, UnknownUserError
 from knowledge_graph import (
     BuildConfig,
     ProductGraph,
+    Recommendation,
     UnknownCustomerError,
     build_graph,
     personalized_pagerank,
@@ -83,10 +84,12 @@ class BipartitePageRankMember(ScoringMember):
 
 
 class KnowledgeGraphMember(Member):
-    """The product knowledge graph's recommender, the graph built from the training order lines only.
+    """The product knowledge graph's recommender as a member, explanations and via products included.
 
-    The training interactions must keep the Online Retail columns (as
-    :func:`~ensemble.recommendation.interactions.online_retail_interactions` gives them).
+    Fitted from training order lines in the Online Retail layout (as
+    :func:`~ensemble.recommendation.interactions.online_retail_interactions` gives them), the member builds
+    the graph from them alone. Built with :meth:`from_graph` over a graph that already exists (the one a
+    cluster replica loaded), it ranks with that graph and :meth:`fit` leaves it as it is.
     """
 
     name = "graph"
@@ -94,8 +97,20 @@ class KnowledgeGraphMember(Member):
     def __init__(self, config: BuildConfig | None = None) -> None:
         self.config = config
         self._graph: ProductGraph | None = None
+        self._given = False
+
+    @classmethod
+    def from_graph(cls, graph: ProductGraph) -> KnowledgeGraphMember:
+        """A member over an already built graph: no refit, :meth:`fit` keeps ``graph``."""
+        member = cls()
+        member._graph = graph
+        member._given = True
+        return member
 
     def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> None:
+        if self._given:
+            logger.debug("knowledge-graph member built over a given graph: fit keeps it")
+            return
         missing = [c for c in ONLINE_RETAIL_COLUMNS if c not in train.columns]
         if missing:
             raise DataError(
@@ -103,6 +118,15 @@ class KnowledgeGraphMember(Member):
                 f"{missing}; use the bipartite graph member for other interactions"
             )
         self._graph = build_graph(train[list(ONLINE_RETAIL_COLUMNS)], self.config)
+
+    def recommendations(self, customer: int, k: int, exclude_bought: bool = True) -> list[Recommendation]:
+        """The graph's own recommendations (description and via product included); raises UnknownUserError."""
+        if self._graph is None:
+            raise NotFittedError(self.name)
+        try:
+            return self._graph.recommend(customer, k, exclude_bought)
+        except UnknownCustomerError as err:
+            raise UnknownUserError(self.name, str(customer)) from err
 
     def recommend_many(
         self, users: Sequence[str], k: int, exclude_bought: bool = True, explain: bool = False
@@ -112,13 +136,13 @@ class KnowledgeGraphMember(Member):
         out = []
         for user in users:
             try:
-                found = self._graph.recommend(int(user), k, exclude_bought)
-            except (UnknownCustomerError, ValueError) as err:
+                customer = int(user)
+            except ValueError as err:
                 raise UnknownUserError(self.name, str(user)) from err
             out.append(
                 [
                     RecommendedItem(item=r.stock_code, score=r.score, explanation=r.explanation if explain else None)
-                    for r in found
+                    for r in self.recommendations(customer, k, exclude_bought)
                 ]
             )
         return out
