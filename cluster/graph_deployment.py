@@ -17,8 +17,8 @@ from typing import Any
 from ray import serve
 
 from cluster.outcomes import MemberOutcome
-from cluster.recommenders import RecommendEnsemble
 from ensemble.chat import ground_message, verify_dict
+from ensemble.recommendation import RecommendEnsemble, RecommendMode
 from knowledge_graph.errors import UnknownOrderError, UnknownProductError
 from knowledge_graph.graph import ProductGraph
 from knowledge_graph.store import MANIFEST
@@ -83,7 +83,7 @@ class GraphService:
         except UnknownProductError as err:
             return MemberOutcome.not_found("stock_code", stock_code, str(err))
 
-    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> MemberOutcome:
+    def recommend(self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH) -> MemberOutcome:
         """Items, members and reasons (:meth:`RecommendEnsemble.recommend`), or a miss on ``customer_id``
         when nothing can answer."""
         answer = self._recommenders.recommend(customer_id, k, mode)
@@ -132,7 +132,9 @@ class GraphDeployment:
     def facts(self, stock_code: str) -> MemberOutcome:
         return self._service.facts(stock_code)
 
-    def recommend(self, customer_id: int, k: int, mode: str = "graph", request_id: str = "") -> MemberOutcome:
+    def recommend(
+        self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH, request_id: str = ""
+    ) -> MemberOutcome:
         logger.debug("recommending for request %s", request_id)
         return self._service.recommend(customer_id, k, mode)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
@@ -10,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_v
 from cluster.config import MAX_TEXT_LENGTH
 from cluster.members import MemberName
 from ensemble.chat import ChatMode
+from ensemble.recommendation import MemberStatus as RecommenderStatus
+from ensemble.recommendation import RecommendMode
 
 __all__ = [
     "ChatMode",
@@ -53,15 +54,6 @@ class ChatRequest(BaseModel):
         if not value.strip():
             raise ValueError("text is blank: send the customer's message as a non-empty string")
         return value
-
-
-class RecommendMode(StrEnum):
-    """How the recommenders answer: the knowledge graph alone (the default), every member's list side by
-    side, or the members' lists fused by weighted reciprocal rank."""
-
-    GRAPH = "graph"
-    PARALLEL = "parallel"
-    FUSION = "fusion"
 
 
 class RecommendRequest(BaseModel):
@@ -131,7 +123,7 @@ class RecommenderRun(BaseModel):
     this mode), ``skipped`` (could not be fitted) or ``not_served`` (no registry version), and why."""
 
     name: str
-    status: str
+    status: RecommenderStatus
     reason: str
     weight: float | None
     items: int

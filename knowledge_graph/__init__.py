@@ -10,6 +10,7 @@ from knowledge_graph.errors import (
     GraphStoreError,
     InvalidOrdersError,
     KnowledgeGraphError,
+    PageRankInputError,
     UnknownCustomerError,
     UnknownOrderError,
     UnknownProductError,
@@ -17,6 +18,7 @@ from knowledge_graph.errors import (
 from knowledge_graph.graph import ProductGraph
 from knowledge_graph.grounding import Claim, ClaimKind, GroundingContext, GroundingReport, verify
 from knowledge_graph.linking import EntityLinker, EntityMatch
+from knowledge_graph.pagerank import personalized_pagerank, transition_transpose
 from knowledge_graph.queries import (
     CoPurchase,
     CustomerHistory,
@@ -50,6 +52,7 @@ __all__ = [
     "NodeKind",
     "OrderLine",
     "OrderSummary",
+    "PageRankInputError",
     "ProductFacts",
     "ProductGraph",
     "PurchaseRecord",
@@ -60,6 +63,8 @@ __all__ = [
     "UnknownProductError",
     "build_graph",
     "node_id",
+    "personalized_pagerank",
     "split_node_id",
+    "transition_transpose",
     "verify",
 ]

@@ -60,3 +60,7 @@ class UnknownOrderError(KnowledgeGraphError, KeyError):
 
 class GraphStoreError(KnowledgeGraphError, OSError):
     """A saved graph directory is missing, corrupt, or of an unsupported format version."""
+
+
+class PageRankInputError(KnowledgeGraphError, ValueError):
+    """Personalised PageRank was given a setting or matrix it cannot walk (see :mod:`knowledge_graph.pagerank`)."""

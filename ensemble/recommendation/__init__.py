@@ -1,5 +1,5 @@
-"""Recommendation members (popularity, item-kNN, BPR, graph, content), their fusion, and one evaluation path
-for all of them on Online Retail or a user's interactions CSV."""
+"""Recommendation members (popularity, item-kNN, BPR, graph, content), their fusion, one evaluation path
+for all of them on Online Retail or a user's interactions CSV, and the ensemble a serving replica answers with."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ensemble.recommendation.errors import (
     MemberUnavailableError,
     NotFittedError,
     RecommendationError,
+    UnknownModeError,
     UnknownUserError,
 )
 from ensemble.recommendation.evaluation import (
@@ -34,10 +35,22 @@ from ensemble.recommendation.interactions import (
 from ensemble.recommendation.item_knn import ItemKNNMember
 from ensemble.recommendation.metrics import coverage, hit_rate, ndcg, ranking_metrics, recall
 from ensemble.recommendation.popularity import PopularityMember
+from ensemble.recommendation.served import (
+    FIXED_WEIGHTS,
+    FIXED_WEIGHTS_SOURCE,
+    NOT_SERVED,
+    MemberStatus,
+    RecommendEnsemble,
+    RecommendMode,
+    purchase_interactions,
+)
 from ensemble.recommendation.splits import TimeSplit, plan_split
 
 __all__ = [
+    "FIXED_WEIGHTS",
+    "FIXED_WEIGHTS_SOURCE",
     "ITEM",
+    "NOT_SERVED",
     "TEXT",
     "TIME",
     "USER",
@@ -51,16 +64,20 @@ __all__ = [
     "ItemKNNMember",
     "KnowledgeGraphMember",
     "Member",
+    "MemberStatus",
     "MemberUnavailableError",
     "MiniLMEncoder",
     "NotFittedError",
     "PopularityMember",
+    "RecommendEnsemble",
+    "RecommendMode",
     "RecommendationError",
     "RecommendationReport",
     "RecommendedItem",
     "ScoringMember",
     "TextEncoder",
     "TimeSplit",
+    "UnknownModeError",
     "UnknownUserError",
     "coverage",
     "default_members",
@@ -72,6 +89,7 @@ __all__ = [
     "online_retail_interactions",
     "parse_times",
     "plan_split",
+    "purchase_interactions",
     "ranking_metrics",
     "read_catalog_csv",
     "read_interactions_csv",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from ensemble.errors import ModelError
 
-__all__ = ["MemberUnavailableError", "NotFittedError", "RecommendationError", "UnknownUserError"]
+__all__ = [
+    "MemberUnavailableError",
+    "NotFittedError",
+    "RecommendationError",
+    "UnknownModeError",
+    "UnknownUserError",
+]
 
 
 class RecommendationError(ModelError):
@@ -34,3 +40,11 @@ class UnknownUserError(RecommendationError):
 class MemberUnavailableError(RecommendationError):
     """A member cannot run on the given data (e.g. the content member without a catalogue); the evaluation
     reports it as skipped with this message as the reason."""
+
+
+class UnknownModeError(RecommendationError, ValueError):
+    """A recommendation mode the served ensemble does not have."""
+
+    def __init__(self, mode: object, modes: tuple[str, ...]) -> None:
+        super().__init__(f"unknown recommendation mode {mode!r}; use one of {', '.join(modes)}")
+        self.mode = mode

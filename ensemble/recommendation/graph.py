@@ -3,11 +3,9 @@
 :class:`KnowledgeGraphMember` builds shopmesh's product knowledge graph from the training order lines (Online
 Retail layout) and ranks with its recommender, explanations included. :class:`BipartitePageRankMember` needs
 only interactions: personalised PageRank on the undirected user–item graph (edges weighted by the number of
-interactions), restarting at the user's items, by power iteration on a CSR matrix for a block of users at once::
-
-    R_0 = S,  R_{t+1} = alpha * T' R_t,  X = (1 - alpha) * sum_t R_t   (stop when the mass left < tol)
-
-with the same item score as the knowledge graph's recommender: PageRank / buyers ** popularity_exponent.
+interactions), restarting at the user's items, by the knowledge graph's power iteration
+(:func:`knowledge_graph.personalized_pagerank`) for a block of users at once, with the same item score as the
+knowledge graph's recommender: PageRank / buyers ** popularity_exponent.
 """
 
 from __future__ import annotations
@@ -24,7 +22,15 @@ from ensemble.datasets import ONLINE_RETAIL_COLUMNS
 from ensemble.errors import DataError
 from ensemble.recommendation.base import InteractionMatrix, Member, RecommendedItem, Scores, ScoringMember
 from ensemble.recommendation.errors import NotFittedError, UnknownUserError
-from knowledge_graph import BuildConfig, ProductGraph, UnknownCustomerError, build_graph
+from knowledge_graph import (
+    BuildConfig,
+    ProductGraph,
+    Recommendation,
+    UnknownCustomerError,
+    build_graph,
+    personalized_pagerank,
+    transition_transpose,
+)
 
 __all__ = ["BipartitePageRankMember", "KnowledgeGraphMember"]
 
@@ -52,9 +58,7 @@ class BipartitePageRankMember(ScoringMember):
         counts = matrix.counts
         n_users, n_items = counts.shape
         weights = sp.bmat([[None, counts], [counts.T, None]], format="csr")  # (U+I) × (U+I), symmetric
-        strength = np.asarray(weights.sum(axis=1), dtype=np.float64).ravel()
-        inverse = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
-        self._transition_t = (weights @ sp.diags(inverse)).tocsr()  # column-stochastic T' = W D^-1
+        self._transition_t = transition_transpose(weights)  # column-stochastic T' = W D^-1
         buyers = np.asarray(matrix.binary.sum(axis=0), dtype=np.float64).ravel()
         self._penalty = np.maximum(buyers, 1.0) ** self.popularity_exponent
         logger.debug("bipartite walk graph: %s users, %s items, %s edges", n_users, n_items, counts.nnz)
@@ -64,12 +68,9 @@ class BipartitePageRankMember(ScoringMember):
         n_users = counts.shape[0]
         seeds = counts[rows].toarray().T  # I × B restart weights over items
         seeds /= np.maximum(seeds.sum(axis=0, keepdims=True), 1e-12)
-        residual = np.zeros((self._transition_t.shape[0], len(rows)))
-        residual[n_users:] = seeds
-        estimate = (1.0 - self.alpha) * residual
-        while residual.sum(axis=0).max() >= self.tol:
-            residual = self.alpha * (self._transition_t @ residual)
-            estimate += (1.0 - self.alpha) * residual
+        restart = np.zeros((self._transition_t.shape[0], len(rows)))  # (U+I) × B
+        restart[n_users:] = seeds
+        estimate = personalized_pagerank(self._transition_t, restart, self.alpha, self.tol)
         scores: Scores = (estimate[n_users:] / self._penalty[:, None]).T  # B × I
         return scores
 
@@ -83,10 +84,12 @@ class BipartitePageRankMember(ScoringMember):
 
 
 class KnowledgeGraphMember(Member):
-    """The product knowledge graph's recommender, the graph built from the training order lines only.
+    """The product knowledge graph's recommender as a member, explanations and via products included.
 
-    The training interactions must keep the Online Retail columns (as
-    :func:`~ensemble.recommendation.interactions.online_retail_interactions` gives them).
+    Fitted from training order lines in the Online Retail layout (as
+    :func:`~ensemble.recommendation.interactions.online_retail_interactions` gives them), the member builds
+    the graph from them alone. Built with :meth:`from_graph` over a graph that already exists (the one a
+    cluster replica loaded), it ranks with that graph and :meth:`fit` leaves it as it is.
     """
 
     name = "graph"
@@ -94,8 +97,20 @@ class KnowledgeGraphMember(Member):
     def __init__(self, config: BuildConfig | None = None) -> None:
         self.config = config
         self._graph: ProductGraph | None = None
+        self._given = False
+
+    @classmethod
+    def from_graph(cls, graph: ProductGraph) -> KnowledgeGraphMember:
+        """A member over an already built graph: no refit, :meth:`fit` keeps ``graph``."""
+        member = cls()
+        member._graph = graph
+        member._given = True
+        return member
 
     def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> None:
+        if self._given:
+            logger.debug("knowledge-graph member built over a given graph: fit keeps it")
+            return
         missing = [c for c in ONLINE_RETAIL_COLUMNS if c not in train.columns]
         if missing:
             raise DataError(
@@ -103,6 +118,15 @@ class KnowledgeGraphMember(Member):
                 f"{missing}; use the bipartite graph member for other interactions"
             )
         self._graph = build_graph(train[list(ONLINE_RETAIL_COLUMNS)], self.config)
+
+    def recommendations(self, customer: int, k: int, exclude_bought: bool = True) -> list[Recommendation]:
+        """The graph's own recommendations (description and via product included); raises UnknownUserError."""
+        if self._graph is None:
+            raise NotFittedError(self.name)
+        try:
+            return self._graph.recommend(customer, k, exclude_bought)
+        except UnknownCustomerError as err:
+            raise UnknownUserError(self.name, str(customer)) from err
 
     def recommend_many(
         self, users: Sequence[str], k: int, exclude_bought: bool = True, explain: bool = False
@@ -112,13 +136,13 @@ class KnowledgeGraphMember(Member):
         out = []
         for user in users:
             try:
-                found = self._graph.recommend(int(user), k, exclude_bought)
-            except (UnknownCustomerError, ValueError) as err:
+                customer = int(user)
+            except ValueError as err:
                 raise UnknownUserError(self.name, str(user)) from err
             out.append(
                 [
                     RecommendedItem(item=r.stock_code, score=r.score, explanation=r.explanation if explain else None)
-                    for r in found
+                    for r in self.recommendations(customer, k, exclude_bought)
                 ]
             )
         return out

@@ -23,6 +23,7 @@ from ensemble.recommendation import (
     PopularityMember,
     UnknownUserError,
 )
+from tests.ensemble.recommendation.conftest import interactions_frame
 
 
 def test_popularity_ranks_unbought_items_by_buyers_ties_by_id(two_groups: pd.DataFrame) -> None:
@@ -97,6 +98,55 @@ def test_bipartite_pagerank_matches_networkx(two_groups: pd.DataFrame) -> None:
 
     np.testing.assert_allclose(scores, expected, rtol=1e-6, atol=1e-9)
     assert member.recommend("q", 1)[0].item == "a3"
+
+
+# Rankings of BipartitePageRankMember(), defaults alpha 0.3, popularity exponent 0.5, tol 1e-6, on two_groups
+# plus three bridging interactions, recorded before the power iteration moved to knowledge_graph.pagerank:
+# (user, exclude_bought) -> [(item, score)], best first.
+BRIDGES = [("q", "b1"), ("h5", "a3"), ("g1", "a1")]
+RECORDED_RANKINGS = {
+    ("q", True): [("a3", 0.0060500836398254595), ("b2", 0.0026006931806032895), ("b3", 0.0026006931806032895)],
+    ("q", False): [
+        ("a1", 0.11267651773962681),
+        ("a2", 0.11130335396093198),
+        ("b1", 0.09980255824063114),
+        ("a3", 0.0060500836398254595),
+        ("b2", 0.0026006931806032895),
+        ("b3", 0.0026006931806032895),
+    ],
+    ("h5", True): [
+        ("a1", 0.005574971347578582),
+        ("a2", 0.004777607435511684),
+        ("b2", 0.003891098211968116),
+        ("b3", 0.003891098211968116),
+    ],
+    ("g1", False): [
+        ("a1", 0.16762665451981937),
+        ("a2", 0.08732375339974911),
+        ("a3", 0.08674795353312117),
+        ("b1", 0.002024484677703574),
+        ("b2", 5.2753494433860365e-05),
+        ("b3", 5.2753494433860365e-05),
+    ],
+}
+
+
+def test_bipartite_pagerank_rankings_are_the_recorded_ones(two_groups: pd.DataFrame) -> None:
+    # Prepare
+    frame = pd.concat([two_groups, interactions_frame(BRIDGES, start="2021-01-01")], ignore_index=True)
+    member = BipartitePageRankMember()
+    member.fit(frame)
+
+    for (user, exclude_bought), expected in RECORDED_RANKINGS.items():
+        # Execute
+        found = member.recommend_many([user], 10, exclude_bought)[0]
+
+        # Assert
+        assert [r.item for r in found] == [item for item, _ in expected], (user, exclude_bought)
+        np.testing.assert_allclose([r.score for r in found], [score for _, score in expected], rtol=1e-12)
+    # Users scored as one block rank as when scored one by one.
+    block = member.score(["q", "h5", "g1"])
+    np.testing.assert_allclose(block, np.vstack([member.score([u]) for u in ("q", "h5", "g1")]), rtol=1e-12)
 
 
 class _TableEncoder:

@@ -1,20 +1,34 @@
-"""The recommendation ensemble the graph deployment serves, per mode and for an unknown customer, without Ray."""
+"""The recommendation ensemble a serving replica answers with, per mode and for an unknown customer, without
+Ray; the answers validate against the ingress's response schema."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import pandas as pd
 import pytest
 
-from cluster.recommenders import FIXED_WEIGHTS, FIXED_WEIGHTS_SOURCE, NOT_SERVED, RecommendEnsemble
 from cluster.schemas import RecommendResponse
+from ensemble.recommendation import (
+    FIXED_WEIGHTS,
+    FIXED_WEIGHTS_SOURCE,
+    NOT_SERVED,
+    KnowledgeGraphMember,
+    MemberStatus,
+    RecommendEnsemble,
+    RecommendMode,
+    UnknownModeError,
+    UnknownUserError,
+)
+from knowledge_graph import BuildConfig, build_graph
 from knowledge_graph.graph import ProductGraph
-from tests.cluster.conftest import BASKETS
+from tests.cluster.conftest import BASKETS, orders_frame
 
 
 @pytest.fixture(scope="module")
-def graph(graph_dir: Path) -> ProductGraph:
-    return ProductGraph.load(graph_dir)
+def graph(tmp_path_factory: pytest.TempPathFactory) -> ProductGraph:
+    """The tiny graph of the cluster tests, saved and loaded as a serving replica loads it."""
+    directory = tmp_path_factory.mktemp("graph") / "graph"
+    build_graph(orders_frame(), BuildConfig(min_support=1, min_category_products=1)).save(directory)
+    return ProductGraph.load(directory)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +139,73 @@ def test_status_names_the_members_served_and_not_served(ensemble: RecommendEnsem
 def test_an_unknown_mode_is_refused(ensemble: RecommendEnsemble) -> None:
     with pytest.raises(ValueError, match="'serial'"):
         ensemble.recommend(12001, 2, "serial")
+
+
+def test_the_modes_and_statuses_are_string_enums() -> None:
+    assert [str(m) for m in RecommendMode] == ["graph", "parallel", "fusion"]
+    assert [str(s) for s in MemberStatus] == ["ran", "failed", "idle", "skipped", "not_served"]
+
+
+@pytest.mark.parametrize("mode", list(RecommendMode))
+def test_a_mode_given_as_its_string_answers_as_the_enum(ensemble: RecommendEnsemble, mode: RecommendMode) -> None:
+    # Execute
+    by_enum = ensemble.recommend(12002, 3, mode)
+    by_value = ensemble.recommend(12002, 3, mode.value)
+
+    # Assert: the same answer apart from timings; the mode and statuses come back as the enums.
+    def without_timings(answer: dict[str, object]) -> dict[str, object]:
+        members = answer["members"]
+        assert isinstance(members, list)
+        return {**answer, "members": [{k: v for k, v in run.items() if k != "latency_ms"} for run in members]}
+
+    assert without_timings(by_value) == without_timings(by_enum)
+    assert by_value["mode"] is mode
+    assert all(isinstance(run["status"], MemberStatus) for run in by_value["members"])
+
+
+@pytest.mark.parametrize("mode", ["serial", "GRAPH", "", None, 3])
+def test_an_unknown_mode_names_the_value_and_the_modes(ensemble: RecommendEnsemble, mode: object) -> None:
+    with pytest.raises(UnknownModeError) as caught:
+        ensemble.recommend(12001, 2, mode)  # type: ignore[arg-type]
+
+    assert f"unknown recommendation mode {mode!r}; use one of graph, parallel, fusion" in str(caught.value)
+    assert caught.value.mode == mode
+
+
+def test_the_graph_member_over_a_given_graph_is_not_refitted(graph: ProductGraph) -> None:
+    # Prepare: interactions that would build a different graph if fit built one.
+    member = KnowledgeGraphMember.from_graph(graph)
+    other = orders_frame().iloc[:2]
+
+    # Execute
+    member.fit(other)
+    found = member.recommend_many(["12001", "12003"], 2, explain=True)
+
+    # Assert
+    for user, items in zip((12001, 12003), found, strict=True):
+        expected = graph.recommend(user, 2)
+        assert [(i.item, i.score, i.explanation) for i in items] == [
+            (r.stock_code, r.score, r.explanation) for r in expected
+        ]
+    assert member.recommendations(12001, 2) == graph.recommend(12001, 2)
+    with pytest.raises(UnknownUserError, match="424242"):
+        member.recommendations(424242, 2)
+    with pytest.raises(UnknownUserError, match="'someone'"):
+        member.recommend_many(["someone"], 2)
+
+
+def test_a_graph_without_sales_serves_the_graph_member_alone() -> None:
+    # Prepare: the same order lines without customers, so nothing can be fitted from purchases.
+    orders = orders_frame().assign(CustomerID=pd.array([pd.NA] * len(orders_frame()), dtype="Int64"))
+    ensemble = RecommendEnsemble(build_graph(orders, BuildConfig(min_support=1, min_category_products=1)))
+
+    # Execute
+    status = ensemble.status()
+    answers = [ensemble.recommend(12001, 2, mode) for mode in RecommendMode]
+
+    # Assert
+    assert status["members"] == ["graph"]
+    assert set(status["skipped"]) == {"item_knn", "popularity"}
+    for answer in answers:
+        assert answer["found"] is False
+        assert "customer 12001 is not in the product graph and no popularity member is fitted" in answer["error"]

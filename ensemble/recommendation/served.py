@@ -1,10 +1,11 @@
-"""The recommendation ensemble served by the graph deployment: the product graph's own recommender plus
+"""The recommendation ensemble a serving replica answers with: the product graph's own recommender plus
 item-kNN and popularity fitted from the graph's purchase table at start-up.
 
-Three modes answer ``POST /v1/recommend``: ``graph`` (the knowledge graph's list, today's answer),
-``parallel`` (every member's list side by side; ``items`` stays the graph's list) and ``fusion`` (weighted
-reciprocal-rank fusion, :func:`ensemble.recommendation.fuse_rankings`). A customer the graph does not know gets
-the popularity list, marked as a fallback. Everything returns JSON-ready dicts, so it runs without Ray.
+Three modes (:class:`RecommendMode`): ``graph`` (the knowledge graph's list), ``parallel`` (every member's
+list side by side; ``items`` stays the graph's list) and ``fusion`` (weighted reciprocal-rank fusion,
+:func:`~ensemble.recommendation.fusion.fuse_rankings`). A customer the graph does not know gets the
+popularity list, marked as a fallback. Every answer names what each member did (:class:`MemberStatus`).
+Everything returns JSON-ready dicts, so it runs without Ray.
 """
 
 from __future__ import annotations
@@ -12,45 +13,58 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 
-from ensemble.recommendation import (
-    ITEM,
-    TEXT,
-    TIME,
-    USER,
-    FusionRecommender,
-    ItemKNNMember,
-    Member,
-    PopularityMember,
-    RecommendationError,
-    RecommendedItem,
-    UnknownUserError,
-    fuse_rankings,
-)
-from knowledge_graph.errors import UnknownCustomerError
-from knowledge_graph.graph import ProductGraph
-from knowledge_graph.recommend import Recommendation
+from ensemble.recommendation.base import RecommendedItem
+from ensemble.recommendation.errors import RecommendationError, UnknownModeError, UnknownUserError
+from ensemble.recommendation.fusion import FusionRecommender, fuse_rankings
+from ensemble.recommendation.graph import KnowledgeGraphMember
+from ensemble.recommendation.interactions import ITEM, TEXT, TIME, USER
+from ensemble.recommendation.item_knn import ItemKNNMember
+from ensemble.recommendation.popularity import PopularityMember
+from knowledge_graph import ProductGraph
 
 __all__ = [
     "FIXED_WEIGHTS",
     "FIXED_WEIGHTS_SOURCE",
-    "MODES",
     "NOT_SERVED",
-    "ProductGraphMember",
+    "MemberStatus",
     "RecommendEnsemble",
+    "RecommendMode",
     "purchase_interactions",
 ]
 
 logger = logging.getLogger(__name__)
 
-MODES = ("graph", "parallel", "fusion")
+
+class RecommendMode(StrEnum):
+    """How the served ensemble answers: the graph alone, every member side by side, or the lists fused."""
+
+    GRAPH = "graph"
+    PARALLEL = "parallel"
+    FUSION = "fusion"
+
+
+class MemberStatus(StrEnum):
+    """What a member did for one answer."""
+
+    RAN = "ran"
+    FAILED = "failed"
+    IDLE = "idle"  # fitted, but not asked in this mode or not needed for this answer
+    SKIPPED = "skipped"  # could not be fitted on the graph's purchase table
+    NOT_SERVED = "not_served"  # no registry version to serve
+
+
+GRAPH = KnowledgeGraphMember.name
+ITEM_KNN = ItemKNNMember.name
+POPULARITY = PopularityMember.name
 
 # Fusion weights of the offline Online Retail evaluation (`shopmesh eval recommenders`, fit_fusion_weights on
 # the validation window); served as they are because refitting them needs a second graph built at start-up.
-FIXED_WEIGHTS: dict[str, float] = {"graph": 4.0, "item_knn": 1.0, "popularity": 0.0}
+FIXED_WEIGHTS: dict[str, float] = {GRAPH: 4.0, ITEM_KNN: 1.0, POPULARITY: 0.0}
 FIXED_WEIGHTS_SOURCE = (
     "fixed weights from the offline evaluation (fit_fusion_weights on the Online Retail validation window): "
     "graph 4, item_knn 1, popularity 0"
@@ -62,36 +76,6 @@ NOT_SERVED: dict[str, str] = {
 }
 
 FUSION_DEPTH = 100  # each member's list length that fusion ranks over
-
-
-class ProductGraphMember(Member):
-    """The product graph's own recommender as an ensemble member (already fitted: :meth:`fit` does nothing)."""
-
-    name = "graph"
-
-    def __init__(self, graph: ProductGraph) -> None:
-        self.graph = graph
-
-    def fit(self, train: pd.DataFrame, catalog: pd.DataFrame | None = None) -> None:
-        """Nothing to learn: the graph was built and saved before the cluster started."""
-
-    def recommendations(self, customer: int, k: int, exclude_bought: bool = True) -> list[Recommendation]:
-        """The graph's recommendations (description and via product included); raises UnknownUserError."""
-        try:
-            return self.graph.recommend(customer, k, exclude_bought)
-        except UnknownCustomerError as err:
-            raise UnknownUserError(self.name, str(customer)) from err
-
-    def recommend_many(
-        self, users: Sequence[str], k: int, exclude_bought: bool = True, explain: bool = False
-    ) -> list[list[RecommendedItem]]:
-        return [
-            [
-                RecommendedItem(item=r.stock_code, score=r.score, explanation=r.explanation if explain else None)
-                for r in self.recommendations(int(user), k, exclude_bought)
-            ]
-            for user in users
-        ]
 
 
 def purchase_interactions(graph: ProductGraph) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -121,6 +105,13 @@ def _elapsed_ms(started: float) -> float:
     return round(1000 * (time.perf_counter() - started), 3)
 
 
+def _mode(mode: RecommendMode | str) -> RecommendMode:
+    try:
+        return RecommendMode(mode)
+    except ValueError as err:
+        raise UnknownModeError(mode, tuple(RecommendMode)) from err
+
+
 class RecommendEnsemble:
     """Graph, item-kNN and popularity members over one :class:`ProductGraph`, answering per mode."""
 
@@ -128,7 +119,7 @@ class RecommendEnsemble:
         self, graph: ProductGraph, weights: Mapping[str, float] | None = None, weights_source: str | None = None
     ) -> None:
         started = time.perf_counter()
-        self._graph_member = ProductGraphMember(graph)
+        self._graph_member = KnowledgeGraphMember.from_graph(graph)
         self._popularity = PopularityMember()
         interactions, catalog = purchase_interactions(graph)
         self.weights = dict(FIXED_WEIGHTS if weights is None else weights)
@@ -138,7 +129,7 @@ class RecommendEnsemble:
         if interactions.empty:
             self.skipped = {
                 name: "skipped: the graph holds no sale lines with a customer to fit it on"
-                for name in ("item_knn", "popularity")
+                for name in (ITEM_KNN, POPULARITY)
             }
         else:
             self._fusion.fit(interactions, catalog)
@@ -169,33 +160,33 @@ class RecommendEnsemble:
             "fit_ms": self.fit_ms,
         }
 
-    def recommend(self, customer_id: int, k: int, mode: str = "graph") -> dict[str, Any]:
+    def recommend(self, customer_id: int, k: int, mode: RecommendMode | str = RecommendMode.GRAPH) -> dict[str, Any]:
         """``{"found": True, ...response fields}`` or ``{"found": False, "error": ...}`` when nothing can
-        answer (an unknown customer and no popularity member)."""
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        answer (an unknown customer and no popularity member); raises :class:`UnknownModeError` for a mode
+        that is not a :class:`RecommendMode` (or its value)."""
+        mode = _mode(mode)
         runs: dict[str, dict[str, Any]] = {}
-        graph_items = self._run_graph(customer_id, k if mode != "fusion" else max(k, FUSION_DEPTH), runs)
+        graph_items = self._run_graph(customer_id, k if mode != RecommendMode.FUSION else max(k, FUSION_DEPTH), runs)
         if graph_items is None:
             return self._fallback(customer_id, k, mode, runs)
         lists: dict[str, list[dict[str, Any]]] = {}
-        if mode == "graph":
+        if mode == RecommendMode.GRAPH:
             items = graph_items[:k]
             reason = "graph mode: the knowledge graph's personalised-PageRank ranking of the customer's purchases"
             for name in self._fusion.members:
-                if name != "graph" and name not in self.skipped:
-                    runs[name] = self._run(name, "idle", "not asked: graph mode runs the graph member only")
+                if name != GRAPH and name not in self.skipped:
+                    runs[name] = self._run(name, MemberStatus.IDLE, "not asked: graph mode runs the graph member only")
         else:
-            depth = k if mode == "parallel" else max(k, FUSION_DEPTH)
-            ranked: dict[str, list[RecommendedItem]] = {"graph": [self._as_ranked(i) for i in graph_items]}
-            for name in ("item_knn", "popularity"):
+            depth = k if mode == RecommendMode.PARALLEL else max(k, FUSION_DEPTH)
+            ranked: dict[str, list[RecommendedItem]] = {GRAPH: [self._as_ranked(i) for i in graph_items]}
+            for name in (ITEM_KNN, POPULARITY):
                 if name not in self.skipped:
                     found = self._run_member(name, str(customer_id), depth, runs)
                     if found is not None:
                         ranked[name] = found
-            if mode == "parallel":
+            if mode == RecommendMode.PARALLEL:
                 lists = {name: self._items(name, found, graph_items) for name, found in ranked.items()}
-                items = lists["graph"]
+                items = lists[GRAPH]
                 reason = f"parallel mode: each member's own top {k} ({', '.join(ranked)}); items is the graph's list"
             else:
                 fused = fuse_rankings({name: [found] for name, found in ranked.items()}, self.weights, k)[0]
@@ -212,10 +203,11 @@ class RecommendEnsemble:
         try:
             found = self._graph_member.recommendations(customer_id, k)
         except UnknownUserError as err:
-            runs["graph"] = self._run("graph", "failed", str(err), _elapsed_ms(started))
+            runs[GRAPH] = self._run(GRAPH, MemberStatus.FAILED, str(err), _elapsed_ms(started))
             return None
-        runs["graph"] = self._run("graph", "ran", "the product graph's recommender", _elapsed_ms(started), len(found))
-        return [{**r.to_dict(), "sources": {"graph": rank}} for rank, r in enumerate(found, start=1)]
+        why = "the product graph's recommender"
+        runs[GRAPH] = self._run(GRAPH, MemberStatus.RAN, why, _elapsed_ms(started), len(found))
+        return [{**r.to_dict(), "sources": {GRAPH: rank}} for rank, r in enumerate(found, start=1)]
 
     def _run_member(
         self, name: str, user: str, k: int, runs: dict[str, dict[str, Any]]
@@ -224,15 +216,17 @@ class RecommendEnsemble:
         try:
             found = self._fusion.members[name].recommend(user, k)
         except RecommendationError as err:
-            runs[name] = self._run(name, "failed", str(err), _elapsed_ms(started))
+            runs[name] = self._run(name, MemberStatus.FAILED, str(err), _elapsed_ms(started))
             logger.info("member %s did not answer for %s: %s", name, user, err)
             return None
         why = f"fitted at start-up on the graph's purchase table ({len(found)} items)"
-        runs[name] = self._run(name, "ran", why, _elapsed_ms(started), len(found))
+        runs[name] = self._run(name, MemberStatus.RAN, why, _elapsed_ms(started), len(found))
         return found
 
-    def _fallback(self, customer_id: int, k: int, mode: str, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        if "popularity" in self.skipped:
+    def _fallback(
+        self, customer_id: int, k: int, mode: RecommendMode, runs: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        if POPULARITY in self.skipped:
             return {
                 "found": False,
                 "error": f"customer {customer_id} is not in the product graph and no popularity member is fitted "
@@ -243,19 +237,20 @@ class RecommendEnsemble:
         # list for a customer with no purchases.
         anyone = str(self._popularity.matrix.users[0])
         found = self._popularity.recommend_many([anyone], k, exclude_bought=False, explain=True)[0]
-        runs["popularity"] = self._run("popularity", "ran", "fallback for an unknown customer", _elapsed_ms(started))
-        runs["popularity"]["items"] = len(found)
+        why_run = "fallback for an unknown customer"
+        runs[POPULARITY] = self._run(POPULARITY, MemberStatus.RAN, why_run, _elapsed_ms(started))
+        runs[POPULARITY]["items"] = len(found)
         why = (
             f"customer {customer_id} has no purchases in the product graph, so no member can personalise; "
             f"answering with the {k} products with the most distinct buyers"
         )
-        items = self._items("popularity", found, [])
-        return self._answer(customer_id, mode, items, {}, runs, why, "popularity", why)
+        items = self._items(POPULARITY, found, [])
+        return self._answer(customer_id, mode, items, {}, runs, why, POPULARITY, why)
 
     def _answer(
         self,
         customer_id: int,
-        mode: str,
+        mode: RecommendMode,
         items: list[dict[str, Any]],
         lists: dict[str, list[dict[str, Any]]],
         runs: dict[str, dict[str, Any]],
@@ -263,9 +258,11 @@ class RecommendEnsemble:
         fallback: str | None,
         fallback_reason: str | None,
     ) -> dict[str, Any]:
-        members = [runs.get(name) or self._run(name, "idle", "not needed for this answer") for name in self.active]
-        members += [self._run(name, "skipped", why) for name, why in self.skipped.items()]
-        members += [self._run(name, "not_served", why) for name, why in NOT_SERVED.items()]
+        members = [
+            runs.get(name) or self._run(name, MemberStatus.IDLE, "not needed for this answer") for name in self.active
+        ]
+        members += [self._run(name, MemberStatus.SKIPPED, why) for name, why in self.skipped.items()]
+        members += [self._run(name, MemberStatus.NOT_SERVED, why) for name, why in NOT_SERVED.items()]
         return {
             "found": True,
             "customer_id": customer_id,
@@ -280,7 +277,9 @@ class RecommendEnsemble:
             "reason": reason,
         }
 
-    def _run(self, name: str, status: str, reason: str, latency_ms: float = 0.0, items: int = 0) -> dict[str, Any]:
+    def _run(
+        self, name: str, status: MemberStatus, reason: str, latency_ms: float = 0.0, items: int = 0
+    ) -> dict[str, Any]:
         weight = self.weights.get(name) if name in self._fusion.members else None
         return {
             "name": name,
