@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cluster.app import SERVED_MEMBERS, ServedMember, app_builder, app_from_env, build_app, served_member
-from cluster.config import MAX_BODY_BYTES, MAX_TEXT_LENGTH, ClusterConfig, ray_address_from_env
+from cluster.config import MAX_BODY_BYTES, MAX_TEXT_LENGTH, ClusterConfig, ray_address_from_env, serving_from_env
 from cluster.errors import (
     ClusterConfigError,
     ClusterError,
@@ -49,6 +49,7 @@ __all__ = [
     "serve_config",
     "serve_config_yaml",
     "served_member",
+    "serving_from_env",
     "start",
     "stop",
 ]

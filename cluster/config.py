@@ -12,7 +12,7 @@ from typing import Any
 from cluster.errors import ClusterConfigError
 from cluster.members import INGRESS, MemberName, MemberServing
 
-__all__ = ["MAX_BODY_BYTES", "MAX_TEXT_LENGTH", "ClusterConfig", "ray_address_from_env"]
+__all__ = ["MAX_BODY_BYTES", "MAX_TEXT_LENGTH", "ClusterConfig", "ray_address_from_env", "serving_from_env"]
 
 MAX_TEXT_LENGTH = 2000  # the hard ceiling of a chat message, enforced by the request schema
 MAX_BODY_BYTES = 1_000_000  # request bodies above this are refused with 413 before they are parsed
@@ -181,17 +181,27 @@ class ClusterConfig:
         args: dict[str, Any] = {
             f.name: env[_ENV_PREFIX + f.name.upper()] for f in fields(cls) if _ENV_PREFIX + f.name.upper() in env
         }
-        if isinstance(args.get("serving"), str):
-            try:
-                args["serving"] = json.loads(args["serving"])
-            except json.JSONDecodeError as err:
-                raise ClusterConfigError(
-                    f"{_ENV_PREFIX}SERVING must be a JSON object of per-member options: {err}"
-                ) from err
+        if "serving" in args:
+            args["serving"] = serving_from_env(env)
         if "address" not in args and env.get("RAY_ADDRESS"):
             args["address"] = env["RAY_ADDRESS"]
         args.update(overrides or {})
         return cls.from_args(args)
+
+
+def serving_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Per-member serving options from ``SHOPMESH_CLUSTER_SERVING`` (a JSON object); empty when unset."""
+    env = os.environ if environ is None else environ
+    raw = env.get(_ENV_PREFIX + "SERVING")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ClusterConfigError(f"{_ENV_PREFIX}SERVING must be a JSON object of per-member options: {err}") from err
+    if not isinstance(parsed, dict):
+        raise ClusterConfigError(f"{_ENV_PREFIX}SERVING must be a JSON object, got {raw!r}")
+    return parsed
 
 
 def ray_address_from_env(environ: Mapping[str, str] | None = None) -> str | None:

@@ -9,6 +9,7 @@ from typing import Any
 from ray import serve
 
 from cluster.members import MemberName
+from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
 from cluster.registry_runner import Miss, RegistryRunner
 from cluster.schemas import ForecastRequest
@@ -55,4 +56,4 @@ class ForecastDeployment:
 
     def status(self) -> dict[str, Any]:
         service = self._runner.service
-        return self._runner.status(products=len(service.products) if service is not None else 0)
+        return self._runner.status(products=len(service.products) if service is not None else 0, **placement())

@@ -16,6 +16,7 @@ from typing import Any
 
 from ray import serve
 
+from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
 from ensemble.chat import ground_message, verify_dict
 from ensemble.recommendation import RecommendEnsemble, RecommendMode
@@ -139,4 +140,4 @@ class GraphDeployment:
         return self._service.recommend(customer_id, k, mode)
 
     def status(self) -> dict[str, Any]:
-        return self._service.status()
+        return {**self._service.status(), **placement()}

@@ -26,7 +26,7 @@ from typing import Any
 
 from ray import serve
 
-from cluster.metrics import ReplicaMetrics
+from cluster.metrics import ReplicaMetrics, placement
 from ensemble.chat import ChatMode, EnsembleIntentStage, HeadIntentStage, ensemble_version_for, load_served_intent
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
@@ -184,6 +184,6 @@ class IntentDeployment:
 
     def status(self) -> dict[str, Any]:
         """See :meth:`IntentRunner.status`."""
-        status = self._runner.status()
+        status = {**self._runner.status(), **placement()}
         self._metrics.serving(status["version"])
         return status

@@ -7,7 +7,7 @@ goes here so that configuration, health and routes can name it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -60,7 +60,9 @@ class Autoscaling:
 @dataclass(frozen=True)
 class MemberServing:
     """How one deployment runs: replicas (or autoscaling), the CPU and GPU share of each replica, request
-    batching and how many requests a replica takes at once (``None``: Serve's default)."""
+    batching and how many requests a replica takes at once (``None``: Serve's default). ``resources`` asks for
+    custom Ray resources as well (e.g. ``{"gpu_pool": 1}`` places replicas on the nodes started with
+    ``--resources '{"gpu_pool": N}'``)."""
 
     replicas: int = 1
     num_cpus: float = 0.25
@@ -69,10 +71,12 @@ class MemberServing:
     batch_wait_timeout_s: float = 0.005
     max_ongoing_requests: int | None = None
     autoscaling: Autoscaling | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.autoscaling, Mapping):
             object.__setattr__(self, "autoscaling", _parse(Autoscaling, self.autoscaling, "autoscaling"))
+        object.__setattr__(self, "resources", _resources(self.resources, "resources"))
         if self.replicas < 1:
             raise ClusterConfigError(f"replicas must be >= 1, got {self.replicas}")
         if self.num_cpus < 0 or self.num_gpus < 0 or self.num_cpus + self.num_gpus <= 0:
@@ -96,7 +100,10 @@ class MemberServing:
 
     def deployment_options(self, default_ongoing: int | None = None) -> dict[str, Any]:
         """Keyword arguments of ``Deployment.options`` (replicas or autoscaling, actor resources)."""
-        options: dict[str, Any] = {"ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}}
+        actor: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+        if self.resources:
+            actor["resources"] = dict(self.resources)
+        options: dict[str, Any] = {"ray_actor_options": actor}
         if self.max_ongoing_requests or default_ongoing:
             options["max_ongoing_requests"] = self.max_ongoing_requests or default_ongoing
         if self.autoscaling is not None:
@@ -106,8 +113,8 @@ class MemberServing:
         return options
 
     def to_args(self) -> dict[str, Any]:
-        """JSON-ready options; unset ones (``None``) left out."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        """JSON-ready options; unset ones (``None``, no custom resources) left out."""
+        return {key: value for key, value in asdict(self).items() if value is not None and value != {}}
 
     def merged(self, overrides: Mapping[str, Any], where: str) -> MemberServing:
         """These options with ``overrides`` (a config file's mapping) applied; unknown keys are an error."""
@@ -124,7 +131,26 @@ class MemberServing:
             raise ClusterConfigError(f"serving options for {where}: {err}") from err
 
 
+def _resources(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise ClusterConfigError(f"{where} must map resource names to amounts, got {value!r}")
+    parsed: dict[str, float] = {}
+    for name, amount in value.items():
+        try:
+            parsed[str(name)] = float(amount)
+        except (TypeError, ValueError) as err:
+            raise ClusterConfigError(f"{where}.{name} must be a number, got {amount!r}") from err
+        if parsed[str(name)] <= 0 or name in ("CPU", "GPU"):
+            raise ClusterConfigError(
+                f"{where}.{name} must be a custom resource with an amount > 0 (CPUs and GPUs have their own "
+                f"options num_cpus / num_gpus); got {amount!r}"
+            )
+    return parsed
+
+
 def _coerce_option(key: str, value: Any, where: str) -> Any:
+    if key == "resources":
+        return _resources(value, f"{where}.resources")
     if key == "autoscaling":
         if value is None or isinstance(value, Autoscaling):
             return value

@@ -8,16 +8,20 @@ the version each member serves. Member replicas report through Ray's metrics pip
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+import ray
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from ray import serve
 from ray.serve import metrics as serve_metrics
+from ray.serve.exceptions import RayServeException
 
 if TYPE_CHECKING:
     from cluster.schemas import ChatResponse
 
-__all__ = ["IngressMetrics", "ReplicaMetrics"]
+__all__ = ["IngressMetrics", "ReplicaMetrics", "placement"]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -96,6 +100,16 @@ class IngressMetrics:
     def render(self) -> tuple[bytes, str]:
         """The registry in Prometheus text format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def placement() -> dict[str, Any]:
+    """Where the calling replica runs: its Ray node id, its process id and, inside Serve, its replica id."""
+    where: dict[str, Any] = {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
+    try:
+        where["replica"] = serve.get_replica_context().replica_id.unique_id
+    except RayServeException:
+        where["replica"] = None  # called outside a Serve replica (tests of the member's own class)
+    return where
 
 
 class ReplicaMetrics:

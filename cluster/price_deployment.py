@@ -9,6 +9,7 @@ from typing import Any
 from ray import serve
 
 from cluster.members import MemberName
+from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
 from cluster.registry_runner import Miss, RegistryRunner
 from cluster.schemas import PriceRequest
@@ -44,4 +45,4 @@ class PriceDeployment:
         return self._runner.run(lambda service: service.price(request.store, request.brand, context), key)
 
     def status(self) -> dict[str, Any]:
-        return self._runner.status()
+        return self._runner.status(**placement())

@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import serve
 
-from cluster.metrics import ReplicaMetrics
+from cluster.metrics import ReplicaMetrics, placement
 from ensemble.chat import ReplyService, load_reference_frame, load_reply_service
 from ensemble.registry import Registry
 
@@ -64,6 +64,6 @@ class ReplyDeployment:
         return await asyncio.to_thread(self._service.reference, text, intent)
 
     def status(self) -> dict[str, Any]:
-        status = self._service.status()
+        status = {**self._service.status(), **placement()}
         self._metrics.serving(status["version"])
         return status

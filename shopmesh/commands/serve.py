@@ -4,10 +4,12 @@ on a running Ray cluster (``--address``)."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 import cluster
-from cluster import ClusterConfig, public_routes, ray_address_from_env, serve_config_yaml
+from cluster import ClusterConfig, public_routes, ray_address_from_env, serve_config_yaml, serving_from_env
 from shopmesh.config import Workspace
 from shopmesh.errors import CommandError
 from shopmesh.signals import wait_for_shutdown
@@ -33,11 +35,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a local HF causal-LM directory to write replies (default: the registry's reply version, if any)",
     )
     parser.add_argument(
+        "--serving",
+        type=_serving_json,
+        default=None,
+        help="per-member serving options as JSON, e.g. "
+        '\'{"intent": {"replicas": 2, "max_batch_size": 16}, "reply": {"resources": {"gpu_pool": 1}}}\' '
+        "(default: $SHOPMESH_CLUSTER_SERVING)",
+    )
+    parser.add_argument(
         "--print-config",
         action="store_true",
         help="print the Serve application config (for `serve deploy` / KubeRay) and exit",
     )
     parser.set_defaults(handler=run)
+
+
+def _serving_json(value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"--serving must be a JSON object of per-member options: {err}") from err
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"--serving must be a JSON object, got {value!r}")
+    return parsed
 
 
 def config_from_args(args: argparse.Namespace) -> ClusterConfig:
@@ -54,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
         reply_model_path=args.reply_model.absolute() if args.reply_model else None,
         ray_temp_dir=workspace.ray_tmp,
         address=args.address or ray_address_from_env(),
+        serving=args.serving if args.serving is not None else serving_from_env(),
     )
 
 
