@@ -19,6 +19,8 @@ from ensemble.registry import Registry
 
 __all__ = ["ForecastDeployment", "forecast_runner"]
 
+REVIEW_PERIOD_WEEKS = 1.0  # the reorder policy's review period (ensemble.forecasting.reorder_point's default)
+
 
 def forecast_runner(registry: Registry, version: str | None = None) -> RegistryRunner[ForecastService]:
     """The forecaster's runner over a registry."""
@@ -34,14 +36,38 @@ def forecast_runner(registry: Registry, version: str | None = None) -> RegistryR
 
 def _answer(service: ForecastService, request: ForecastRequest) -> dict[str, Any]:
     if request.series is not None:
-        return service.forecast_series(list(request.series), request.dates, request.horizon)
-    return service.forecast_product(
+        result = service.forecast_series(list(request.series), None, request.horizon)
+        dates = request.step_dates()
+        if dates is not None:
+            for step, date in zip(result["steps"], dates, strict=True):
+                step["step"] = date
+        return result
+    # A product's forecast reaches as far as the version was trained to: a longer horizon is answered up to
+    # there, and the answer says so.
+    horizon = min(request.horizon, service.horizon)
+    # The reorder point needs forecasts over the lead time plus the one-week review period.
+    covered = request.lead_time_weeks + REVIEW_PERIOD_WEEKS <= service.horizon
+    result = service.forecast_product(
         str(request.product),
-        request.horizon,
-        lead_time_weeks=request.lead_time_weeks,
+        horizon,
+        lead_time_weeks=request.lead_time_weeks if covered else service.horizon - REVIEW_PERIOD_WEEKS,
         service_level=request.service_level,
         on_hand=request.on_hand,
     )
+    if not covered:
+        result["reorder"] = None
+        result["reorder_unavailable"] = (
+            f"a lead time of {request.lead_time_weeks} weeks plus the {REVIEW_PERIOD_WEEKS:g}-week review period "
+            f"reaches past the {service.horizon} weeks {service.version_id} forecasts; ask with a lead time of at "
+            f"most {service.horizon - REVIEW_PERIOD_WEEKS:g} weeks"
+        )
+    if horizon < request.horizon:
+        result["horizon_capped"] = {
+            "asked": request.horizon,
+            "answered": horizon,
+            "reason": f"{service.version_id} forecasts at most {service.horizon} weeks ahead",
+        }
+    return result
 
 
 @serve.deployment(name="ForecastDeployment")

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from cluster.config import MAX_TEXT_LENGTH
 from cluster.members import MemberName
@@ -38,22 +49,85 @@ __all__ = [
 ]
 
 
+def _json_integer(value: Any) -> Any:
+    """JSON Schema counts 12.0 as an integer: accept integral floats, refuse booleans and strings."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _date_text(value: Any) -> Any:
+    """A date must come as ISO text (``2011-12-09``), not as a number of seconds."""
+    if not isinstance(value, str | dt.date):
+        raise ValueError("expected a date as text, YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_date_text)]
+
+# An integer as JSON Schema defines it (12 and 12.0), never a string or a boolean.
+JsonInt = Annotated[int, BeforeValidator(_json_integer), Field(strict=True)]
+# A number, never a string or a boolean.
+JsonFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+# Characters a message may not hold: C0 controls other than tab, line feed and carriage return, and DEL.
+_CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f"
+# What str.strip() removes (str.isspace), spelt out so that every regex engine reads the pattern alike.
+_SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+# Some character that is neither space nor control, and no control character anywhere.
+MESSAGE_PATTERN = f"^[^{_CONTROL}]*[^{_SPACE}{_CONTROL}][^{_CONTROL}]*$"
+
+
+def _is_control(char: str) -> bool:
+    """A C0 control character other than tab, line feed and carriage return, or DEL."""
+    return (ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f"
+
+
+CUSTOMER_ID_MAX = 2**53  # ids beyond what a JSON number holds exactly are refused, not rounded
+CustomerId = Annotated[int, Field(strict=True, ge=0, le=CUSTOMER_ID_MAX), BeforeValidator(_json_integer)]
+
+
+# Numbers with their bounds inside the type, so that the bounds stay in the JSON schema under Optional[...].
+Share = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)]
+LogPrice = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-10, le=10)]
+Price = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=1000)]
+Units = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e9)]
+
+
 class ChatRequest(BaseModel):
     """``POST /v1/chat``: a customer's message and optional context."""
 
     model_config = ConfigDict(extra="forbid")
 
-    text: StrictStr = Field(min_length=1, max_length=MAX_TEXT_LENGTH, description="the customer's message")
+    text: StrictStr = Field(
+        min_length=1,
+        max_length=MAX_TEXT_LENGTH,
+        pattern=MESSAGE_PATTERN,
+        description="the customer's message: some visible text, no control characters other than tab and newline",
+    )
     mode: ChatMode = ChatMode.SERIAL
-    customer_id: StrictInt | None = Field(default=None, ge=0)
-    order_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
+    customer_id: CustomerId | None = None
+    order_id: StrictStr | None = Field(default=None, min_length=1, max_length=32, pattern="^[0-9A-Za-z-]+$")
 
-    @field_validator("text")
+    @field_validator("text", mode="wrap")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text is blank: send the customer's message as a non-empty string")
-        return value
+    def _readable_text(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> str:
+        # The pattern states the rule in the schema; this says in words what a message breaking it did.
+        try:
+            checked: str = handler(value)
+        except ValidationError as err:
+            if isinstance(value, str) and 0 < len(value) <= MAX_TEXT_LENGTH:
+                bad = next((i for i, c in enumerate(value) if _is_control(c)), None)
+                if bad is not None:
+                    raise ValueError(
+                        f"text holds control character U+{ord(value[bad]):04X} at position {bad}; send plain text"
+                    ) from err
+                if not value.strip():
+                    raise ValueError("text is blank: send the customer's message as a non-empty string") from err
+            raise
+        return checked
 
 
 class RecommendRequest(BaseModel):
@@ -61,8 +135,8 @@ class RecommendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: StrictInt = Field(ge=0)
-    k: StrictInt = Field(default=10, ge=1, le=100)
+    customer_id: CustomerId
+    k: JsonInt = Field(default=10, ge=1, le=100)
     mode: RecommendMode = RecommendMode.GRAPH
 
 
@@ -175,18 +249,33 @@ def member_statuses(health: HealthResponse) -> dict[str, MemberStatus]:
     return {name.value: MemberStatus.model_validate(extra[name.value]) for name in MemberName if name.value in extra}
 
 
+MIN_SERIES = 8  # the shortest series the request forecaster (AutoETS) accepts
+SeriesValue = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e9, le=1e9)]
+
+
 class ForecastRequest(BaseModel):
-    """``POST /v1/forecast``: a product by stock code, or a series of weekly values, and the horizon in weeks."""
+    """``POST /v1/forecast``: exactly one of a product (its stock code) or a series of weekly values, and the
+    horizon in weeks. A product's reorder suggestion uses ``lead_time_weeks``, ``service_level`` and
+    ``on_hand``; a series may give the date of its last value (``last_date``) to date the forecast weeks."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["product"], "properties": {"product": {"type": "string"}}},
+                {"required": ["series"], "properties": {"series": {"type": "array"}}},
+            ],
+            "examples": [{"product": "85123A", "horizon": 4, "on_hand": 120}, {"series": [3, 4, 5, 4, 3, 4, 5, 4]}],
+        },
+    )
 
-    product: str | None = Field(default=None, min_length=1, max_length=32)
-    series: list[float] | None = Field(default=None, min_length=1, max_length=10_000)
-    dates: list[str] | None = None
-    horizon: StrictInt = Field(default=8, ge=1, le=52)
-    lead_time_weeks: float = Field(default=2.0, gt=0, le=52)
-    service_level: float = Field(default=0.95, gt=0.5, lt=1.0)
-    on_hand: float | None = Field(default=None, ge=0)
+    product: StrictStr | None = Field(default=None, min_length=1, max_length=32, pattern="^[0-9A-Za-z-]+$")
+    series: list[SeriesValue] | None = Field(default=None, min_length=MIN_SERIES, max_length=1_000)
+    last_date: IsoDate | None = Field(default=None, description="the date of the series' last value (series only)")
+    horizon: JsonInt = Field(default=8, ge=1, le=52)
+    lead_time_weeks: JsonFloat = Field(default=2.0, gt=0, le=52)
+    service_level: JsonFloat = Field(default=0.95, gt=0.5, lt=1.0)
+    on_hand: Units | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> ForecastRequest:
@@ -194,26 +283,39 @@ class ForecastRequest(BaseModel):
             raise ValueError("send exactly one of `product` (a stock code) or `series` (weekly values)")
         return self
 
+    def step_dates(self) -> list[str] | None:
+        """The dates of the forecast weeks, a week apart after ``last_date`` (``None`` without it, or when
+        they would fall past the calendar's end)."""
+        if self.last_date is None:
+            return None
+        try:
+            return [(self.last_date + dt.timedelta(weeks=i + 1)).isoformat() for i in range(self.horizon)]
+        except OverflowError:
+            return None
+
 
 class PriceContext(BaseModel):
     """What is known of next week at the store: promotion flags and prices (all optional)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    deal: float | None = Field(default=None, ge=0, le=1, description="1 when the brand is on deal that week")
-    feat: float | None = Field(default=None, ge=0, le=1, description="share of the week the brand is featured")
-    competitor_log_price: float | None = Field(default=None, ge=-10, le=10)
-    previous_price: float | None = Field(default=None, gt=0, le=1000)
+    deal: Share | None = Field(default=None, description="1 when the brand is on deal that week")
+    feat: Share | None = Field(default=None, description="share of the week the brand is featured")
+    competitor_log_price: LogPrice | None = None
+    previous_price: Price | None = None
     policy: Literal["thompson", "mean"] | None = None
 
 
 class PriceRequest(BaseModel):
     """``POST /v1/price``: a Dominick's store and brand, and optional context (deal, feat, previous_price, ...)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"store": 2, "brand": 1, "context": {"deal": 1, "policy": "mean"}}]},
+    )
 
-    store: StrictInt = Field(ge=0, le=10_000)
-    brand: StrictInt = Field(ge=0, le=10_000)
+    store: JsonInt = Field(ge=0, le=10_000)
+    brand: JsonInt = Field(ge=0, le=10_000)
     context: PriceContext | None = None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,6 +65,29 @@ def publish_tiny_intent(registry: Registry, seed: int) -> str:
     model = IntentModel.tiny(list(LABELS), seed=seed)
     lineage = Lineage(parent=None, data_fingerprint=f"test-seed-{seed}", method="central")
     return save_intent(registry, model, metrics={"accuracy": 0.0}, lineage=lineage).id
+
+
+def weekly_frame() -> pd.DataFrame:
+    """Three weekly series of 32 weeks with a period-4 pattern (a tiny forecaster's training data)."""
+    dates = pd.date_range("2020-01-06", periods=32, freq="7D")
+    pattern = np.array([10.0, 20.0, 30.0, 40.0])
+    return pd.concat(
+        [pd.DataFrame({"unique_id": f"P{i}", "ds": dates, "y": np.tile(pattern * (i + 1), 8)}) for i in range(3)],
+        ignore_index=True,
+    )
+
+
+def price_rows() -> pd.DataFrame:
+    """Twenty weeks of one Dominick's-like store and brand with a known price elasticity of -2."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for week in range(1, 21):
+        prices = np.exp(rng.normal(np.log(0.04), 0.15, size=11))
+        logmove = 2.0 - 2.0 * np.log(prices[0]) + rng.normal(0, 0.1)
+        row = {"store": 2, "brand": 1, "week": week, "logmove": logmove, "deal": 0.0, "feat": 0.0, "profit": 30.0}
+        row.update({f"price{b + 1}": prices[b] for b in range(11)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")

@@ -201,7 +201,8 @@ def test_forecast_and_price_say_what_to_train_when_no_version_exists(http: httpx
 @pytest.mark.parametrize(
     ("path", "content", "reason"),
     [
-        ("/v1/forecast", {"product": "85123A", "series": [1.0, 2.0]}, "exactly one of"),
+        ("/v1/forecast", {"product": "85123A", "series": [1.0] * 8}, "exactly one of"),
+        ("/v1/forecast", {"series": [1.0, 2.0]}, "at least 8 items"),
         ("/v1/forecast", {"product": "85123A", "horizon": 0}, "horizon"),
         ("/v1/price", {"store": "two", "brand": 1}, "store"),
         ("/v1/price", {"store": 2}, "brand"),

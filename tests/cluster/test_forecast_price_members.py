@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
+from cluster.errors import MemberUnavailableError, NotFoundError
 from cluster.forecast_deployment import ForecastDeployment, forecast_runner
 from cluster.outcomes import MemberOutcome, OutcomeStatus
 from cluster.price_deployment import PriceDeployment, price_runner
@@ -18,29 +16,9 @@ from ensemble.forecasting import NeuralConfig
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
+from tests.cluster.conftest import price_rows, weekly_frame
 
 torch.set_num_threads(1)
-
-
-def _weekly_frame() -> pd.DataFrame:
-    dates = pd.date_range("2020-01-06", periods=32, freq="7D")
-    pattern = np.array([10.0, 20.0, 30.0, 40.0])
-    return pd.concat(
-        [pd.DataFrame({"unique_id": f"P{i}", "ds": dates, "y": np.tile(pattern * (i + 1), 8)}) for i in range(3)],
-        ignore_index=True,
-    )
-
-
-def _price_rows() -> pd.DataFrame:
-    rng = np.random.default_rng(1)
-    rows = []
-    for week in range(1, 21):
-        prices = np.exp(rng.normal(np.log(0.04), 0.15, size=11))
-        logmove = 2.0 - 2.0 * np.log(prices[0]) + rng.normal(0, 0.1)
-        row = {"store": 2, "brand": 1, "week": week, "logmove": logmove, "deal": 0.0, "feat": 0.0, "profit": 30.0}
-        row.update({f"price{b + 1}": prices[b] for b in range(11)})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _forecast(registry: Registry, **request: object) -> MemberOutcome:
@@ -74,13 +52,13 @@ def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> No
     # Prepare
     registry = Registry(tmp_path)
     config = NeuralConfig(input_window=8, hidden=8, max_epochs=5, patience=2)
-    publish_forecaster(registry, _weekly_frame(), top_n=2, horizon=4, config=config, evaluate=False)
+    publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, config=config, evaluate=False)
 
     # Execute
     found = _forecast(registry, product="P2", horizon=2, on_hand=3)
     fallback = _forecast(registry, product="P0", horizon=2)
     missing = _forecast(registry, product="ZZZ", horizon=2)
-    invalid = _forecast(registry, product="P2", horizon=9)
+    capped = _forecast(registry, product="P2", horizon=9)
     series = _forecast(registry, series=[3.0, 4.0, 5.0, 4.0, 3.0, 4.0, 5.0, 4.0], horizon=2)
 
     # Assert
@@ -90,16 +68,16 @@ def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> No
     assert "ZZZ" in missing.error
     with pytest.raises(NotFoundError):
         missing.unwrap("forecaster")
-    assert invalid.status is OutcomeStatus.INVALID and "1..4" in invalid.error
-    with pytest.raises(RequestRejectedError, match=r"1\.\.4"):
-        invalid.unwrap("forecaster")
+    assert len(capped.unwrap("forecaster")["weeks"]) == 4
+    assert capped.unwrap("forecaster")["horizon_capped"]["asked"] == 9
+    assert "at most 4 weeks" in capped.unwrap("forecaster")["horizon_capped"]["reason"]
     assert len(series.unwrap("forecaster")["steps"]) == 2
     assert forecast_runner(registry).status()["version"] == "forecaster:v0001"
 
 
 def test_price_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
-    fit_pricing_version(registry, _price_rows())
+    fit_pricing_version(registry, price_rows())
 
     found = _price(registry, store=2, brand=1, context={"policy": "mean"})
     missing = _price(registry, store=3, brand=1)
