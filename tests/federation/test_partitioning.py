@@ -3,43 +3,91 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from federation import FederationConfig, PartitionError
-from federation.task import load_node_data, load_splits, partition_indices
+from federation.config import PartitionScheme
+from federation.partitions import PartitionSpec, partition_rows
+from federation.task import load_node_data, load_splits
 
-LABELS = ["a"] * 10 + ["b"] * 7 + ["c"] * 5 + ["d"] * 1
+# 4 labels x 60 rows, with a merchant column of 3 real groups of different sizes
+FRAME = pd.DataFrame(
+    {
+        "intent": [label for label in "abcd" for _ in range(60)],
+        "merchant": ["north"] * 100 + ["south"] * 90 + ["west"] * 50,
+    }
+)
 
 
-@pytest.mark.parametrize("num_partitions", [1, 2, 3, 5])
-def test_partitions_are_disjoint_and_cover_every_row(num_partitions: int) -> None:
+def _spec(scheme: PartitionScheme, num_partitions: int, *, seed: int = 0, alpha: float = 0.5) -> PartitionSpec:
+    return PartitionSpec(scheme, num_partitions, seed, "intent", alpha=alpha, natural_id_column="merchant")
+
+
+def _label_shares(rows: np.ndarray) -> np.ndarray:
+    counts = Counter(FRAME["intent"].iloc[rows])
+    return np.asarray([counts[label] for label in "abcd"], dtype=float) / len(rows)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "num_partitions"),
+    [(PartitionScheme.IID, 1), (PartitionScheme.IID, 4), (PartitionScheme.DIRICHLET, 3), (PartitionScheme.NATURAL, 3)],
+)
+def test_partitions_are_disjoint_and_cover_every_row(scheme: PartitionScheme, num_partitions: int) -> None:
     # Execute
-    parts = [partition_indices(LABELS, num_partitions, p, seed=7) for p in range(num_partitions)]
+    parts = [partition_rows(FRAME, _spec(scheme, num_partitions), p) for p in range(num_partitions)]
 
     # Assert
     together = np.concatenate(parts)
-    assert sorted(together.tolist()) == list(range(len(LABELS)))
-    sizes = [len(part) for part in parts]
-    assert max(sizes) - min(sizes) <= 1
+    assert sorted(together.tolist()) == list(range(len(FRAME)))
 
 
-def test_each_partition_gets_its_share_of_every_label() -> None:
+def test_iid_partitions_are_equal_sized_and_mix_every_label() -> None:
     # Execute
-    parts = [partition_indices(LABELS, 2, p, seed=0) for p in range(2)]
+    parts = [partition_rows(FRAME, _spec(PartitionScheme.IID, 4), p) for p in range(4)]
 
-    # Assert: a label with n rows lands floor(n/2) or ceil(n/2) times in each half
-    for part in parts:
-        counts = Counter(LABELS[i] for i in part)
-        assert counts["a"] == 5
-        assert counts["b"] in (3, 4)
-        assert counts["c"] in (2, 3)
+    # Assert: 240 rows into 4 shards of 60, each holding every label
+    assert [len(part) for part in parts] == [60, 60, 60, 60]
+    assert all(set(FRAME["intent"].iloc[part]) == set("abcd") for part in parts)
+
+
+def test_dirichlet_skews_the_label_mix_far_more_than_iid() -> None:
+    # Prepare: the label shares of the whole frame are 1/4 each
+    uniform = np.full(4, 0.25)
+
+    # Execute
+    iid = [partition_rows(FRAME, _spec(PartitionScheme.IID, 3), p) for p in range(3)]
+    skewed = [partition_rows(FRAME, _spec(PartitionScheme.DIRICHLET, 3, alpha=0.1), p) for p in range(3)]
+
+    # Assert: total-variation distance of each node's label mix from the global mix
+    iid_tv = max(0.5 * np.abs(_label_shares(rows) - uniform).sum() for rows in iid)
+    skewed_tv = max(0.5 * np.abs(_label_shares(rows) - uniform).sum() for rows in skewed)
+    assert iid_tv < 0.15
+    assert skewed_tv > 0.35
+    assert skewed_tv > 3 * iid_tv
+
+
+def test_natural_partitions_are_the_real_groups() -> None:
+    # Execute: NaturalIdPartitioner numbers the groups in sorted order
+    parts = [partition_rows(FRAME, _spec(PartitionScheme.NATURAL, 3), p) for p in range(3)]
+
+    # Assert
+    assert [set(FRAME["merchant"].iloc[part]) for part in parts] == [{"north"}, {"south"}, {"west"}]
+    assert [len(part) for part in parts] == [100, 90, 50]
+
+
+def test_natural_partitioning_names_the_group_count_when_the_node_count_differs() -> None:
+    with pytest.raises(PartitionError, match=r"one node per value, 3 in all .*num-partitions = 2"):
+        partition_rows(FRAME, _spec(PartitionScheme.NATURAL, 2), 0)
+    with pytest.raises(PartitionError, match=r"no such column"):
+        partition_rows(FRAME[["intent"]], _spec(PartitionScheme.NATURAL, 3), 0)
 
 
 def test_partition_is_deterministic_for_a_seed_and_changes_with_it() -> None:
     # Execute
-    first = partition_indices(LABELS, 3, 1, seed=1)
-    again = partition_indices(LABELS, 3, 1, seed=1)
-    other = partition_indices(LABELS, 3, 1, seed=2)
+    first = partition_rows(FRAME, _spec(PartitionScheme.DIRICHLET, 3, seed=1), 1)
+    again = partition_rows(FRAME, _spec(PartitionScheme.DIRICHLET, 3, seed=1), 1)
+    other = partition_rows(FRAME, _spec(PartitionScheme.DIRICHLET, 3, seed=2), 1)
 
     # Assert
     assert first.tolist() == again.tolist()
@@ -49,7 +97,7 @@ def test_partition_is_deterministic_for_a_seed_and_changes_with_it() -> None:
 @pytest.mark.parametrize(("partition_id", "num_partitions"), [(3, 3), (-1, 2), (0, 0)])
 def test_bad_partition_ids_are_refused(partition_id: int, num_partitions: int) -> None:
     with pytest.raises(PartitionError, match=r"partition|num-partitions"):
-        partition_indices(LABELS, num_partitions, partition_id, seed=0)
+        partition_rows(FRAME, _spec(PartitionScheme.IID, num_partitions), partition_id)
 
 
 def test_node_data_splits_the_bitext_train_and_validation_splits() -> None:
@@ -66,6 +114,20 @@ def test_node_data_splits_the_bitext_train_and_validation_splits() -> None:
     train_texts = [text for node in nodes for text in node.train_texts]
     assert Counter(train_texts) == Counter(train["instruction"].tolist())
     assert len({node.fingerprint for node in nodes}) == 3
+
+
+def test_a_node_with_its_own_file_uses_all_of_it_unsplit() -> None:
+    # Prepare
+    train, val = load_splits("")
+
+    # Execute: the partition arguments are ignored for a node's own file
+    node = load_node_data(FederationConfig(), 0, 1, own_data=True)
+    other_id = load_node_data(FederationConfig(), 2, 5, own_data=True)
+
+    # Assert
+    assert Counter(node.train_texts) == Counter(train["instruction"].tolist())
+    assert len(node.val_texts) == len(val)
+    assert other_id.fingerprint == node.fingerprint
 
 
 def test_max_train_examples_caps_each_partition() -> None:
