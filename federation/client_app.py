@@ -49,8 +49,9 @@ def _settings(message: Message, context: Context) -> tuple[FederationConfig, str
 
 
 def _own_data(context: Context) -> bool:
-    """Whether this SuperNode reads its own file (``data-path`` in its node config): then it is not partitioned."""
-    return bool(context.node_config.get("data-path", ""))
+    """Whether this SuperNode trains on its own file, whole: a ``data-path`` and no ``partition-id`` in its node
+    config. With a ``partition-id`` it takes that partition of the file (or of the run's data)."""
+    return "partition-id" not in context.node_config and bool(context.node_config.get("data-path", ""))
 
 
 def _partition(context: Context) -> tuple[int, int]:

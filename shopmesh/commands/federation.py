@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ensemble.datasets import default_bitext_path
 from federation import parse_run_config
 from federation.certificates import DEFAULT_HOSTS, TlsFiles, make_local_tls, make_node_key
 from federation.flower_cli import (
@@ -101,9 +102,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     node = group.add_parser("supernode", help="a merchant's flower-supernode next to its data")
     _add_client_tls(node)
     node.add_argument("--key", type=Path, default=None, help="this node's private key (made by `keygen`)")
-    node.add_argument("--data-path", type=Path, default=None, help="this merchant's own CSV (used unsplit)")
-    node.add_argument("--partition-id", type=int, default=None, help="without --data-path: this node's partition")
-    node.add_argument("--num-partitions", type=int, default=None, help="without --data-path: the number of nodes")
+    node.add_argument(
+        "--data-path", type=Path, default=None, help="this merchant's CSV, used whole unless --partition-id is given"
+    )
+    node.add_argument("--partition-id", type=int, default=None, help="train on this partition of the data")
+    node.add_argument("--num-partitions", type=int, default=None, help="the number of partitions (nodes)")
     node.add_argument("--registry-dir", type=Path, default=None, help="registry copy (default: the workspace's)")
     node.add_argument("--host", default="127.0.0.1", help="address of this node's ClientAppIo API")
     node.add_argument("--port", type=int, default=9094, help="port of this node's ClientAppIo API")
@@ -195,17 +198,20 @@ def run_register(args: argparse.Namespace) -> int:
 
 def run_supernode(args: argparse.Namespace) -> int:
     security = _security(args)
+    # The ClientApp runs from the unpacked app bundle, which holds no data: the data path is always absolute.
+    data_path = args.data_path or default_bitext_path()
+    if not data_path.is_file():
+        raise CommandError(f"--data-path {data_path} does not exist; give this merchant's CSV file")
     node_config: dict[str, int | float | str] = {
-        "registry-dir": str((args.registry_dir or Path(args.workspace.registry)).resolve())
+        "registry-dir": str((args.registry_dir or Path(args.workspace.registry)).resolve()),
+        "data-path": str(data_path.resolve()),
     }
-    if args.data_path is not None:
-        if not args.data_path.is_file():
-            raise CommandError(f"--data-path {args.data_path} does not exist; give this merchant's CSV file")
-        node_config["data-path"] = str(args.data_path.resolve())
-    elif args.partition_id is None or args.num_partitions is None:
-        raise CommandError("give --data-path FILE (this merchant's own data) or --partition-id N --num-partitions M")
-    else:
+    if (args.partition_id is None) != (args.num_partitions is None):
+        raise CommandError("give both --partition-id N and --num-partitions M, or neither")
+    if args.partition_id is not None:
         node_config.update({"partition-id": args.partition_id, "num-partitions": args.num_partitions})
+    elif args.data_path is None:
+        raise CommandError("give --data-path FILE (this merchant's own data) or --partition-id N --num-partitions M")
     argv = supernode_argv(
         args.superlink,
         host=args.host,
@@ -229,6 +235,8 @@ def _run_config(settings: list[str]) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as err:
             raise CommandError(f'--set {setting!r}: {raw!r} is not a TOML value; quote strings: {key}="text"') from err
     parse_run_config(values)  # refuse unknown keys and bad values before anything is submitted
+    # The ServerApp validates the aggregate on the data path; the app bundle holds no data, so make it absolute.
+    values.setdefault("data-path", str(default_bitext_path()))
     return values
 
 

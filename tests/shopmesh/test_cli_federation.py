@@ -125,7 +125,7 @@ def test_run_checks_the_run_config_and_writes_a_tls_connection(
     argv = json.loads(out)
     assert code == 0 and argv[1:2] == ["run"] and "--stream" in argv
     run_config = Path(argv[argv.index("--run-config") + 1]).read_text(encoding="utf-8")
-    assert run_config == 'strategy = "fedprox"\nproximal-mu = 0.1\n'
+    assert run_config.startswith('strategy = "fedprox"\nproximal-mu = 0.1\ndata-path = "/')
     connection = (tmp_path / "federation" / "flwr-home" / "config.toml").read_text(encoding="utf-8")
     assert 'address = "link:9091"' in connection and "root-certificates" in connection
     assert "insecure" not in connection
