@@ -5,8 +5,10 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
+from flwr.app import Context, RecordDict
 
-from federation import FederationConfig, PartitionError
+from federation import FederationConfig, NodeTaskError, PartitionError
+from federation.client_app import _own_data, _partition
 from federation.config import PartitionScheme
 from federation.partitions import PartitionSpec, partition_rows
 from federation.task import load_node_data, load_splits
@@ -137,3 +139,27 @@ def test_max_train_examples_caps_each_partition() -> None:
     # Assert: the cap keeps a random sample, not a block of one intent
     assert len(node.train_texts) == 40
     assert len(set(node.train_labels)) > 5
+
+
+@pytest.mark.parametrize(
+    ("node_config", "expected"),
+    [
+        ({"data-path": "/srv/chats.csv"}, (True, (0, 1))),
+        ({"data-path": "/srv/chats.csv", "partition-id": 1, "num-partitions": 3}, (False, (1, 3))),
+        ({"partition-id": 2, "num-partitions": 4}, (False, (2, 4))),
+    ],
+)
+def test_a_node_uses_its_own_file_whole_only_without_a_partition_id(
+    node_config: dict[str, bool | float | int | str], expected: tuple[bool, tuple[int, int]]
+) -> None:
+    # Prepare
+    context = Context(run_id=1, node_id=7, node_config=node_config, state=RecordDict(), run_config={})
+
+    # Execute / Assert
+    assert (_own_data(context), _partition(context)) == expected
+
+
+def test_a_node_without_partition_or_own_file_is_told_how_to_start() -> None:
+    context = Context(run_id=1, node_id=7, node_config={}, state=RecordDict(), run_config={})
+    with pytest.raises(NodeTaskError, match=r'--node-config "partition-id=0 num-partitions=3"'):
+        _partition(context)
