@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -218,7 +219,19 @@ def test_a_supernode_whose_key_was_never_registered_is_refused(tmp_path: Path) -
         )
         node.popen.wait(timeout=120)
         superlink_log = federation.superlink.log_tail(200)
+        assert federation.tls is not None
+        trusted = ssl.create_default_context(cafile=str(federation.tls.ca_cert))
+        address = ("127.0.0.1", ports.superlink)
+        with (
+            socket.create_connection(address, timeout=10) as raw,
+            trusted.wrap_socket(raw, server_hostname="127.0.0.1") as secured,
+        ):
+            tls_version = secured.version()
+        with socket.create_connection(address, timeout=10) as raw, pytest.raises(ssl.SSLCertVerificationError):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1")
 
+    # Assert: the SuperLink speaks TLS with the local CA's certificate for 127.0.0.1 (and no other CA vouches for it)
+    assert tls_version in ("TLSv1.2", "TLSv1.3")
     # Assert: the node gave up with Flower's activation error; the SuperLink names the unknown key
     assert node.popen.returncode != 0
     assert "Failed to activate SuperNode" in node.log_tail(200)
