@@ -172,3 +172,19 @@ def test_fedprox_local_update_stays_closer_to_the_global_adapters_than_plain_tra
     assert plain_report.steps == prox_report.steps == 4
     assert distance(plain_out) > 0 and distance(prox_out) > 0
     assert distance(prox_out) < 0.9 * distance(plain_out)
+
+
+def test_fedadam_steps_from_the_current_adapters_towards_the_mean_update() -> None:
+    # Prepare: the server holds zeros; two nodes send 1 and 3 (their weighted mean is 2)
+    strategy = build_strategy(FederationConfig(strategy=StrategyName.FEDADAM, server_learning_rate=0.1))
+    arrays = ArrayRecord({"w": Array(np.zeros(2, dtype=np.float32))})
+    list(strategy.configure_train(1, arrays, ConfigRecord({}), _TwoNodes()))  # type: ignore[arg-type]
+
+    # Execute
+    result, _ = strategy.aggregate_train(1, [_reply(7, [1.0, 1.0]), _reply(8, [3.0, 3.0])])
+
+    # Assert: an adaptive step of about eta along the mean delta, not FedAvg's jump to the mean
+    assert result is not None
+    stepped = result["w"].numpy()
+    assert np.all(stepped > 0.0) and np.all(stepped < 1.0)
+    np.testing.assert_allclose(stepped, stepped[0])
