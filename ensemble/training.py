@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -129,9 +129,11 @@ def fine_tune(
     labels: Sequence[str],
     cfg: TrainConfig,
     augmenter: StyleAugmenter | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> TrainReport:
     """Mini-batch training of every parameter that requires a gradient; with ``augmenter``, each epoch
-    rewrites a fresh random share of the batch's messages (seeded by ``cfg.seed``)."""
+    rewrites a fresh random share of the batch's messages (seeded by ``cfg.seed``). ``penalty`` (e.g. FedProx's
+    proximal term) is added to every batch's loss; the report's loss is the task loss alone."""
     _check_examples(texts, labels)
     head_params = [p for p in model.head.parameters() if p.requires_grad]
     head_ids = {id(p) for p in head_params}
@@ -161,7 +163,8 @@ def fine_tune(
                 batch_texts = augmenter.batch(batch_texts, rng)
             optimiser.zero_grad()
             loss = loss_fn(model(**model.tokenize(batch_texts)), targets[idx])
-            loss.backward()  # type: ignore[no-untyped-call]
+            objective = loss if penalty is None else loss + penalty()
+            objective.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
             scheduler.step()
             steps += 1

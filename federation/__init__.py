@@ -3,12 +3,14 @@
 The Flower components are ``federation.server_app:app`` and ``federation.client_app:app`` (see
 ``[tool.flwr.app]`` in pyproject.toml); :func:`run_federated_simulation` runs them on Flower's simulation
 runtime in a separate process; :func:`run_federated_deployment` runs them on Flower's deployment engine (a
-local SuperLink, one SuperNode per merchant and ``flwr run``).
+local SuperLink with TLS and SuperNode authentication, one registered SuperNode per merchant and ``flwr run``).
+The aggregation strategy (:func:`build_strategy`) and the data partitioning come from the run config.
 """
 
 from __future__ import annotations
 
-from federation.config import FederationConfig, parse_run_config
+from federation.certificates import NodeKey, TlsFiles, make_local_tls, make_node_key
+from federation.config import FederationConfig, PartitionScheme, StrategyName, parse_run_config
 from federation.deployment import run_federated_deployment
 from federation.errors import (
     FederatedRunError,
@@ -18,8 +20,11 @@ from federation.errors import (
     PartitionError,
     RoundFailedError,
 )
+from federation.flower_cli import SecurityMode
+from federation.local_link import LocalFederation
 from federation.ports import DeploymentPorts, choose_ports
 from federation.simulation import run_federated_simulation
+from federation.strategies import build_strategy
 from federation.summary import FederatedResult, read_summary
 
 __all__ = [
@@ -29,10 +34,19 @@ __all__ = [
     "FederationConfig",
     "FederationConfigError",
     "FederationError",
+    "LocalFederation",
+    "NodeKey",
     "NodeTaskError",
     "PartitionError",
+    "PartitionScheme",
     "RoundFailedError",
+    "SecurityMode",
+    "StrategyName",
+    "TlsFiles",
+    "build_strategy",
     "choose_ports",
+    "make_local_tls",
+    "make_node_key",
     "parse_run_config",
     "read_summary",
     "run_federated_deployment",

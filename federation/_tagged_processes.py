@@ -1,11 +1,11 @@
 """Processes of one local Flower deployment, each in its own process group and all tagged with one token.
 
-Flower's SuperLink and SuperNode start a SuperExec in a *new session* (``start_new_session=True``), and the
-SuperExec starts the ServerApp / ClientApp processes; none of them stays in the process group of the command
-that was started. So killing process groups alone can leave them behind. Every process started here gets
-the environment variable :data:`RUN_TOKEN_ENV` set to a token unique to the run; children inherit it, so on
-Linux :meth:`TaggedProcesses.stop` also finds and ends every process that still carries the token after the
-groups are gone (``/proc/<pid>/environ``), wherever it was reparented to.
+Flower's SuperLink and SuperNode start a SuperExec in a *new session*, and the SuperExec starts the
+ServerApp / ClientApp processes; none of them stays in the process group of the command that was started,
+and one whose parent exits is reparented away from the tree. So every process started here gets the
+environment variable :data:`RUN_TOKEN_ENV` set to a token unique to the run; children inherit it.
+:meth:`TaggedProcesses.stop` ends, with ``psutil``, every descendant of each started process and every
+process that still carries the token, wherever it was reparented to: SIGTERM, a grace period, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -13,23 +13,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import subprocess
-import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+import psutil
 
 __all__ = ["RUN_TOKEN_ENV", "StartedProcess", "TaggedProcesses", "processes_with_env"]
 
 logger = logging.getLogger(__name__)
 
 RUN_TOKEN_ENV = "SHOPMESH_FEDERATION_RUN"
-_PROC = Path("/proc")
 
 
 @dataclass
@@ -48,40 +47,41 @@ class StartedProcess:
             return "".join(deque(handle, maxlen=lines))
 
 
+def _carries(process: psutil.Process, wanted: str, value: str) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and process.environ().get(wanted) == value
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):  # gone, or another user's
+        return False
+
+
 def processes_with_env(name: str, value: str) -> list[int]:
-    """Ids of this user's processes whose environment holds ``name=value`` (Linux ``/proc``; [] elsewhere)."""
-    if not _PROC.is_dir():
+    """Ids of the running processes (zombies excluded) whose environment holds ``name=value``."""
+    me = os.getpid()
+    return sorted(p.pid for p in psutil.process_iter() if p.pid != me and _carries(p, name, value))
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
         return []
-    wanted = f"{name}={value}".encode()
-    found = []
-    for entry in _PROC.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone meanwhile, or another user's process
-            continue
-        if wanted in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return sorted(found)
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _signal_pid(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, sig)
+def _signal_all(processes: Iterable[psutil.Process], kill: bool) -> None:
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            if kill:
+                process.kill()
+            else:
+                process.terminate()
 
 
 class TaggedProcesses:
-    """Start commands in their own process groups with a shared run token; stop them all on exit.
+    """Start commands in their own sessions with a shared run token; stop them all on exit.
 
     Use as a context manager: leaving the block (normally, on error or on KeyboardInterrupt) calls
-    :meth:`stop`, which sends SIGTERM to every group, waits ``grace_s``, sends SIGKILL to what is left, then
-    does the same for any process still carrying the token.
+    :meth:`stop`.
     """
 
     def __init__(self, *, grace_s: float = 10.0, token: str | None = None) -> None:
@@ -133,47 +133,53 @@ class TaggedProcesses:
         self.started.append(process)
         return process
 
+    def _living(self) -> list[psutil.Process]:
+        found: dict[int, psutil.Process] = {}
+        for started in self.started:
+            for process in _descendants(started.popen.pid):
+                found[process.pid] = process
+        for pid in processes_with_env(RUN_TOKEN_ENV, self.token):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.setdefault(pid, psutil.Process(pid))
+        return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+    def _wait(self, processes: list[psutil.Process]) -> list[psutil.Process]:
+        """Wait up to ``grace_s`` for ``processes`` to end; the ones still running.
+
+        The processes started here are waited for through their Popen handles (which reap them and keep their
+        exit status); the rest through psutil.
+        """
+        own = {started.popen.pid: started.popen for started in self.started}
+        _, alive = psutil.wait_procs([p for p in processes if p.pid not in own], timeout=self.grace_s)
+        for process in processes:
+            popen = own.get(process.pid)
+            if popen is None:
+                continue
+            try:
+                popen.wait(timeout=self.grace_s)
+            except subprocess.TimeoutExpired:
+                alive.append(process)
+        return alive
+
     def stop(self) -> None:
-        """End every started process group, then every process that still carries the run token."""
-        for process in reversed(self.started):
-            if process.popen.poll() is None:
-                logger.debug("stopping %s (process group %s)", process.name, process.popen.pid)
-            # Signal the group even when the leader has exited: members of its group may still run.
-            _signal_group(process.popen.pid, signal.SIGTERM)
-        self._wait_groups(self.grace_s)
-        for process in self.started:
-            _signal_group(process.popen.pid, signal.SIGKILL)
-        self._wait_groups(self.grace_s)
-        self._sweep_token()
-        for process in self.started:
-            if process.popen.stdout is not None:
-                process.popen.stdout.close()
+        """End every started process, its descendants and every process that still carries the run token."""
+        # Two passes: a SuperExec may start an app process while the first signals are on their way.
+        for _ in range(2):
+            living = self._living()
+            if not living:
+                break
+            logger.debug("stopping %s process(es) of this run: %s", len(living), [p.pid for p in living])
+            _signal_all(living, kill=False)
+            stubborn = self._wait(living)
+            for process in stubborn:
+                logger.warning("process %s ignored SIGTERM for %.0f s; sending SIGKILL", process.pid, self.grace_s)
+            _signal_all(stubborn, kill=True)
+            self._wait(stubborn)
+        for started in self.started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                started.popen.wait(timeout=self.grace_s)  # reap what exited on its own
+            if started.popen.stdout is not None:
+                started.popen.stdout.close()
         for handle in self._logs:
             handle.close()
         self._logs.clear()
-
-    def _wait_groups(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        for process in self.started:
-            try:
-                process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                logger.warning("%s (pid %s) did not exit within %.0f s", process.name, process.popen.pid, timeout_s)
-
-    def _sweep_token(self) -> None:
-        leftovers = processes_with_env(RUN_TOKEN_ENV, self.token)
-        if not leftovers:
-            return
-        logger.info("ending %s detached Flower process(es) of this run: %s", len(leftovers), leftovers)
-        for pid in leftovers:
-            _signal_pid(pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_s
-        while leftovers and time.monotonic() < deadline:
-            time.sleep(0.2)
-            leftovers = processes_with_env(RUN_TOKEN_ENV, self.token)
-        for pid in leftovers:
-            logger.warning("process %s ignored SIGTERM; sending SIGKILL", pid)
-            _signal_pid(pid, signal.SIGKILL)
-        deadline = time.monotonic() + self.grace_s
-        while processes_with_env(RUN_TOKEN_ENV, self.token) and time.monotonic() < deadline:
-            time.sleep(0.2)

@@ -19,19 +19,24 @@ from federation.config import FederationConfig, parse_run_config
 from federation.errors import NodeTaskError
 from federation.task import load_node_data, local_evaluate, local_train
 
-__all__ = ["NODE_OVERRIDABLE_KEYS", "app"]
+__all__ = ["NODE_OVERRIDABLE_KEYS", "OWN_FILE", "app"]
 
 logger = logging.getLogger(__name__)
 
 # Settings a SuperNode may set for itself with --node-config (where its registry copy and its data live).
 NODE_OVERRIDABLE_KEYS = ("registry-dir", "data-path")
 _ROUND_KEY = "server-round"
+# The data source a node reports when it trained on its own file rather than a partition of the shared data.
+OWN_FILE = "own-file"
 
 app = ClientApp()
 
 
 def _settings(message: Message, context: Context) -> tuple[FederationConfig, str, int]:
-    """The run config the server sent (node-local paths overriding), the base version id and the round."""
+    """The run config the server sent (node-local paths overriding), the base version id and the round.
+
+    Flower's FedProx adds ``proximal-mu`` to what it sends; it is a key of the run config as well.
+    """
     sent: dict[str, Any] = dict(message.content.config_records["config"])
     server_round = int(sent.pop(_ROUND_KEY, 0))
     base_id = str(sent.get("base-version", ""))
@@ -43,7 +48,15 @@ def _settings(message: Message, context: Context) -> tuple[FederationConfig, str
     return parse_run_config(sent), base_id, server_round
 
 
+def _own_data(context: Context) -> bool:
+    """Whether this SuperNode trains on its own file, whole: a ``data-path`` and no ``partition-id`` in its node
+    config. With a ``partition-id`` it takes that partition of the file (or of the run's data)."""
+    return "partition-id" not in context.node_config and bool(context.node_config.get("data-path", ""))
+
+
 def _partition(context: Context) -> tuple[int, int]:
+    if _own_data(context):
+        return int(context.node_config.get("partition-id", 0)), 1
     try:
         return int(context.node_config["partition-id"]), int(context.node_config["num-partitions"])
     except (KeyError, TypeError, ValueError) as err:
@@ -64,7 +77,8 @@ def train(message: Message, context: Context) -> Message:
     try:
         config, base_id, server_round = _settings(message, context)
         partition_id, num_partitions = _partition(context)
-        data = load_node_data(config, partition_id, num_partitions)
+        own = _own_data(context)
+        data = load_node_data(config, partition_id, num_partitions, own_data=own)
         adapters_in = message.content.array_records["arrays"].to_torch_state_dict()
         adapters, report = local_train(
             config, base_id, adapters_in, data, server_round=server_round, partition_id=partition_id
@@ -75,7 +89,13 @@ def train(message: Message, context: Context) -> Message:
                 "metrics": MetricRecord(
                     {"train-loss": report.final_loss, "num-examples": report.examples, "steps": report.steps}
                 ),
-                "node": ConfigRecord({"partition-id": partition_id, "data-fingerprint": data.fingerprint}),
+                "node": ConfigRecord(
+                    {
+                        "partition-id": partition_id,
+                        "data-fingerprint": data.fingerprint,
+                        "data-source": OWN_FILE if own else config.partitioning.value,
+                    }
+                ),
             }
         )
         return Message(content=content, reply_to=message)
@@ -90,7 +110,7 @@ def evaluate(message: Message, context: Context) -> Message:
     try:
         config, base_id, _ = _settings(message, context)
         partition_id, num_partitions = _partition(context)
-        data = load_node_data(config, partition_id, num_partitions)
+        data = load_node_data(config, partition_id, num_partitions, own_data=_own_data(context))
         metrics = local_evaluate(config, base_id, message.content.array_records["arrays"].to_torch_state_dict(), data)
         record = MetricRecord(
             {

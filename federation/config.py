@@ -10,11 +10,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 from federation.errors import FederationConfigError
 
-__all__ = ["FederationConfig", "parse_run_config"]
+__all__ = ["FederationConfig", "PartitionScheme", "StrategyName", "parse_run_config"]
+
+
+class StrategyName(StrEnum):
+    """The aggregation strategies a run may use; each is Flower's own class in ``flwr.serverapp.strategy``."""
+
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"
+    FEDADAM = "fedadam"
+    FEDYOGI = "fedyogi"
+    TRIMMED_MEAN = "trimmed-mean"
+    KRUM = "krum"
+    MULTIKRUM = "multikrum"
+    BULYAN = "bulyan"
+
+
+class PartitionScheme(StrEnum):
+    """How the shared training data is split across nodes (a node with its own ``data-path`` is not split)."""
+
+    IID = "iid"  # flwr-datasets IidPartitioner over a seeded shuffle
+    DIRICHLET = "dirichlet"  # DirichletPartitioner over the labels with ``dirichlet-alpha``
+    NATURAL = "natural"  # NaturalIdPartitioner: one node per value of ``natural-id-column``
 
 
 @dataclass(frozen=True)
@@ -37,10 +59,29 @@ class FederationConfig:
     augment_rate: float = 0.5  # share of a node's messages rewritten in customers' styles per epoch (0 = off)
     seed: int = 0
     summary_path: str = ""  # "" = no JSON summary file
+    strategy: StrategyName = StrategyName.FEDAVG
+    proximal_mu: float = 0.01  # FedProx: weight of (mu/2)·||w - w_global||² in local training
+    server_learning_rate: float = 0.01  # FedAdam / FedYogi: the server optimiser's step size (eta)
+    server_beta_1: float = 0.9  # FedAdam / FedYogi: first-moment decay
+    server_beta_2: float = 0.99  # FedAdam / FedYogi: second-moment decay
+    server_tau: float = 0.001  # FedAdam / FedYogi: adaptivity (epsilon)
+    trim_beta: float = 0.2  # trimmed-mean: share of the values cut at each end per coordinate
+    num_malicious_nodes: int = 0  # Krum / MultiKrum / Bulyan: the number of faulty nodes to tolerate
+    num_nodes_to_select: int = 1  # MultiKrum: how many of the best-scored updates are averaged
+    partitioning: PartitionScheme = PartitionScheme.IID
+    dirichlet_alpha: float = 0.5  # smaller = more skewed label mix per node
+    natural_id_column: str = "category"  # the column whose values name the nodes under natural partitioning
+
+    def __post_init__(self) -> None:
+        _check_combination(self)
 
     def to_run_config(self) -> dict[str, int | float | str]:
         """The flat kebab-case mapping Flower uses (the inverse of :func:`parse_run_config`)."""
-        return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
+        flat: dict[str, int | float | str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            flat[f.name.replace("_", "-")] = str(value) if isinstance(value, StrEnum) else value
+        return flat
 
 
 _BOUNDS: dict[str, tuple[float, float]] = {
@@ -56,23 +97,69 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "max_train_examples": (0, 10**9),
     "augment_rate": (0.0, 1.0),
     "seed": (0, 2**31 - 1),
+    "proximal_mu": (0.0, 1e6),
+    "server_learning_rate": (1e-8, 10.0),
+    "server_beta_1": (0.0, 0.999999),
+    "server_beta_2": (0.0, 0.999999),
+    "server_tau": (1e-12, 1.0),
+    "trim_beta": (0.0, 0.49),
+    "num_malicious_nodes": (0, 100_000),
+    "num_nodes_to_select": (1, 100_000),
+    "dirichlet_alpha": (1e-6, 1e6),
 }
 
+_CHOICES: dict[str, type[StrEnum]] = {"StrategyName": StrategyName, "PartitionScheme": PartitionScheme}
 
-def _coerce(name: str, expected: type, value: Any) -> Any:
+
+def _coerce(name: str, expected: str, value: Any) -> Any:
     key = name.replace("_", "-")
-    if expected is int:
+    if expected == "int":
         # bool is an int subclass; a float such as 2.0 from a TOML override is accepted if integral.
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
             raise FederationConfigError(f"run config {key!r} must be an integer, got {value!r}; e.g. {key}=2")
         return int(value)
-    if expected is float:
+    if expected == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FederationConfigError(f"run config {key!r} must be a number, got {value!r}; e.g. {key}=0.5")
         return float(value)
     if not isinstance(value, str):
         raise FederationConfigError(f"run config {key!r} must be a string, got {value!r}; quote it in TOML")
+    if expected in _CHOICES:
+        choices = _CHOICES[expected]
+        try:
+            return choices(value)
+        except ValueError as err:
+            accepted = ", ".join(member.value for member in choices)
+            raise FederationConfigError(
+                f'run config {key!r} = {value!r} is not one of {accepted}; e.g. {key}="{next(iter(choices)).value}"'
+            ) from err
     return value
+
+
+def _check_combination(config: FederationConfig) -> None:
+    if config.fraction_train == 0.0:
+        raise FederationConfigError("run config 'fraction-train' = 0.0 would train nothing; use a fraction in (0, 1]")
+    f = config.num_malicious_nodes
+    if config.strategy == StrategyName.BULYAN and config.min_nodes < 4 * f + 3:
+        raise FederationConfigError(
+            f"strategy 'bulyan' with num-malicious-nodes={f} needs at least {4 * f + 3} nodes (4f + 3), but "
+            f"min-nodes = {config.min_nodes}; add nodes or lower num-malicious-nodes"
+        )
+    if config.strategy in (StrategyName.KRUM, StrategyName.MULTIKRUM) and config.min_nodes < 2 * f + 3:
+        raise FederationConfigError(
+            f"strategy {config.strategy.value!r} with num-malicious-nodes={f} needs at least {2 * f + 3} nodes "
+            f"(2f + 3), but min-nodes = {config.min_nodes}; add nodes or lower num-malicious-nodes"
+        )
+    if config.strategy == StrategyName.MULTIKRUM and config.num_nodes_to_select > config.min_nodes:
+        raise FederationConfigError(
+            f"run config 'num-nodes-to-select' = {config.num_nodes_to_select} exceeds min-nodes = "
+            f"{config.min_nodes}; MultiKrum averages at most the nodes that reply"
+        )
+    if config.partitioning == PartitionScheme.NATURAL and not config.natural_id_column:
+        raise FederationConfigError(
+            "run config 'natural-id-column' is empty under partitioning 'natural'; name the column that holds "
+            'each merchant\'s id, e.g. natural-id-column="category"'
+        )
 
 
 def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:
@@ -81,7 +168,7 @@ def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:
     Missing keys take the defaults; unknown keys are refused so that a typo does not silently fall back to a
     default. Raises :class:`FederationConfigError` naming the key, the value and the accepted form.
     """
-    types = {f.name: f.type for f in fields(FederationConfig)}
+    types = {f.name: str(f.type) for f in fields(FederationConfig)}
     known = {name.replace("_", "-"): name for name in types}
     unknown = sorted(set(run_config) - set(known))
     if unknown:
@@ -89,8 +176,7 @@ def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:
     kwargs: dict[str, Any] = {}
     for key, value in run_config.items():
         name = known[key]
-        expected = {"int": int, "float": float, "str": str}[str(types[name])]
-        coerced = _coerce(name, expected, value)
+        coerced = _coerce(name, types[name], value)
         if name in _BOUNDS:
             low, high = _BOUNDS[name]
             if not low <= coerced <= high:
@@ -98,7 +184,4 @@ def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:
                     f"run config {key!r} = {coerced!r} is outside [{low:g}, {high:g}]; choose one in range"
                 )
         kwargs[name] = coerced
-    config = FederationConfig(**kwargs)
-    if config.fraction_train == 0.0:
-        raise FederationConfigError("run config 'fraction-train' = 0.0 would train nothing; use a fraction in (0, 1]")
-    return config
+    return FederationConfig(**kwargs)

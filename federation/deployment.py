@@ -1,39 +1,38 @@
 """Run federated fine-tuning on Flower's deployment engine, on this machine, as merchants would run it.
 
-:func:`run_federated_deployment` starts a real ``flower-superlink`` (insecure, on a local address), one
-``flower-supernode`` per merchant (each with its partition, registry and data path in ``--node-config``),
-then submits the app with ``flwr run <app-dir> <connection> --stream --run-config FILE`` and waits for the
-JSON summary the ServerApp writes (:mod:`federation.summary`). Every Flower process runs in its own process
-group under a run token (:mod:`federation._tagged_processes`) and is ended when the run finishes, fails or
-times out.
+:func:`run_federated_deployment` starts a :class:`federation.local_link.LocalFederation`: a real
+``flower-superlink`` with TLS (a local CA and a certificate for the host) and SuperNode authentication, one
+key pair per merchant registered with ``flwr supernode register``, and one ``flower-supernode`` per merchant
+(its partition and registry in ``--node-config``). It then submits the app with
+``flwr run <app-dir> <connection> --stream --run-config FILE`` and waits for the JSON summary the ServerApp
+writes (:mod:`federation.summary`). ``insecure=True`` runs without TLS and authentication, with a warning.
+Every Flower process is ended when the run finishes, fails or times out.
 
-Flower 1.42's layout on the wire: the SuperLink serves the Fleet, Control and ServerAppIo APIs over HTTP on
-one ``--port``; each SuperNode serves its ClientAppIo API on its own ``--port``. The ``flwr`` CLI reads its
-SuperLink connection from ``$FLWR_HOME/config.toml``; each process here gets its own ``FLWR_HOME`` under the
-run's folder, so nothing is written to the user's ``~/.flwr``.
+The ``flwr`` CLI reads its SuperLink connection (address and the CA it trusts) from
+``$FLWR_HOME/config.toml``; each process here gets its own ``FLWR_HOME`` under the run's folder, so nothing
+is written to the user's ``~/.flwr``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
 import shutil
-import socket
-import sys
 import threading
 import time
 import tomllib
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ensemble.datasets import default_bitext_path
-from federation._tagged_processes import StartedProcess, TaggedProcesses
+from federation._tagged_processes import StartedProcess
 from federation.config import FederationConfig
 from federation.errors import FederatedRunError, FederationConfigError
+from federation.flower_cli import SecurityMode, flower_env, run_argv, toml_value
+from federation.local_link import LocalFederation
 from federation.ports import choose_ports
 from federation.summary import FederatedResult, read_summary
 
@@ -66,81 +65,6 @@ def _check_app_dir(app_dir: Path) -> None:
             "$FLWR_HOME/config.toml and comment it out in pyproject.toml. Remove the table: SuperLink "
             "connections live in $FLWR_HOME/config.toml"
         )
-
-
-def _toml_value(value: int | float | str) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    return repr(value)
-
-
-def _node_config(values: Mapping[str, int | float | str]) -> str:
-    """The ``--node-config`` argument: space-separated ``key=value`` pairs with TOML values."""
-    for key, value in values.items():
-        if isinstance(value, str) and '"' in value:
-            raise FederationConfigError(
-                f"node config {key}={value!r} contains a double quote, which --node-config cannot carry; "
-                "use a path without quotes"
-            )
-    return " ".join(f"{key}={_toml_value(value)}" for key, value in values.items())
-
-
-def _write_connection(flwr_home: Path, connection: str, address: str) -> None:
-    flwr_home.mkdir(parents=True, exist_ok=True)
-    (flwr_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "{connection}"\n\n[superlink.{connection}]\naddress = "{address}"\ninsecure = true\n',
-        encoding="utf-8",
-    )
-
-
-def _flower_env(flwr_home: Path, project_root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    # SuperExec starts flwr-serverapp / flwr-clientapp by name, so the interpreter's scripts must be on PATH.
-    scripts = str(Path(sys.executable).parent)
-    pythonpath = [str(project_root), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    env.update(
-        {
-            "FLWR_HOME": str(flwr_home),
-            "FLWR_TELEMETRY_ENABLED": "0",
-            "FLWR_DISABLE_UPDATE_CHECK": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(pythonpath),
-            "PATH": os.pathsep.join([scripts, env.get("PATH", "")]),
-        }
-    )
-    return env
-
-
-def _executable(name: str) -> str:
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if found is None:
-        raise FederatedRunError(
-            f"the Flower command {name!r} is not installed next to {sys.executable} nor on PATH; "
-            "install flwr[simulation]==1.42.0 into this environment"
-        )
-    return found
-
-
-def _wait_for_listener(process: StartedProcess, host: str, port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.popen.poll() is not None:
-            raise FederatedRunError(
-                f"{process.name} exited with code {process.popen.returncode} while starting; its log:\n"
-                + process.log_tail()
-            )
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.settimeout(1.0)
-            if probe.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.2)
-    raise FederatedRunError(
-        f"{process.name} did not listen on {host}:{port} within {timeout_s:.0f} s; raise startup_timeout_s. "
-        "Its log:\n" + process.log_tail()
-    )
 
 
 def _pump_output(process: StartedProcess, tail: deque[str], progress: Callable[[str], None] | None) -> None:
@@ -217,6 +141,7 @@ def run_federated_deployment(
     timeout_s: float = 1800.0,
     startup_timeout_s: float = 60.0,
     keep_files: bool = False,
+    insecure: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> FederatedResult:
     """Run ``config.num_server_rounds`` rounds with ``num_nodes`` local SuperNodes on Flower's deployment engine.
@@ -226,7 +151,8 @@ def run_federated_deployment(
     ``app_dir`` (default: the shopmesh project root) is what ``flwr run`` packs into the app bundle.
     ``work_dir`` (default ``.shopmesh/federation``) holds one folder per run with each process's
     ``FLWR_HOME`` and log; it is removed after a successful run unless ``keep_files`` (kept after a failure).
-    Progress lines of the ``flwr run --stream`` output (run id, rounds, replies received, failures) go to
+    With ``insecure`` the SuperLink and SuperNodes run without TLS and without node authentication (logged
+    as a warning). Progress lines of the ``flwr run --stream`` output (run id, rounds, replies received, failures) go to
     ``progress`` or to this module's logger.
 
     Every Flower process is ended before this returns or raises. Raises :class:`FederationConfigError` for
@@ -256,14 +182,15 @@ def run_federated_deployment(
     run_config_path = run_dir / "run-config.toml"
     run_dir.mkdir(parents=True)
     run_config_path.write_text(
-        "".join(f"{key} = {_toml_value(value)}\n" for key, value in settings.to_run_config().items()),
+        "".join(f"{key} = {toml_value(value)}\n" for key, value in settings.to_run_config().items()),
         encoding="utf-8",
     )
-    address = f"{host}:{ports.superlink}"
-    _write_connection(run_dir / "cli" / "flwr-home", connection, address)
+    security = SecurityMode(insecure=insecure)
     logger.info(
-        "starting a Flower deployment: SuperLink on %s, %s SuperNode(s) on ports %s, %s round(s)",
-        address,
+        "starting a Flower deployment (%s): SuperLink on %s:%s, %s SuperNode(s) on ports %s, %s round(s)",
+        "insecure" if insecure else "TLS and SuperNode authentication",
+        host,
+        ports.superlink,
         num_nodes,
         list(ports.supernodes),
         config.num_server_rounds,
@@ -272,70 +199,38 @@ def run_federated_deployment(
     deadline = time.monotonic() + timeout_s
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     try:
-        with TaggedProcesses() as processes:
-            superlink = processes.start(
-                "SuperLink",
-                [
-                    _executable("flower-superlink"),
-                    "--insecure",
-                    "--host",
-                    host,
-                    "--port",
-                    str(ports.superlink),
-                    "--disable-runtime-dependency-installation",
-                ],
-                env=_flower_env(run_dir / "superlink" / "flwr-home", project_root),
-                cwd=run_dir,
-                log_path=run_dir / "superlink.log",
-            )
-            _wait_for_listener(superlink, host, ports.superlink, startup_timeout_s)
+        with LocalFederation(
+            run_dir,
+            host=host,
+            port=ports.superlink,
+            connection=connection,
+            security=security,
+            project_root=project_root,
+            startup_timeout_s=startup_timeout_s,
+        ) as federation:
+            keys = [federation.make_key(f"node-{i}") for i in range(num_nodes)] if security.authenticates_nodes else []
+            federation.register(keys)
             nodes = [
-                processes.start(
+                federation.start_supernode(
                     f"SuperNode {partition}",
-                    [
-                        _executable("flower-supernode"),
-                        "--insecure",
-                        "--superlink",
-                        address,
-                        "--host",
-                        host,
-                        "--port",
-                        str(node_port),
-                        "--node-config",
-                        _node_config(
-                            {
-                                "partition-id": partition,
-                                "num-partitions": num_nodes,
-                                "registry-dir": settings.registry_dir,
-                                "data-path": settings.data_path,
-                            }
-                        ),
-                    ],
-                    env=_flower_env(run_dir / f"node-{partition}" / "flwr-home", project_root),
-                    cwd=run_dir,
-                    log_path=run_dir / f"node-{partition}.log",
+                    node_port,
+                    # The data path travels in the run config: a data-path here would mean the node's own file.
+                    {"partition-id": partition, "num-partitions": num_nodes, "registry-dir": settings.registry_dir},
+                    keys[partition] if keys else None,
                 )
                 for partition, node_port in enumerate(ports.supernodes)
             ]
-            cli = processes.start(
+            cli = federation.processes.start(
                 "flwr run",
-                [
-                    _executable("flwr"),
-                    "run",
-                    str(app_dir),
-                    connection,
-                    "--stream",
-                    "--run-config",
-                    str(run_config_path),
-                ],
-                env=_flower_env(run_dir / "cli" / "flwr-home", project_root),
+                run_argv(app_dir, connection, run_config_path),
+                env=flower_env(federation.cli_home, project_root),
                 cwd=app_dir,
             )
             reader = threading.Thread(target=_pump_output, args=(cli, tail, progress), daemon=True)
             reader.start()
-            _wait_for_cli(cli, [superlink, *nodes], deadline, timeout_s, tail)
+            _wait_for_cli(cli, [federation.superlink, *nodes], deadline, timeout_s, tail)
             reader.join(timeout=5.0)
-            result = _wait_for_summary(summary_path, superlink, tail)
+            result = _wait_for_summary(summary_path, federation.superlink, tail)
     except FederatedRunError as err:
         err.add_note(f"the Flower logs of this run are in {run_dir}")
         raise

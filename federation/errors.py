@@ -36,4 +36,4 @@ class RoundFailedError(FederationError):
 
 
 class FederatedRunError(FederationError):
-    """A federated simulation run (in its own process) did not produce a published version."""
+    """A federated run (a simulation in its own process, or Flower processes of a deployment) failed."""

@@ -14,11 +14,12 @@ from ensemble.members.intent_artifact import publishable, save_intent
 from ensemble.members.lora import load_adapter_state
 from ensemble.registry import Lineage, ModelVersion, Registry
 from ensemble.training import evaluate, fit_temperature
-from federation.config import FederationConfig
+from federation.config import FederationConfig, PartitionScheme
 from federation.rounds import RoundRecord
+from federation.strategies import WEIGHTED_BY, strategy_parameters
 from federation.task import LABEL_COLUMN, TEXT_COLUMN, build_model, load_splits
 
-__all__ = ["combined_fingerprint", "contributed_examples", "publish_aggregate"]
+__all__ = ["combined_fingerprint", "contributed_examples", "partitioning_details", "publish_aggregate"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,24 @@ def contributed_examples(rounds: Sequence[RoundRecord]) -> dict[int, int]:
     return examples
 
 
+def partitioning_details(config: FederationConfig, rounds: Sequence[RoundRecord]) -> dict[str, Any]:
+    """How the nodes' data was formed: the scheme and its parameter, and each node's source per its reply."""
+    details: dict[str, Any] = {"scheme": config.partitioning.value}
+    if config.partitioning == PartitionScheme.DIRICHLET:
+        details["alpha"] = config.dirichlet_alpha
+    if config.partitioning == PartitionScheme.NATURAL:
+        details["natural_id_column"] = config.natural_id_column
+    sources = {str(node): source for record in rounds for node, source in sorted(record.data_sources.items())}
+    details["node_data_sources"] = sources
+    return details
+
+
 def publish_aggregate(
     config: FederationConfig,
     base_id: str,
     adapters: Mapping[str, torch.Tensor],
     rounds: Sequence[RoundRecord],
+    flower_class: str,
 ) -> tuple[ModelVersion, dict[str, float]]:
     """Apply ``adapters`` to the base version, merge, refit the temperature on the validation split and its
     style-rewritten copy (the head changed, so the base version's temperature no longer fits), evaluate on the
@@ -57,8 +71,13 @@ def publish_aggregate(
     examples = contributed_examples(rounds)
     fingerprints = [fp for record in rounds for fp in record.data_fingerprints.values()]
     details: dict[str, Any] = {
-        "strategy": "FedAvg",
-        "weighted_by": "num-examples",
+        "strategy": {
+            "name": config.strategy.value,
+            "flower_class": flower_class,
+            "parameters": strategy_parameters(config),
+        },
+        "weighted_by": WEIGHTED_BY,
+        "partitioning": partitioning_details(config, rounds),
         "rounds": len(rounds),
         "participants": sorted(examples),
         "num_examples": sum(examples.values()),

@@ -1,4 +1,5 @@
-"""FedAvg that keeps a per-round record of who took part, what each node reported and who failed."""
+"""A wrapper around any Flower strategy that keeps a per-round record of who took part, what each node reported
+and who failed."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flwr.app import ArrayRecord, Message, MetricRecord
-from flwr.serverapp.strategy import FedAvg
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Strategy
 
 from federation.errors import RoundFailedError
 
-__all__ = ["RoundRecord", "TrackedFedAvg"]
+__all__ = ["RoundRecord", "TrackedStrategy"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ class RoundRecord:
     evaluate: dict[int, dict[str, float]] = field(default_factory=dict)
     partitions: dict[int, int] = field(default_factory=dict)
     data_fingerprints: dict[int, str] = field(default_factory=dict)
+    data_sources: dict[int, str] = field(default_factory=dict)  # a partitioning scheme, or "own-file"
     failures: dict[int, str] = field(default_factory=dict)
     train_aggregate: dict[str, float] = field(default_factory=dict)
     evaluate_aggregate: dict[str, float] = field(default_factory=dict)
@@ -38,6 +41,7 @@ class RoundRecord:
             "train": {str(k): v for k, v in sorted(self.train.items())},
             "evaluate": {str(k): v for k, v in sorted(self.evaluate.items())},
             "partitions": {str(k): v for k, v in sorted(self.partitions.items())},
+            "data_sources": {str(k): v for k, v in sorted(self.data_sources.items())},
             "failures": {str(k): v for k, v in sorted(self.failures.items())},
             "train_aggregate": self.train_aggregate,
             "evaluate_aggregate": self.evaluate_aggregate,
@@ -48,19 +52,30 @@ def _scalars(record: MetricRecord) -> dict[str, float]:
     return {key: float(value) for key, value in record.items() if isinstance(value, int | float)}
 
 
-class TrackedFedAvg(FedAvg):
-    """Flower's FedAvg (weighted by ``num-examples``) plus a :class:`RoundRecord` per round."""
+class TrackedStrategy(Strategy):
+    """Any Flower strategy plus a :class:`RoundRecord` per round.
 
-    def __init__(self, fraction_train: float, fraction_evaluate: float, min_nodes: int) -> None:
-        super().__init__(
-            fraction_train=fraction_train,
-            fraction_evaluate=fraction_evaluate,
-            min_train_nodes=min_nodes,
-            min_evaluate_nodes=min_nodes if fraction_evaluate > 0 else 0,
-            min_available_nodes=min_nodes,
-            weighted_by_key="num-examples",
-        )
+    Selection and aggregation are the wrapped strategy's own (``configure_*`` and ``aggregate_*`` delegate to
+    it, so stateful ones such as FedAdam keep their state); this class only records each reply on the way.
+    """
+
+    def __init__(self, inner: Strategy) -> None:
+        self.inner = inner
         self.rounds: dict[int, RoundRecord] = {}
+
+    def summary(self) -> None:
+        logger.info("strategy: %s", type(self.inner).__name__)
+        self.inner.summary()
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return self.inner.configure_train(server_round, arrays, config, grid)
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return self.inner.configure_evaluate(server_round, arrays, config, grid)
 
     def _record(self, server_round: int) -> RoundRecord:
         return self.rounds.setdefault(server_round, RoundRecord(server_round))
@@ -83,13 +98,15 @@ class TrackedFedAvg(FedAvg):
                 if isinstance(partition, int):
                     record.partitions[node] = partition
                 record.data_fingerprints[node] = str(node_info["data-fingerprint"])
+                if "data-source" in node_info:
+                    record.data_sources[node] = str(node_info["data-source"])
         if not record.train:
             causes = "; ".join(record.failures.values()) or "no node replied before the timeout"
             raise RoundFailedError(
                 f"round {server_round}: no node trained successfully ({len(replies)} replies): {causes}. "
                 "Fix the failing nodes' data or configuration and start the run again."
             )
-        arrays, metrics = super().aggregate_train(server_round, replies)
+        arrays, metrics = self.inner.aggregate_train(server_round, replies)
         if metrics is not None:
             record.train_aggregate = _scalars(metrics)
         logger.info("round %s: trained on %s node(s): %s", server_round, len(record.train), record.train_aggregate)
@@ -105,7 +122,7 @@ class TrackedFedAvg(FedAvg):
                 logger.error("round %s: node %s failed to evaluate: %s", server_round, node, reply.error.reason)
                 continue
             record.evaluate[node] = _scalars(next(iter(reply.content.metric_records.values())))
-        metrics = super().aggregate_evaluate(server_round, replies)
+        metrics = self.inner.aggregate_evaluate(server_round, replies)
         if metrics is not None:
             record.evaluate_aggregate = _scalars(metrics)
         logger.info("round %s: evaluated: %s", server_round, record.evaluate_aggregate)

@@ -1,9 +1,11 @@
-"""The server side: a Flower ServerApp that runs FedAvg over LoRA adapters and publishes the aggregate.
+"""The server side: a Flower ServerApp that aggregates LoRA adapters with the configured Flower strategy and
+publishes the result.
 
 The server resolves the base version once, makes the initial adapters with the run's seed (so every node
-starts from identical tensors), runs ``num-server-rounds`` of FedAvg weighted by ``num-examples``, then
-publishes the merged model as a new intent version whose lineage names the base version, the rounds, the
-participants and their metrics. A JSON summary goes to ``summary-path`` when one is configured.
+starts from identical tensors), runs ``num-server-rounds`` of the configured strategy
+(:mod:`federation.strategies`, weighted by ``num-examples`` where it weights), then publishes the merged
+model as a new intent version whose lineage names the base version, the strategy, the partitioning, the
+rounds, the participants and their metrics. A JSON summary goes to ``summary-path`` when one is configured.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 from federation.config import FederationConfig, parse_run_config
 from federation.errors import RoundFailedError
 from federation.publish import contributed_examples, publish_aggregate
-from federation.rounds import TrackedFedAvg
+from federation.strategies import build_strategy
 from federation.summary import FederatedResult, write_summary
 from federation.task import initial_adapters, resolve_base_version
 
@@ -37,9 +39,11 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
     """
     start = time.perf_counter()
     base_id = resolve_base_version(config)
-    logger.info("federated fine-tuning of %s: %s rounds", base_id, config.num_server_rounds)
+    logger.info(
+        "federated fine-tuning of %s: %s rounds of %s", base_id, config.num_server_rounds, config.strategy.value
+    )
     node_config = ConfigRecord({**config.to_run_config(), "base-version": base_id})
-    strategy = TrackedFedAvg(config.fraction_train, config.fraction_evaluate, config.min_nodes)
+    strategy = build_strategy(config)
     result = strategy.start(
         grid=grid,
         initial_arrays=ArrayRecord(initial_adapters(config, base_id)),
@@ -51,7 +55,9 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
     rounds = [strategy.rounds[r] for r in sorted(strategy.rounds)]
     if len(result.arrays) == 0:
         raise RoundFailedError(f"{config.num_server_rounds} round(s) ended without an aggregate; check the nodes' logs")
-    version, metrics = publish_aggregate(config, base_id, result.arrays.to_torch_state_dict(), rounds)
+    version, metrics = publish_aggregate(
+        config, base_id, result.arrays.to_torch_state_dict(), rounds, type(strategy.inner).__name__
+    )
     examples = contributed_examples(rounds)
     return FederatedResult(
         status="published",

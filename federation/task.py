@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +24,9 @@ from ensemble.members.intent_artifact import load_intent
 from ensemble.members.lora import adapter_state, apply_lora, load_adapter_state
 from ensemble.registry import Registry, fingerprint_frame
 from ensemble.training import TrainConfig, TrainReport, evaluate, fine_tune
-from federation.config import FederationConfig
+from federation.config import FederationConfig, StrategyName
 from federation.errors import PartitionError
+from federation.partitions import PartitionSpec, partition_rows
 
 __all__ = [
     "NodeData",
@@ -36,7 +37,8 @@ __all__ = [
     "local_evaluate",
     "local_train",
     "node_seed",
-    "partition_indices",
+    "partition_spec",
+    "proximal_term",
     "resolve_base_version",
 ]
 
@@ -57,28 +59,6 @@ class NodeData:
     fingerprint: str  # of the node's training rows
 
 
-def partition_indices(labels: Sequence[str], num_partitions: int, partition_id: int, seed: int) -> np.ndarray:
-    """Row positions of one partition: disjoint across partitions, together covering every row.
-
-    Rows are shuffled with ``seed``, grouped by label (stably, so the shuffle survives within a label) and
-    dealt round-robin, so each partition gets about 1/num_partitions of every label. The positions come back
-    in shuffled order, so a prefix of them is a random sample of the partition.
-    """
-    if num_partitions < 1:
-        raise PartitionError(f"num-partitions must be at least 1, got {num_partitions}")
-    if not 0 <= partition_id < num_partitions:
-        raise PartitionError(
-            f"partition-id {partition_id} is outside [0, {num_partitions - 1}]; "
-            "give each node a distinct id below num-partitions"
-        )
-    rank = np.random.default_rng(seed).permutation(len(labels))  # rank[i]: position of row i in the shuffle
-    shuffled = np.argsort(rank)  # rows in shuffled order
-    label_array = np.asarray(labels, dtype=object)[shuffled]
-    by_label = shuffled[np.argsort(label_array, kind="stable")]
-    mine = by_label[partition_id::num_partitions]
-    return mine[np.argsort(rank[mine], kind="stable")]
-
-
 @functools.lru_cache(maxsize=2)
 def load_splits(data_path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Bitext train and validation splits (fixed rule: stratified, seed 0); ``""`` is the bundled copy."""
@@ -86,13 +66,38 @@ def load_splits(data_path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return splits.train, splits.val
 
 
-def load_node_data(config: FederationConfig, partition_id: int, num_partitions: int) -> NodeData:
-    """This node's partition of the train split (capped by ``max-train-examples``) and of validation."""
+def partition_spec(config: FederationConfig, num_partitions: int) -> PartitionSpec:
+    """The partitioner settings of a run (the same on every node, so the partitions are disjoint)."""
+    return PartitionSpec(
+        scheme=config.partitioning,
+        num_partitions=num_partitions,
+        seed=config.seed,
+        label_column=LABEL_COLUMN,
+        alpha=config.dirichlet_alpha,
+        natural_id_column=config.natural_id_column,
+    )
+
+
+def load_node_data(
+    config: FederationConfig, partition_id: int, num_partitions: int, *, own_data: bool = False
+) -> NodeData:
+    """This node's training rows (capped by ``max-train-examples``) and validation rows.
+
+    With ``own_data`` the node's ``data-path`` is its private file and all of it is the node's share (split
+    into train and validation by the fixed rule, never partitioned further); otherwise the node takes its
+    partition of the shared data, under the run's partitioning, of both splits.
+    """
     train, val = load_splits(config.data_path)
-    train_rows = partition_indices(train[LABEL_COLUMN].tolist(), num_partitions, partition_id, config.seed)
+    if own_data:
+        rng = np.random.default_rng(config.seed)
+        train_rows = rng.permutation(len(train))
+        val_rows = np.arange(len(val))
+    else:
+        spec = partition_spec(config, num_partitions)
+        train_rows = partition_rows(train, spec, partition_id)
+        val_rows = partition_rows(val, spec, partition_id)
     if config.max_train_examples:
         train_rows = train_rows[: config.max_train_examples]
-    val_rows = partition_indices(val[LABEL_COLUMN].tolist(), num_partitions, partition_id, config.seed)
     if len(train_rows) == 0:
         raise PartitionError(
             f"partition {partition_id} of {num_partitions} has no training rows out of {len(train)}; "
@@ -140,6 +145,22 @@ def node_seed(seed: int, server_round: int, partition_id: int) -> int:
     return seed + 1_000 * server_round + partition_id
 
 
+def proximal_term(model: IntentModel, mu: float) -> Callable[[], torch.Tensor]:
+    """FedProx's proximal term (Li et al., 2020): ``(mu / 2) * sum ||w - w_global||²`` over the trainable tensors.
+
+    Call it right after the global adapters are loaded: it anchors every trainable tensor (the LoRA matrices
+    and the head, exactly the tensors that travel) at its current value.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    anchors = [p.detach().clone() for p in params]
+
+    def term() -> torch.Tensor:
+        squared = torch.stack([((p - anchor) ** 2).sum() for p, anchor in zip(params, anchors, strict=True)])
+        return (mu / 2.0) * squared.sum()
+
+    return term
+
+
 def local_train(
     config: FederationConfig,
     base_id: str,
@@ -157,6 +178,8 @@ def local_train(
     # The same style augmentation as central training, so that local rounds on a merchant's own wording do
     # not undo what the base version learnt about real customers' messages.
     augmenter = StyleAugmenter(AugmentConfig(rate=config.augment_rate)) if config.augment_rate > 0 else None
+    fedprox = config.strategy == StrategyName.FEDPROX and config.proximal_mu > 0
+    penalty = proximal_term(model, config.proximal_mu) if fedprox else None
     report = fine_tune(
         model,
         data.train_texts,
@@ -168,6 +191,7 @@ def local_train(
             seed=seed,
         ),
         augmenter,
+        penalty,
     )
     logger.info(
         "partition %s round %s: %s examples, %s steps, loss %.4f, %.1f s",

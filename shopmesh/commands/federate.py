@@ -6,6 +6,7 @@ import argparse
 import json
 
 from federation import FederationConfig, run_federated_deployment, run_federated_simulation
+from federation.config import PartitionScheme, StrategyName
 from shopmesh.errors import CommandError
 
 ENGINES = ("simulation", "deployment")
@@ -21,8 +22,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--engine",
         choices=ENGINES,
         default="simulation",
-        help="simulation: Flower's Ray simulation in a child process; deployment: a local flower-superlink, "
-        "one flower-supernode per merchant and `flwr run` (insecure, 127.0.0.1)",
+        help="simulation: Flower's Ray simulation in a child process; deployment: a local flower-superlink "
+        "with TLS and SuperNode authentication, one registered flower-supernode per merchant and `flwr run`",
+    )
+    parser.add_argument(
+        "--strategy", choices=[s.value for s in StrategyName], default="fedavg", help="Flower's aggregation strategy"
+    )
+    parser.add_argument(
+        "--partitioning",
+        choices=[p.value for p in PartitionScheme],
+        default="iid",
+        help="how the data is split across merchants (natural: one merchant per Bitext category)",
+    )
+    parser.add_argument("--dirichlet-alpha", type=float, default=0.5, help="label skew of --partitioning dirichlet")
+    parser.add_argument(
+        "--insecure", action="store_true", help="deployment engine: no TLS and no SuperNode authentication"
     )
     parser.add_argument(
         "--superlink-port", type=int, default=None, help="deployment engine: the SuperLink's port (default: a free one)"
@@ -39,10 +53,18 @@ def run(args: argparse.Namespace) -> int:
         num_server_rounds=args.rounds,
         local_epochs=args.local_epochs,
         min_nodes=args.nodes,
+        strategy=StrategyName(args.strategy),
+        partitioning=PartitionScheme(args.partitioning),
+        dirichlet_alpha=args.dirichlet_alpha,
     )
     if args.engine == "deployment":
         result = run_federated_deployment(
-            config, args.nodes, work_dir=args.workspace.federation, superlink_port=args.superlink_port, progress=print
+            config,
+            args.nodes,
+            work_dir=args.workspace.federation,
+            superlink_port=args.superlink_port,
+            insecure=args.insecure,
+            progress=print,
         )
     else:
         result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=print)

@@ -6,45 +6,43 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ensemble.registry import Registry
 from federation import FederatedRunError, FederationConfig, FederationConfigError, run_federated_deployment
 from federation._tagged_processes import RUN_TOKEN_ENV, TaggedProcesses, processes_with_env
+from federation.flower_cli import SecurityMode
+from federation.local_link import LocalFederation
 from federation.ports import choose_ports
 
-NUM_NODES = 2
-PROC = Path("/proc")
-needs_proc = pytest.mark.skipif(not PROC.is_dir(), reason="finding processes by environment needs Linux /proc")
+NUM_NODES = 3
 
 
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
     try:
-        state = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state != "Z"
 
 
 def _flower_processes(flwr_home_root: Path) -> list[int]:
     """Processes whose FLWR_HOME lies under ``flwr_home_root`` (every Flower process a run starts)."""
     found = []
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
+    for process in psutil.process_iter():
         try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
+            home = process.environ().get("FLWR_HOME", "")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        homes = [item[len(b"FLWR_HOME=") :] for item in environ if item.startswith(b"FLWR_HOME=")]
-        if homes and homes[0].decode(errors="replace").startswith(str(flwr_home_root)):
-            found.append(int(entry.name))
+        if home.startswith(str(flwr_home_root)) and _alive(process.pid):
+            found.append(process.pid)
     return found
 
 
@@ -83,7 +81,6 @@ def test_an_app_dir_with_a_legacy_federations_table_is_refused_before_anything_s
     assert pyproject.read_text(encoding="utf-8") == content
 
 
-@needs_proc
 def test_stop_ends_the_process_groups_and_detached_descendants(tmp_path: Path) -> None:
     # Prepare: a child that starts a grandchild in a new session, as Flower's SuperLink starts its SuperExec
     spawn = (
@@ -111,7 +108,6 @@ def test_stop_ends_the_process_groups_and_detached_descendants(tmp_path: Path) -
     assert processes_with_env(RUN_TOKEN_ENV, processes.token) == []
 
 
-@needs_proc
 def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
     # Prepare
     stubborn = (
@@ -132,33 +128,37 @@ def test_stop_kills_a_process_that_ignores_sigterm(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
-@needs_proc
-def test_two_supernodes_one_round_publish_a_federated_version_and_leave_no_process(
+def test_three_registered_supernodes_over_tls_publish_a_federated_version_and_leave_no_process(
     tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
 ) -> None:
     # Prepare
     config = FederationConfig(
         num_server_rounds=1,
         registry_dir=str(tmp_path / "registry"),
-        max_train_examples=32,
+        max_train_examples=16,
         batch_size=16,
         learning_rate=1e-2,
         lora_r=4,
         lora_alpha=8,
+        fraction_evaluate=0.0,
         seed=3,
     )
     base_id = publish_tiny_base(Path(config.registry_dir), bitext_intents)
     work_dir = tmp_path / "work"
     lines: list[str] = []
     seen_during_run: list[int] = []
+    command_lines: list[list[str]] = []
 
     def progress(line: str) -> None:
         lines.append(line)
         if "ROUND 1/1" in line:
             seen_during_run.extend(_flower_processes(work_dir))
+            command_lines.extend(_command_lines(seen_during_run))
 
     # Execute
-    result = run_federated_deployment(config, NUM_NODES, work_dir=work_dir, timeout_s=600, progress=progress)
+    result = run_federated_deployment(
+        config, NUM_NODES, work_dir=work_dir, timeout_s=900, keep_files=True, progress=progress
+    )
 
     # Assert: the run's record
     assert result.status == "published"
@@ -175,7 +175,18 @@ def test_two_supernodes_one_round_publish_a_federated_version_and_leave_no_proce
     assert artifact.lineage.method == "federated"
     assert artifact.lineage.parent == base_id
     assert artifact.lineage.details["participants"] == result.participants
+    assert artifact.lineage.details["strategy"]["name"] == "fedavg"
     assert Registry(config.registry_dir).latest("intent").id == result.version_id
+
+    # Assert: the SuperLink served TLS with node authentication; each SuperNode trusted the CA and signed in
+    superlinks = [argv for argv in command_lines if any(arg.endswith("flower-superlink") for arg in argv)]
+    supernodes = [argv for argv in command_lines if any(arg.endswith("flower-supernode") for arg in argv)]
+    assert len(superlinks) == 1 and len(supernodes) == NUM_NODES
+    assert {"--enable-supernode-auth", "--ssl-certfile", "--ssl-keyfile"} <= set(superlinks[0])
+    assert all("--auth-supernode-private-key" in argv and "--insecure" not in argv for argv in supernodes)
+    (run_dir,) = work_dir.iterdir()
+    registered = [log.read_text(encoding="utf-8") for log in sorted((run_dir / "register").iterdir())]
+    assert len(registered) == NUM_NODES and all("registered successfully" in text for text in registered)
 
     # Assert: SuperLink, SuperExecs, SuperNodes, ServerApp and ClientApps ran, and none is left
     assert len(seen_during_run) >= 1 + NUM_NODES
@@ -183,17 +194,62 @@ def test_two_supernodes_one_round_publish_a_federated_version_and_leave_no_proce
     assert _flower_processes(work_dir) == []
 
 
+def _command_lines(pids: list[int]) -> list[list[str]]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid).cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
 @pytest.mark.integration
-@needs_proc
-def test_a_run_past_its_timeout_raises_and_leaves_no_process(tmp_path: Path) -> None:
+def test_a_supernode_whose_key_was_never_registered_is_refused(tmp_path: Path) -> None:
+    # Prepare: a secure SuperLink; a key pair made but not registered
+    ports = choose_ports("127.0.0.1", 1)
+    with LocalFederation(
+        tmp_path / "run", host="127.0.0.1", port=ports.superlink, connection="t", security=SecurityMode()
+    ) as federation:
+        stranger = federation.make_key("stranger")
+
+        # Execute
+        node = federation.start_supernode(
+            "SuperNode stranger", ports.supernodes[0], {"partition-id": 0, "num-partitions": 1}, stranger, max_retries=0
+        )
+        node.popen.wait(timeout=120)
+        superlink_log = federation.superlink.log_tail(200)
+        assert federation.tls is not None
+        trusted = ssl.create_default_context(cafile=str(federation.tls.ca_cert))
+        address = ("127.0.0.1", ports.superlink)
+        with (
+            socket.create_connection(address, timeout=10) as raw,
+            trusted.wrap_socket(raw, server_hostname="127.0.0.1") as secured,
+        ):
+            tls_version = secured.version()
+        with socket.create_connection(address, timeout=10) as raw, pytest.raises(ssl.SSLCertVerificationError):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1")
+
+    # Assert: the SuperLink speaks TLS with the local CA's certificate for 127.0.0.1 (and no other CA vouches for it)
+    assert tls_version in ("TLSv1.2", "TLSv1.3")
+    # Assert: the node gave up with Flower's activation error; the SuperLink names the unknown key
+    assert node.popen.returncode != 0
+    assert "Failed to activate SuperNode" in node.log_tail(200)
+    assert "No SuperNode found with the given public key" in superlink_log
+
+
+@pytest.mark.integration
+def test_a_run_past_its_timeout_raises_and_leaves_no_process(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # Prepare: one second cannot cover starting `flwr run`, packing the app and starting the ServerApp
     config = FederationConfig(num_server_rounds=1, registry_dir=str(tmp_path / "registry"))
     work_dir = tmp_path / "work"
 
-    # Execute / Assert
+    # Execute / Assert: insecure here, so the warning is logged and no key is registered
     with pytest.raises(FederatedRunError, match=r"did not finish within 1 s") as caught:
-        run_federated_deployment(config, NUM_NODES, work_dir=work_dir, timeout_s=1)
+        run_federated_deployment(config, 2, work_dir=work_dir, timeout_s=1, insecure=True)
     assert _flower_processes(work_dir) == []
     (run_dir,) = work_dir.iterdir()
     assert any(str(run_dir) in note for note in caught.value.__notes__)
     assert (run_dir / "superlink.log").exists()
+    assert not (run_dir / "tls").exists()
+    assert any("WITHOUT TLS" in record.getMessage() for record in caplog.records)

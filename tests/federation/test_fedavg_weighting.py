@@ -5,8 +5,8 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Error, Message, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
-from federation import RoundFailedError
-from federation.rounds import TrackedFedAvg
+from federation import FederationConfig, RoundFailedError
+from federation.strategies import build_strategy
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def _failure(node_id: int, reason: str) -> Message:
 
 def test_aggregate_is_the_example_weighted_mean_and_the_round_is_recorded() -> None:
     # Prepare
-    strategy = TrackedFedAvg(fraction_train=1.0, fraction_evaluate=1.0, min_nodes=2)
+    strategy = build_strategy(FederationConfig(min_nodes=2))
     replies = [_reply(11, 1.0, 30), _reply(12, 5.0, 10), _failure(13, "node 13 could not train: boom")]
 
     # Execute
@@ -54,7 +54,7 @@ def test_aggregate_is_the_example_weighted_mean_and_the_round_is_recorded() -> N
 
 def test_a_round_where_every_node_failed_raises_with_the_nodes_reasons() -> None:
     # Prepare
-    strategy = TrackedFedAvg(fraction_train=1.0, fraction_evaluate=1.0, min_nodes=2)
+    strategy = build_strategy(FederationConfig(min_nodes=2))
 
     # Execute / Assert
     with pytest.raises(RoundFailedError, match=r"round 3: no node trained successfully.*unknown label 'x'"):

@@ -89,7 +89,8 @@ def test_published_aggregate_is_the_example_weighted_mean_of_the_nodes_adapters(
     lineage = artifact.lineage
     assert lineage.method == "federated"
     assert lineage.parent == base_id
-    assert lineage.details["strategy"] == "FedAvg"
+    assert lineage.details["strategy"] == {"name": "fedavg", "flower_class": "FedAvg", "parameters": {}}
+    assert lineage.details["partitioning"]["scheme"] == "iid"
     assert lineage.details["rounds"] == 1
     assert lineage.details["participants"] == result.participants
     assert lineage.details["num_examples"] == total

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from federation import FederationConfig, FederationConfigError, parse_run_config
+from federation.config import PartitionScheme, StrategyName
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -25,7 +26,15 @@ def test_pyproject_app_config_parses_to_the_dataclass_defaults() -> None:
 
 def test_values_are_typed_and_round_trip() -> None:
     # Prepare
-    run_config = {"num-server-rounds": 3, "learning-rate": 1, "registry-dir": "/tmp/r", "lora-r": 4.0}
+    run_config = {
+        "num-server-rounds": 3,
+        "learning-rate": 1,
+        "registry-dir": "/tmp/r",
+        "lora-r": 4.0,
+        "strategy": "trimmed-mean",
+        "partitioning": "dirichlet",
+        "dirichlet-alpha": 0.1,
+    }
 
     # Execute
     parsed = parse_run_config(run_config)
@@ -34,6 +43,8 @@ def test_values_are_typed_and_round_trip() -> None:
     assert parsed.num_server_rounds == 3
     assert parsed.learning_rate == 1.0 and isinstance(parsed.learning_rate, float)
     assert parsed.lora_r == 4 and isinstance(parsed.lora_r, int)
+    assert parsed.strategy is StrategyName.TRIMMED_MEAN and parsed.partitioning is PartitionScheme.DIRICHLET
+    assert parsed.to_run_config()["strategy"] == "trimmed-mean"
     assert parse_run_config(parsed.to_run_config()) == parsed
 
 
@@ -47,6 +58,14 @@ def test_values_are_typed_and_round_trip() -> None:
         ({"learning-rate": "fast"}, "'learning-rate' must be a number, got 'fast'"),
         ({"registry-dir": 3}, "'registry-dir' must be a string"),
         ({"fraction-train": 0.0}, "would train nothing"),
+        ({"strategy": "fedsgd"}, "'strategy' = 'fedsgd' is not one of fedavg, fedprox, fedadam, fedyogi, trimmed-mean"),
+        ({"partitioning": "random"}, "'partitioning' = 'random' is not one of iid, dirichlet, natural"),
+        ({"dirichlet-alpha": 0.0}, "'dirichlet-alpha' = 0.0 is outside"),
+        ({"trim-beta": 0.5}, "'trim-beta' = 0.5 is outside"),
+        ({"strategy": "bulyan", "min-nodes": 6, "num-malicious-nodes": 1}, "needs at least 7 nodes"),
+        ({"strategy": "krum", "min-nodes": 2}, "needs at least 3 nodes"),
+        ({"strategy": "multikrum", "min-nodes": 3, "num-nodes-to-select": 4}, "'num-nodes-to-select' = 4 exceeds"),
+        ({"partitioning": "natural", "natural-id-column": ""}, "'natural-id-column' is empty"),
     ],
 )
 def test_invalid_values_are_refused_with_the_key_and_value(run_config: dict[str, object], message: str) -> None:
