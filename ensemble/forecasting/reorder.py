@@ -7,6 +7,12 @@ independent, so demand over a lead time of L weeks (a fractional last week count
 service level: ``sum P50 + z_s sqrt(sum sd^2)``; the safety stock is the part above ``sum P50``. When the
 inventory position (on hand + on order) is at or below the reorder point, order up to the reorder point
 plus the median demand of one review period.
+
+Expected fill rate (the share of demand served from stock, lost sales neglected): over the protection period
+of lead time + review period the demand has mean ``mu`` and sd ``sigma``; the order-up-to level ``S`` leaves a
+safety factor ``k = (S - mu) / sigma``, the expected shortage per review period is ``sigma G(k)`` with the
+standard normal loss function ``G(k) = phi(k) - k (1 - Phi(k))``, and the fill rate is ``1 - sigma G(k) /
+(median demand of one review period)``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class ReorderSuggestion:
     lead_time_demand_p50: float
     safety_stock: float
     explanation: str
+    service_level: float = 0.95
+    order_up_to_level: float = 0.0
+    expected_fill_rate: float = 1.0
 
 
 def _weights(weeks: float, horizon: int) -> np.ndarray:
@@ -79,6 +88,9 @@ def reorder_point(
     cover = _weights(lead_time_weeks + review_period_weeks, horizon) - lead
     review_demand = float(cover @ p50)
     position = on_hand + on_order
+    fill_rate = _expected_fill_rate(
+        point + review_demand, _weights(lead_time_weeks + review_period_weeks, horizon), p50, sd, review_demand
+    )
     quantity = max(0.0, point + review_demand - position) if position <= point else 0.0
     explanation = (
         f"Median demand over the {lead_time_weeks:g}-week lead time is {mean_lead:.1f} (sum of weekly P50). "
@@ -93,6 +105,7 @@ def reorder_point(
             if position <= point
             else "is above it: no order needed."
         )
+        + f" Expected fill rate at that level: {fill_rate:.1%} of demand served from stock."
     )
     return ReorderSuggestion(
         reorder_point=math.ceil(point),
@@ -100,4 +113,24 @@ def reorder_point(
         lead_time_demand_p50=mean_lead,
         safety_stock=safety,
         explanation=explanation,
+        service_level=service_level,
+        order_up_to_level=point + review_demand,
+        expected_fill_rate=fill_rate,
     )
+
+
+def _expected_fill_rate(
+    level: float, weights: np.ndarray, p50: np.ndarray, sd: np.ndarray, review_demand: float
+) -> float:
+    """Fill rate of an order-up-to ``level`` for normal demand over the protection period (see the module
+    docstring)."""
+    if review_demand <= 0:
+        return 1.0
+    mean = float(weights @ p50)
+    sigma = float(math.sqrt(weights @ sd**2))
+    if sigma <= 0:
+        return 1.0 if level >= mean else max(0.0, 1.0 - (mean - level) / review_demand)
+    k = (level - mean) / sigma
+    normal = NormalDist()
+    loss = normal.pdf(k) - k * (1.0 - normal.cdf(k))
+    return float(min(1.0, max(0.0, 1.0 - sigma * loss / review_demand)))

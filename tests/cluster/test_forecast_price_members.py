@@ -10,7 +10,6 @@ import torch
 
 from cluster.forecast_deployment import ForecastRunner
 from cluster.price_deployment import PriceRunner
-from ensemble.forecasting import NeuralConfig
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
@@ -52,8 +51,7 @@ def test_runners_say_not_trained_when_the_registry_is_empty(tmp_path: Path) -> N
 def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:
     # Prepare
     registry = Registry(tmp_path)
-    config = NeuralConfig(input_window=8, hidden=8, max_epochs=5, patience=2)
-    publish_forecaster(registry, _weekly_frame(), top_n=2, horizon=4, config=config, evaluate=False)
+    publish_forecaster(registry, _weekly_frame(), top_n=2, horizon=4, evaluate=False)
     runner = ForecastRunner(registry)
 
     # Execute
@@ -63,7 +61,7 @@ def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> No
     invalid = runner.forecast({"stock_code": "P2", "horizon": 9})
 
     # Assert
-    assert found["status"] == "ok" and found["result"]["member"] == "neural"
+    assert found["status"] == "ok" and found["result"]["member"] == "ensemble"
     assert fallback["result"]["member"] == "seasonal_naive"
     assert missing == {"status": "not_found", "what": "stock_code", "value": "ZZZ", "error": missing["error"]}
     assert "ZZZ" in missing["error"]

@@ -50,3 +50,23 @@ def test_reorder_point_no_order_when_stock_is_high() -> None:
 def test_reorder_point_rejects_short_forecast() -> None:
     with pytest.raises(DataError, match="cover"):
         reorder_point({0.1: [1.0], 0.5: [2.0], 0.9: [3.0]}, lead_time_weeks=2, service_level=0.9, on_hand=0)
+
+
+def test_expected_fill_rate_hand_computed() -> None:
+    # Prepare: weekly P50 100, sd 10 (as above); lead time 4, review 1 -> protection period 5 weeks:
+    # mean 500, sigma sqrt(5) * 10; order-up-to = 400 + z * 20 + 100
+    z90 = 1.2815515655446004
+    quantiles = {0.1: [100 - z90 * 10] * 6, 0.5: [100.0] * 6, 0.9: [100 + z90 * 10] * 6}
+    # Execute
+    suggestion = reorder_point(quantiles, lead_time_weeks=4, service_level=0.95, on_hand=0)
+    # Assert: k = (S - 500) / sigma, fill = 1 - sigma G(k) / 100 with G(k) = phi(k) - k (1 - Phi(k))
+    z = 1.6448536269514722
+    sigma = math.sqrt(5) * 10
+    k = (z * 20) / sigma
+    phi = math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
+    tail = 0.5 * math.erfc(k / math.sqrt(2))
+    expected = 1 - sigma * (phi - k * tail) / 100
+    assert suggestion.expected_fill_rate == pytest.approx(expected)
+    assert suggestion.service_level == 0.95
+    assert suggestion.order_up_to_level == pytest.approx(400 + z * 20 + 100)
+    assert "fill rate" in suggestion.explanation
