@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,7 @@ __all__ = ["Combination", "apply_combination", "choose_combination", "combine_po
 logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
+Combiner = Literal["mean", "median"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Combination:
     serving it instead; ``validation_mase`` is the served forecaster's mean validation MASE."""
 
     members: tuple[Member, ...]
-    how: str
+    how: Combiner
     fallback: dict[int, Member]
     validation_mase: float
 
@@ -57,7 +59,7 @@ class Combination:
         }
 
 
-def combine_points(points: Mapping[Member, FloatArray], members: Sequence[Member], how: str) -> FloatArray:
+def combine_points(points: Mapping[Member, FloatArray], members: Sequence[Member], how: Combiner) -> FloatArray:
     stacked = np.stack([points[m] for m in members])
     return np.asarray(np.median(stacked, axis=0) if how == "median" else stacked.mean(axis=0), dtype=np.float64)
 
@@ -79,11 +81,11 @@ def choose_combination(
     per_series = {m: np.nanmean(e, axis=1) if np.isfinite(e).any() else e[:, 0] for m, e in errors.items()}
     pooled = {m: float(np.nanmean(e)) if np.isfinite(e).any() else float("inf") for m, e in errors.items()}
     ranked = sorted(pooled, key=lambda m: pooled[m])
-    candidates: list[tuple[tuple[Member, ...], str]] = [((m,), "mean") for m in ranked]
+    candidates: list[tuple[tuple[Member, ...], Combiner]] = [((m,), "mean") for m in ranked]
     candidates += [(tuple(ranked[:k]), "mean") for k in range(2, len(ranked) + 1)]
     if len(ranked) > 2:
         candidates.append((tuple(ranked), "median"))
-    best: tuple[float, tuple[Member, ...], str] | None = None
+    best: tuple[float, tuple[Member, ...], Combiner] | None = None
     for members, how in candidates:
         score = _scaled_error(combine_points(points, members, how), actual, scales)
         value = float(np.nanmean(score)) if np.isfinite(score).any() else float("inf")

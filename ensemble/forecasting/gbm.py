@@ -12,7 +12,7 @@ rewards) or LightGBM's Tweedie objective on the raw units. Covariates are treate
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -49,7 +49,6 @@ class GbmConfig:
     lags: tuple[int, ...] = (1, 2, 3, 4, 8)
     rolling_windows: tuple[int, ...] = (4, 8)
     seed: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def _calendar(dates: pd.DatetimeIndex) -> dict[str, FloatArray]:
@@ -88,7 +87,6 @@ def _engine(config: GbmConfig) -> MLForecast:
         "random_state": config.seed,
         "n_jobs": 1,
         "verbosity": -1,
-        **config.extra,
     }
     transforms = [] if config.objective == "tweedie" else [LocalStandardScaler()]
     return MLForecast(

@@ -28,7 +28,8 @@ import torch
 from ensemble.datasets import load_online_retail
 from ensemble.errors import DataError, ModelError, UnknownProductForecastError
 from ensemble.forecasting.baselines import forecast_baselines
-from ensemble.forecasting.evaluation import evaluate_forecast
+from ensemble.forecasting.combine import Combination
+from ensemble.forecasting.evaluation import evaluate_forecast, online_retail_frame
 from ensemble.forecasting.gbm import GbmConfig
 from ensemble.forecasting.panel import Panel, RollingConfig
 from ensemble.forecasting.reorder import reorder_point
@@ -61,10 +62,14 @@ def publish_forecaster(
     horizon: int = 8,
     gbm: GbmConfig | None = None,
     evaluate: bool = True,
+    evaluation_frame: pd.DataFrame | None = None,
     source: str = "series frame",
 ) -> ModelVersion:
     """Fit the served forecaster on the ``top_n`` largest series of a weekly series frame without covariates
-    (all series kept as fallback history) and publish it as a new ``forecaster`` version."""
+    (all series kept as fallback history) and publish it as a new ``forecaster`` version.
+
+    With ``evaluate``, the version's metrics hold a rolling-origin evaluation of ``evaluation_frame`` (default:
+    the modelled series, which were ranked on every week, held-out ones included)."""
     started = time.perf_counter()
     rolling = _serving_config(horizon)
     checked = validate_series_frame(frame[[ID_COL, TIME_COL, VALUE_COL]], min_length=rolling.min_train + 2 * horizon)
@@ -93,7 +98,8 @@ def publish_forecaster(
         "fit_seconds": round(fit_seconds, 2),
     }
     if evaluate:
-        metrics["held_out"] = evaluate_forecast(checked.loc[checked[ID_COL].isin(modelled)], rolling, gbm=gbm)
+        evaluated = checked.loc[checked[ID_COL].isin(modelled)] if evaluation_frame is None else evaluation_frame
+        metrics["held_out"] = evaluate_forecast(evaluated, rolling, gbm=gbm)
     tensors = {
         "forecast": torch.as_tensor(quantiles, dtype=torch.float64),
         "history": torch.as_tensor(history, dtype=torch.float64),
@@ -123,7 +129,7 @@ def publish_forecaster(
     return version
 
 
-def _served_by(combination: Any, index: int) -> list[str]:
+def _served_by(combination: Combination, index: int) -> list[str]:
     member = combination.fallback.get(index)
     return [str(member)] if member is not None else [str(m) for m in combination.members]
 
@@ -142,8 +148,17 @@ def train_forecaster_version(
     forecaster on the ``top_n`` best sellers, naive fallback history for the next ``fallback_n - top_n``."""
     retail = load_online_retail() if retail_frame is None else retail_frame
     frame = weekly_product_units(retail, top_n=max(top_n, fallback_n))
+    # Held-out metrics on products ranked before the evaluation's first cutoff, as `shopmesh eval forecast`.
+    evaluation_frame = online_retail_frame(retail, top_n, _serving_config(horizon)) if evaluate else None
     return publish_forecaster(
-        registry, frame, top_n=top_n, horizon=horizon, gbm=gbm, evaluate=evaluate, source="online_retail"
+        registry,
+        frame,
+        top_n=top_n,
+        horizon=horizon,
+        gbm=gbm,
+        evaluate=evaluate,
+        evaluation_frame=evaluation_frame,
+        source="online_retail",
     )
 
 
