@@ -26,6 +26,7 @@ from ensemble.forecasting.panel import Panel, RollingConfig, scales_at
 __all__ = [
     "SERVED",
     "Band",
+    "Calibration",
     "FutureForecast",
     "HeldOutWindow",
     "RollingForecasts",
@@ -59,6 +60,18 @@ class HeldOutWindow:
     combination: Combination
     native: dict[str, Band]
     conformal: dict[str, Band]
+    validation: Calibration | None = None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a window's bands were calibrated on: validation point forecasts per model (n, V, h), the actual
+    values (n, V, h), the pooling scales at the validation cutoffs (n, V) and at the test cutoff (n,)."""
+
+    points: dict[str, FloatArray]
+    actual: FloatArray
+    scales: FloatArray
+    test_scales: FloatArray
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,12 @@ def rolling_forecasts(
                 combination=combination,
                 native=native,
                 conformal=conformal,
+                validation=Calibration(
+                    points={SERVED: served_val, **{str(m): f.point[:, val] for m, f in members.items()}},
+                    actual=actual[:, val],
+                    scales=pool_scales[:, val],
+                    test_scales=pool_scales[:, j],
+                ),
             )
         )
     learn_count = len(learn_keys) if learn_keys is not None else len(panel.keys)

@@ -7,16 +7,22 @@ import pytest
 from ensemble.errors import DataError
 from ensemble.forecasting import InventoryConfig, Member, RollingConfig, build_panel, rolling_forecasts
 from ensemble.forecasting.inventory import simulate_inventory
-from ensemble.forecasting.rolling import SERVED, Band, HeldOutWindow, RollingForecasts
+from ensemble.forecasting.rolling import SERVED, Band, Calibration, HeldOutWindow, RollingForecasts
 
 
-def _window(band: Band, actual: np.ndarray) -> HeldOutWindow:
+def _window(band: Band, actual: np.ndarray, validation: Calibration | None = None) -> HeldOutWindow:
     from ensemble.forecasting.combine import Combination
 
     combination = Combination(members=(Member.AUTO_ETS,), how="mean", fallback={}, validation_mase=1.0)
     bands = {SERVED: band, Member.SEASONAL_NAIVE: band, Member.AUTO_ETS: band}
     return HeldOutWindow(
-        cutoff=20, actual=actual, scales=np.ones(1), combination=combination, native=dict(bands), conformal=dict(bands)
+        cutoff=20,
+        actual=actual,
+        scales=np.ones(1),
+        combination=combination,
+        native=dict(bands),
+        conformal=dict(bands),
+        validation=validation,
     )
 
 
@@ -73,3 +79,19 @@ def test_inventory_runs_on_rolling_forecasts() -> None:
     assert set(table["models"]) == {SERVED, "seasonal_naive", "auto_ets"}
     assert all(0.0 <= m["fill_rate"] <= 1.0 for m in table["models"].values())
     assert table["policy"]["simulated_weeks_per_window"] == 2
+
+
+def test_conformal_policy_orders_up_to_the_calibrated_level() -> None:
+    # Prepare: point 10 a week; on validation the actual was 12 a week, so the 3-week protection period's error
+    # is 6 (one score): every order-up-to level is 30 + 6 = 36. Actual demand 12 a week.
+    band = Band(np.full((1, 4), 10.0), np.full((1, 4), 10.0), np.full((1, 4), 10.0))
+    points = {name: np.full((1, 1, 4), 10.0) for name in (SERVED, "seasonal_naive", "auto_ets")}
+    calibration = Calibration(
+        points=points, actual=np.full((1, 1, 4), 12.0), scales=np.ones((1, 1)), test_scales=np.ones(1)
+    )
+    result = _result(_window(band, np.full((1, 4), 12.0), calibration))
+    # Execute
+    table = simulate_inventory(result, InventoryConfig(lead_time_weeks=2))["conformal_policy"][SERVED]
+    # Assert: start 36, sell 12 -> 24; week 1 orders 36 - 24 = 12, sells 12 -> 12. Average stock 18.
+    assert table["fill_rate"] == 1.0 and table["orders"] == 1
+    assert table["average_stock_units"] == pytest.approx(18.0)
