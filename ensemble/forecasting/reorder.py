@@ -13,6 +13,14 @@ of lead time + review period the demand has mean ``mu`` and sd ``sigma``; the or
 safety factor ``k = (S - mu) / sigma``, the expected shortage per review period is ``sigma G(k)`` with the
 standard normal loss function ``G(k) = phi(k) - k (1 - Phi(k))``, and the fill rate is ``1 - sigma G(k) /
 (median demand of one review period)``.
+
+:func:`conformal_reorder` needs no normal or independence assumption (lumpy weekly demand breaks both): given
+the forecaster's scaled errors on validation windows, the demand level over a period is the sum of the point
+forecasts plus the series' scale times the conformal quantile, at the service level, of the errors' sums over
+that period. The order-up-to level covers lead time + review period, the reorder point the lead time; the
+policy orders up to the level whenever the inventory position is below it (weekly base stock). Its expected
+fill rate is read off the same errors: one minus the mean shortage they leave over the level, per unit of
+median review-period demand.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import numpy as np
 
 from ensemble.errors import DataError
 
-__all__ = ["ReorderSuggestion", "reorder_point"]
+__all__ = ["ReorderSuggestion", "conformal_reorder", "reorder_point"]
 
 Z90 = NormalDist().inv_cdf(0.9)
 
@@ -134,3 +142,69 @@ def _expected_fill_rate(
     normal = NormalDist()
     loss = normal.pdf(k) - k * (1.0 - normal.cdf(k))
     return float(min(1.0, max(0.0, 1.0 - sigma * loss / review_demand)))
+
+
+def _conformal_quantile(scores: np.ndarray, level: float) -> float:
+    ordered = np.sort(scores)
+    rank = min(math.ceil((len(ordered) + 1) * level), len(ordered))
+    return float(ordered[rank - 1])
+
+
+def conformal_reorder(
+    point: Sequence[float],
+    errors: np.ndarray,
+    scale: float,
+    lead_time_weeks: float,
+    service_level: float,
+    on_hand: float,
+    on_order: float = 0.0,
+    review_period_weeks: float = 1.0,
+) -> ReorderSuggestion:
+    """Reorder suggestion from weekly point forecasts ``point`` (h,) and scaled validation errors ``errors``
+    (m, h) of the same forecaster (see the module docstring)."""
+    p50 = np.asarray(point, dtype=float)
+    scores = np.asarray(errors, dtype=float)
+    if not 0.5 <= service_level < 1.0:
+        raise DataError(f"service_level must lie in [0.5, 1); got {service_level}")
+    if lead_time_weeks <= 0 or review_period_weeks < 0:
+        raise DataError(f"lead time must be > 0 and review period >= 0; got {lead_time_weeks}, {review_period_weeks}")
+    horizon = len(p50)
+    if lead_time_weeks + review_period_weeks > horizon:
+        raise DataError(
+            f"forecast covers {horizon} weeks; it must cover lead time + review period = "
+            f"{lead_time_weeks + review_period_weeks} weeks"
+        )
+    if scores.ndim != 2 or scores.shape[1] < horizon or len(scores) == 0:
+        raise DataError(f"errors must be (m, >= {horizon}) validation errors; got shape {scores.shape}")
+    lead = _weights(lead_time_weeks, horizon)
+    cover = _weights(lead_time_weeks + review_period_weeks, horizon)
+    lead_demand = float(lead @ p50)
+    cover_demand = float(cover @ p50)
+    review_demand = cover_demand - lead_demand
+    point_level = max(lead_demand + scale * _conformal_quantile(scores[:, :horizon] @ lead, service_level), 0.0)
+    cover_scores = scores[:, :horizon] @ cover
+    cover_quantile = _conformal_quantile(cover_scores, service_level)
+    up_to = max(cover_demand + scale * cover_quantile, point_level)
+    shortage = float(np.mean(np.maximum(cover_scores - cover_quantile, 0.0))) * scale
+    fill_rate = 1.0 if review_demand <= 0 else float(min(1.0, max(0.0, 1.0 - shortage / review_demand)))
+    position = on_hand + on_order
+    quantity = max(0.0, up_to - position)
+    explanation = (
+        f"Median demand over the {lead_time_weeks:g}-week lead time is {lead_demand:.1f} (sum of weekly P50). "
+        f"On {len(scores)} validation forecasts, {service_level:.0%} of the lead-time errors were below "
+        f"{point_level - lead_demand:+.1f} units, so the reorder point is {point_level:.1f} -> "
+        f"{math.ceil(point_level)}; over lead time + {review_period_weeks:g}-week review period the level is "
+        f"{up_to:.1f}. Inventory position {position:g} (on hand {on_hand:g} + on order {on_order:g}) "
+        + (f"is below it: order {quantity:.1f} -> {math.ceil(quantity - 1e-9)}." if quantity > 0 else "covers it.")
+        + f" Expected fill rate at that level: {fill_rate:.1%} of demand served from stock."
+    )
+    return ReorderSuggestion(
+        reorder_point=math.ceil(point_level),
+        order_quantity=math.ceil(quantity - 1e-9),
+        lead_time_demand_p50=lead_demand,
+        safety_stock=point_level - lead_demand,
+        explanation=explanation,
+        service_level=service_level,
+        order_up_to_level=up_to,
+        expected_fill_rate=fill_rate,
+    )

@@ -189,6 +189,8 @@ class FutureForecast:
     band: Band
     combination: Combination
     conformal: ConformalBand
+    errors: FloatArray  # (n V, h) validation errors of the served forecaster, divided by the pooling scale
+    scales: FloatArray  # (n,) pooling scales at the panel's end
 
 
 def forecast_future(panel: Panel, config: RollingConfig, gbm: GbmConfig | None = None) -> FutureForecast:
@@ -214,5 +216,7 @@ def forecast_future(panel: Panel, config: RollingConfig, gbm: GbmConfig | None =
     combination, served_val = choose_combination({m: f.point[:, val] for m, f in members.items()}, actual, mase_scales)
     served = apply_combination({m: f.point[:, -1] for m, f in members.items()}, combination)
     conformal = ConformalBand.fit(served_val, actual, pool_scales)
-    lower, upper = conformal.apply(served, _band_scales(panel, panel.length, season), panel.nonnegative)
-    return FutureForecast(Band(lower, served, upper), combination, conformal)
+    end_scales = _band_scales(panel, panel.length, season)
+    lower, upper = conformal.apply(served, end_scales, panel.nonnegative)
+    errors = ((actual - served_val) / pool_scales[:, :, None]).reshape(-1, horizon)
+    return FutureForecast(Band(lower, served, upper), combination, conformal, errors, end_scales)

@@ -32,7 +32,7 @@ from ensemble.forecasting.combine import Combination
 from ensemble.forecasting.evaluation import evaluate_forecast, online_retail_frame
 from ensemble.forecasting.gbm import GbmConfig
 from ensemble.forecasting.panel import Panel, RollingConfig
-from ensemble.forecasting.reorder import reorder_point
+from ensemble.forecasting.reorder import conformal_reorder, reorder_point
 from ensemble.forecasting.rolling import forecast_future
 from ensemble.forecasting.series import ID_COL, TIME_COL, VALUE_COL, validate_series_frame, weekly_product_units
 from ensemble.registry import Lineage, LoadedArtifact, ModelVersion, Registry, fingerprint_frame
@@ -103,6 +103,8 @@ def publish_forecaster(
     tensors = {
         "forecast": torch.as_tensor(quantiles, dtype=torch.float64),
         "history": torch.as_tensor(history, dtype=torch.float64),
+        "calibration.errors": torch.as_tensor(future.errors, dtype=torch.float64),
+        "calibration.scales": torch.as_tensor(future.scales, dtype=torch.float64),
     }
     settings = {
         "horizon": horizon,
@@ -177,6 +179,8 @@ class ForecastService:
             self.first_week = pd.Timestamp(cfg["first_week"])
             self._forecast = artifact.tensors["forecast"].numpy()
             self._history = artifact.tensors["history"].numpy()
+            self._errors = artifact.tensors["calibration.errors"].numpy()
+            self._scales = artifact.tensors["calibration.scales"].numpy()
         except (KeyError, TypeError) as err:
             raise ModelError(
                 f"{artifact.path} is not a forecaster artifact of this shopmesh (missing {err}); publish one with "
@@ -229,8 +233,15 @@ class ForecastService:
             raise DataError(f"horizon must lie in 1..{self.horizon} weeks for {self.version_id}; got {horizon}")
         modelled = code in self.modelled_products
         quantiles = self._forecast[self._modelled_index[code]] if modelled else self._naive(code)
-        columns = {0.1: quantiles[:, 0].tolist(), 0.5: quantiles[:, 1].tolist(), 0.9: quantiles[:, 2].tolist()}
-        suggestion = reorder_point(columns, lead_time_weeks, service_level, on_hand if on_hand is not None else 0.0)
+        stock = on_hand if on_hand is not None else 0.0
+        if modelled:
+            row = self._modelled_index[code]
+            suggestion = conformal_reorder(
+                quantiles[:, 1].tolist(), self._errors, float(self._scales[row]), lead_time_weeks, service_level, stock
+            )
+        else:
+            columns = {0.1: quantiles[:, 0].tolist(), 0.5: quantiles[:, 1].tolist(), 0.9: quantiles[:, 2].tolist()}
+            suggestion = reorder_point(columns, lead_time_weeks, service_level, stock)
         members = self.served_by[code] if modelled else ["seasonal_naive"]
         note = (
             SERVED_NOTE.format(served=" + ".join(members), windows=self.validation_windows)
@@ -258,6 +269,7 @@ class ForecastService:
                 "service_level": suggestion.service_level,
                 "order_up_to_level": suggestion.order_up_to_level,
                 "expected_fill_rate": suggestion.expected_fill_rate,
+                "method": "conformal" if modelled else "normal",
                 "explanation": suggestion.explanation
                 + ("" if on_hand is not None else " (on hand not given: taken as 0; pass on_hand for a quantity)"),
             },

@@ -7,6 +7,7 @@ import pytest
 
 from ensemble.errors import DataError
 from ensemble.forecasting import mase, pinball_loss, reorder_point, smape
+from ensemble.forecasting.reorder import conformal_reorder
 
 
 def test_mase_hand_computed() -> None:
@@ -70,3 +71,23 @@ def test_expected_fill_rate_hand_computed() -> None:
     assert suggestion.service_level == 0.95
     assert suggestion.order_up_to_level == pytest.approx(400 + z * 20 + 100)
     assert "fill rate" in suggestion.explanation
+
+
+def test_conformal_reorder_hand_computed() -> None:
+    # Prepare: point 10 a week over 4 weeks; 9 validation error rows, row k has error k - 5 every week
+    # (k = 1..9), scale 2. Lead time 2: error sums 2 (k - 5); cover (3 weeks): 3 (k - 5).
+    errors = np.array([[k - 5.0] * 4 for k in range(1, 10)])
+    # Execute: service 0.8 -> rank ceil(10 * 0.8) = 8 of 9 -> k = 8, error 3
+    suggestion = conformal_reorder([10.0] * 4, errors, 2.0, lead_time_weeks=2, service_level=0.8, on_hand=25)
+    # Assert: reorder point 20 + 2 x 2 x 3 = 32; level 30 + 2 x 3 x 3 = 48; order 48 - 25 = 23
+    assert suggestion.reorder_point == 32
+    assert suggestion.order_up_to_level == pytest.approx(48.0)
+    assert suggestion.order_quantity == 23
+    # shortage over the level: only k = 9 (3 x 4 = 12 > 9): (12 - 9) x 2 / 9 per cycle; review demand 10
+    assert suggestion.expected_fill_rate == pytest.approx(1 - (3 * 2 / 9) / 10)
+    assert "validation forecasts" in suggestion.explanation
+
+
+def test_conformal_reorder_rejects_errors_of_the_wrong_shape() -> None:
+    with pytest.raises(DataError, match="errors must be"):
+        conformal_reorder([1.0] * 4, np.zeros((3, 2)), 1.0, lead_time_weeks=2, service_level=0.9, on_hand=0)

@@ -8,6 +8,7 @@ import pytest
 
 from ensemble.errors import ModelError, UnknownProductForecastError
 from ensemble.forecasting import forecast_baselines, reorder_point
+from ensemble.forecasting.reorder import conformal_reorder
 from ensemble.forecasting.service import ForecastService, publish_forecaster
 from ensemble.registry import Registry
 
@@ -57,23 +58,47 @@ def test_round_trip_answers_served_quantiles_and_reorder(tmp_path: Path) -> None
     assert 0.0 <= result["reorder"]["expected_fill_rate"] <= 1.0
 
 
-def test_reorder_matches_reorder_point_on_the_full_stored_horizon(tmp_path: Path) -> None:
+def test_reorder_of_a_modelled_product_is_the_conformal_level_on_the_full_stored_horizon(tmp_path: Path) -> None:
     # Prepare
     registry = Registry(tmp_path)
     publish_tiny(registry)
     service = ForecastService.load(registry)
+    artifact = registry.load("forecaster")
+    row = artifact.config["modelled_products"].index("P3")
     full = service.forecast_product("P3", 4)["weeks"]
 
     # Execute
     result = service.forecast_product("P3", 2, lead_time_weeks=2, service_level=0.95, on_hand=10)
 
     # Assert
-    expected = reorder_point(
-        {q: [w[name] for w in full] for q, name in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90"))}, 2, 0.95, 10
+    expected = conformal_reorder(
+        [w["p50"] for w in full],
+        artifact.tensors["calibration.errors"].numpy(),
+        float(artifact.tensors["calibration.scales"].numpy()[row]),
+        2,
+        0.95,
+        10,
     )
+    assert result["reorder"]["method"] == "conformal"
     assert result["reorder"]["reorder_point"] == expected.reorder_point
     assert result["reorder"]["order_quantity"] == expected.order_quantity
     assert result["reorder"]["expected_fill_rate"] == pytest.approx(expected.expected_fill_rate)
+
+
+def test_reorder_of_a_fallback_product_uses_the_normal_approximation(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    publish_tiny(registry)
+    service = ForecastService.load(registry)
+    full = service.forecast_product("P0", 4)["weeks"]
+
+    result = service.forecast_product("P0", 2, lead_time_weeks=2, service_level=0.95, on_hand=10)
+
+    expected = reorder_point(
+        {q: [w[name] for w in full] for q, name in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90"))}, 2, 0.95, 10
+    )
+    assert result["reorder"]["method"] == "normal"
+    assert result["reorder"]["reorder_point"] == expected.reorder_point
+    assert result["reorder"]["order_quantity"] == expected.order_quantity
 
 
 def test_stored_forecast_is_the_served_band_of_the_fit(tmp_path: Path) -> None:
