@@ -19,8 +19,8 @@ the forecaster's scaled errors on validation windows, the demand level over a pe
 forecasts plus the series' scale times the conformal quantile, at the service level, of the errors' sums over
 that period. The order-up-to level covers lead time + review period, the reorder point the lead time; the
 policy orders up to the level whenever the inventory position is below it (weekly base stock). Its expected
-fill rate is read off the same errors: one minus the mean shortage they leave over the level, per unit of
-median review-period demand.
+fill rate is read off the same errors: for each validation cycle, the share of its review-period demand that
+the level would have served, averaged over cycles.
 """
 
 from __future__ import annotations
@@ -185,8 +185,15 @@ def conformal_reorder(
     cover_scores = scores[:, :horizon] @ cover
     cover_quantile = _conformal_quantile(cover_scores, service_level)
     up_to = max(cover_demand + scale * cover_quantile, point_level)
-    shortage = float(np.mean(np.maximum(cover_scores - cover_quantile, 0.0))) * scale
-    fill_rate = 1.0 if review_demand <= 0 else float(min(1.0, max(0.0, 1.0 - shortage / review_demand)))
+    # Per validation cycle: review-period demand (the cover minus the lead-time part) and the part of it the
+    # level leaves unserved; the expected fill rate is the mean served share over those cycles.
+    lead_scores = scores[:, :horizon] @ lead
+    cycle_demand = np.maximum(review_demand + scale * (cover_scores - lead_scores), 0.0)
+    shortage = np.minimum(np.maximum(scale * (cover_scores - cover_quantile), 0.0), cycle_demand)
+    served_share = np.divide(
+        cycle_demand - shortage, cycle_demand, out=np.ones_like(cycle_demand), where=cycle_demand > 0
+    )
+    fill_rate = float(np.mean(served_share))
     position = on_hand + on_order
     quantity = max(0.0, up_to - position)
     explanation = (

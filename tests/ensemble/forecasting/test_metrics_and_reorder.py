@@ -83,8 +83,9 @@ def test_conformal_reorder_hand_computed() -> None:
     assert suggestion.reorder_point == 32
     assert suggestion.order_up_to_level == pytest.approx(48.0)
     assert suggestion.order_quantity == 23
-    # shortage over the level: only k = 9 (3 x 4 = 12 > 9): (12 - 9) x 2 / 9 per cycle; review demand 10
-    assert suggestion.expected_fill_rate == pytest.approx(1 - (3 * 2 / 9) / 10)
+    # Cycle k: review demand 10 + 2 (3 - 2)(k - 5); only k = 9 exceeds the level: short min(2 (12 - 9), 18) = 6
+    # of 18, so that cycle serves 2/3 and the other eight serve all
+    assert suggestion.expected_fill_rate == pytest.approx((8 + 2 / 3) / 9)
     assert "validation forecasts" in suggestion.explanation
 
 
