@@ -1,21 +1,23 @@
-"""The forecasting member as a servable version: training and publishing it to the registry, loading it
-back and answering forecast requests.
+"""The forecasting member as a servable version: fitting the served forecaster and publishing it to the
+registry, loading it back and answering forecast requests.
 
-A version (member ``forecaster``) holds the global neural forecaster's weights, the feature scaling
-statistics (tensors ``scaling.mean`` / ``scaling.std``) and the weekly history of every product it can answer
-for (tensor ``history``, products x weeks). The neural model is trained on the ``top_n`` best-selling products
-(config ``neural_products``); the history also covers up to ``fallback_n`` further products, which are answered
-with the seasonal naive baseline (season 1, i.e. last week's units) and say so. A product in neither set raises
+A version (member ``forecaster``) holds, for the ``top_n`` best-selling products (config
+``modelled_products``), the served forecaster's weekly P10/P50/P90 for the ``horizon`` weeks after the last
+observed week (tensor ``forecast``, products x weeks x 3): the member combination chosen on the last
+validation windows (see :mod:`ensemble.forecasting.combine`), with a conformal band calibrated on those
+windows. It also holds the weekly history of every product it can answer for (tensor ``history``, products x
+weeks); products beyond ``top_n`` (up to ``fallback_n``) are answered with the seasonal naive baseline (season
+1, i.e. last week's units) and say so. A product in neither set raises
 :class:`~ensemble.errors.UnknownProductForecastError`.
 
-Training uses every week: training windows end before the last ``horizon`` weeks, which serve as the early
-stopping window. The optional held-out metrics come from a separate :func:`evaluate_forecast` run on the
-same series (its own split, last ``horizon`` weeks held out).
+The optional held-out metrics come from a rolling-origin :func:`evaluate_forecast` run on the modelled
+products (``shopmesh eval forecast`` is the evaluation that ranks products before its first cutoff).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -26,11 +28,13 @@ import torch
 from ensemble.datasets import load_online_retail
 from ensemble.errors import DataError, ModelError, UnknownProductForecastError
 from ensemble.forecasting.baselines import forecast_baselines
-from ensemble.forecasting.evaluation import evaluate_forecast
-from ensemble.forecasting.neural import NeuralConfig, NeuralForecaster, QuantileMLP
-from ensemble.forecasting.reorder import reorder_point
+from ensemble.forecasting.combine import Combination
+from ensemble.forecasting.evaluation import evaluate_forecast, online_retail_frame
+from ensemble.forecasting.gbm import GbmConfig
+from ensemble.forecasting.panel import Panel, RollingConfig
+from ensemble.forecasting.reorder import conformal_reorder, reorder_point
+from ensemble.forecasting.rolling import forecast_future
 from ensemble.forecasting.series import ID_COL, TIME_COL, VALUE_COL, validate_series_frame, weekly_product_units
-from ensemble.forecasting.windows import SeriesArrays, build_windows
 from ensemble.registry import Lineage, LoadedArtifact, ModelVersion, Registry, fingerprint_frame
 
 __all__ = ["MEMBER", "ForecastService", "publish_forecaster", "train_forecaster_version"]
@@ -39,11 +43,15 @@ logger = logging.getLogger(__name__)
 
 MEMBER = "forecaster"
 MIN_REQUEST_VALUES = 8  # statsforecast's AutoETS refuses shorter series
+SERVED_NOTE = (
+    "served forecaster: {served} chosen on the last {windows} validation windows, P10..P90 a conformal band "
+    "calibrated on them (nominal 80 %)"
+)
 
 
-def _series(key: str, values: np.ndarray, first_week: pd.Timestamp) -> SeriesArrays:
-    dates = pd.date_range(first_week, periods=len(values), freq="7D").to_numpy(dtype="datetime64[ns]")
-    return SeriesArrays(key=key, values=values, covariates=np.zeros((len(values), 0)), dates=dates)
+def _serving_config(horizon: int) -> RollingConfig:
+    """Validation windows ``horizon / 2`` weeks apart (one week for odd horizons)."""
+    return RollingConfig(horizon=horizon, step=horizon // 2 if horizon % 2 == 0 else 1)
 
 
 def publish_forecaster(
@@ -52,55 +60,65 @@ def publish_forecaster(
     *,
     top_n: int = 100,
     horizon: int = 8,
-    config: NeuralConfig | None = None,
+    gbm: GbmConfig | None = None,
     evaluate: bool = True,
+    evaluation_frame: pd.DataFrame | None = None,
     source: str = "series frame",
 ) -> ModelVersion:
-    """Train the neural forecaster on the ``top_n`` largest series of a weekly series frame without
-    covariates (all series kept as fallback history) and publish it as a new ``forecaster`` version."""
-    config = config or NeuralConfig()
-    checked = validate_series_frame(frame[[ID_COL, TIME_COL, VALUE_COL]], min_length=config.input_window + 2 * horizon)
+    """Fit the served forecaster on the ``top_n`` largest series of a weekly series frame without covariates
+    (all series kept as fallback history) and publish it as a new ``forecaster`` version.
+
+    With ``evaluate``, the version's metrics hold a rolling-origin evaluation of ``evaluation_frame`` (default:
+    the modelled series, which were ranked on every week, held-out ones included)."""
+    started = time.perf_counter()
+    rolling = _serving_config(horizon)
+    checked = validate_series_frame(frame[[ID_COL, TIME_COL, VALUE_COL]], min_length=rolling.min_train + 2 * horizon)
     wide = checked.pivot(index=ID_COL, columns=TIME_COL, values=VALUE_COL)
     if wide.isna().any().any():
         raise DataError("every series must cover the same weeks; fill missing weeks with 0 before training")
     totals = wide.sum(axis=1).sort_values(ascending=False, kind="stable")
     products = [str(k) for k in totals.index]
-    neural_products = products[:top_n]
-    first_week = pd.Timestamp(wide.columns[0])
+    modelled = products[:top_n]
     history = wide.loc[products].to_numpy(dtype=float)  # (products, weeks)
     weeks = history.shape[1]
-    learn = [_series(p, history[i], first_week) for i, p in enumerate(neural_products)]
-    window = config.input_window
-    train = build_windows(learn, [list(range(window, weeks - 2 * horizon + 1))] * len(learn), window, horizon, True)
-    validation = build_windows(learn, [[weeks - horizon]] * len(learn), window, horizon, True)
-    model = NeuralForecaster(horizon, config).fit(train, validation)
-    net, mean, std = model._model, model._mean, model._std
-    if net is None or mean is None or std is None:
-        raise ModelError("the neural forecaster did not produce a fitted model; check the training windows")
+    panel = Panel(
+        keys=modelled,
+        dates=pd.DatetimeIndex(wide.columns),
+        values=history[: len(modelled)],
+        covariates=np.zeros((len(modelled), weeks, 0)),
+        covariate_names=[],
+        dropped=0,
+    )
+    future = forecast_future(panel, rolling, gbm)
+    quantiles = np.stack([future.band.lower, future.band.point, future.band.upper], axis=-1)  # (n, h, 3)
+    fit_seconds = time.perf_counter() - started
     metrics: dict[str, Any] = {
-        "best_epoch": model.best_epoch,
-        "validation_pinball": model.best_validation_loss,
-        "training_windows": len(train.features),
-        "training_seconds": round(model.training_seconds, 2),
+        "served": future.combination.describe(modelled),
+        "conformal_scores_per_step": future.conformal.scores,
+        "fit_seconds": round(fit_seconds, 2),
     }
     if evaluate:
-        metrics["held_out"] = evaluate_forecast(
-            checked.loc[checked[ID_COL].isin(neural_products)], horizon=horizon, season_length=1, config=config
-        )
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
-    tensors["scaling.mean"] = torch.as_tensor(mean, dtype=torch.float64)
-    tensors["scaling.std"] = torch.as_tensor(std, dtype=torch.float64)
-    tensors["history"] = torch.as_tensor(history, dtype=torch.float64)
+        evaluated = checked.loc[checked[ID_COL].isin(modelled)] if evaluation_frame is None else evaluation_frame
+        metrics["held_out"] = evaluate_forecast(evaluated, rolling, gbm=gbm)
+    tensors = {
+        "forecast": torch.as_tensor(quantiles, dtype=torch.float64),
+        "history": torch.as_tensor(history, dtype=torch.float64),
+        "calibration.errors": torch.as_tensor(future.errors, dtype=torch.float64),
+        "calibration.scales": torch.as_tensor(future.scales, dtype=torch.float64),
+    }
     settings = {
         "horizon": horizon,
-        "neural": asdict(config),
-        "n_features": int(train.features.shape[1]),
         "products": products,
-        "neural_products": neural_products,
-        "first_week": first_week.isoformat(),
+        "modelled_products": modelled,
+        "served_by": {key: _served_by(future.combination, i) for i, key in enumerate(modelled)},
+        "combination": future.combination.name,
+        "rolling": asdict(rolling),
+        "gbm": asdict(gbm or GbmConfig()),
+        "conformal": {"lower": future.conformal.lower.tolist(), "upper": future.conformal.upper.tolist()},
+        "first_week": pd.Timestamp(wide.columns[0]).isoformat(),
         "last_week": pd.Timestamp(wide.columns[-1]).isoformat(),
         "weeks": weeks,
-        "fallback": "seasonal_naive (season 1) for products outside neural_products",
+        "fallback": "seasonal_naive (season 1) for products outside modelled_products",
     }
     lineage = Lineage(
         parent=None,
@@ -109,8 +127,13 @@ def publish_forecaster(
         details={"source": source, "top_n": top_n, "series": len(products), "weeks": weeks},
     )
     version = registry.publish(MEMBER, tensors=tensors, config=settings, metrics=metrics, lineage=lineage)
-    logger.info("published %s (%s neural products, %s in all)", version.id, len(neural_products), len(products))
+    logger.info("published %s (%s modelled products, %s in all)", version.id, len(modelled), len(products))
     return version
+
+
+def _served_by(combination: Combination, index: int) -> list[str]:
+    member = combination.fallback.get(index)
+    return [str(member)] if member is not None else [str(m) for m in combination.members]
 
 
 def train_forecaster_version(
@@ -120,45 +143,56 @@ def train_forecaster_version(
     top_n: int = 100,
     fallback_n: int = 1000,
     horizon: int = 8,
-    config: NeuralConfig | None = None,
+    gbm: GbmConfig | None = None,
     evaluate: bool = True,
 ) -> ModelVersion:
-    """Train on Online Retail weekly units (the bundled copy when ``retail_frame`` is None): the neural model
-    on the ``top_n`` best sellers, naive fallback history for the next ``fallback_n - top_n``."""
+    """Fit on Online Retail weekly units (the bundled copy when ``retail_frame`` is None): the served
+    forecaster on the ``top_n`` best sellers, naive fallback history for the next ``fallback_n - top_n``."""
     retail = load_online_retail() if retail_frame is None else retail_frame
     frame = weekly_product_units(retail, top_n=max(top_n, fallback_n))
+    # Held-out metrics on products ranked before the evaluation's first cutoff, as `shopmesh eval forecast`.
+    evaluation_frame = online_retail_frame(retail, top_n, _serving_config(horizon)) if evaluate else None
     return publish_forecaster(
-        registry, frame, top_n=top_n, horizon=horizon, config=config, evaluate=evaluate, source="online_retail"
+        registry,
+        frame,
+        top_n=top_n,
+        horizon=horizon,
+        gbm=gbm,
+        evaluate=evaluate,
+        evaluation_frame=evaluation_frame,
+        source="online_retail",
     )
 
 
 class ForecastService:
-    """Answers forecasts from one loaded ``forecaster`` version (CPU, no gradient)."""
+    """Answers forecasts from one loaded ``forecaster`` version."""
 
     def __init__(self, artifact: LoadedArtifact) -> None:
         try:
             cfg = artifact.config
             self.horizon = int(cfg["horizon"])
-            self.neural_config = NeuralConfig(**cfg["neural"])
             self.products: list[str] = [str(p) for p in cfg["products"]]
-            self.neural_products = frozenset(str(p) for p in cfg["neural_products"])
+            modelled = [str(p) for p in cfg["modelled_products"]]
+            self.served_by: dict[str, list[str]] = {str(k): list(v) for k, v in cfg["served_by"].items()}
+            self.combination = str(cfg["combination"])
+            self.validation_windows = int(cfg["rolling"]["validation_windows"])
             self.first_week = pd.Timestamp(cfg["first_week"])
-            n_features = int(cfg["n_features"])
-            model_state = {k.removeprefix("model."): v for k, v in artifact.tensors.items() if k.startswith("model.")}
-            self._mean = artifact.tensors["scaling.mean"].numpy()
-            self._std = artifact.tensors["scaling.std"].numpy()
+            self._forecast = artifact.tensors["forecast"].numpy()
             self._history = artifact.tensors["history"].numpy()
+            self._errors = artifact.tensors["calibration.errors"].numpy()
+            self._scales = artifact.tensors["calibration.scales"].numpy()
         except (KeyError, TypeError) as err:
             raise ModelError(
-                f"{artifact.path} is not a forecaster artifact (missing {err}); publish one with "
-                "train_forecaster_version()"
+                f"{artifact.path} is not a forecaster artifact of this shopmesh (missing {err}); publish one with "
+                "`shopmesh train forecaster`"
             ) from err
-        self._net = QuantileMLP(n_features, self.horizon, self.neural_config)
-        try:
-            self._net.load_state_dict(model_state)
-        except RuntimeError as err:
-            raise ModelError(f"weights in {artifact.path} do not fit the stored architecture: {err}") from err
-        self._net.eval()
+        if self._forecast.shape != (len(modelled), self.horizon, 3):
+            raise ModelError(
+                f"{artifact.path}: stored forecast has shape {tuple(self._forecast.shape)}, expected "
+                f"({len(modelled)}, {self.horizon}, 3); publish a new version with `shopmesh train forecaster`"
+            )
+        self.modelled_products = frozenset(modelled)
+        self._modelled_index = {p: i for i, p in enumerate(modelled)}
         self._index = {p: i for i, p in enumerate(self.products)}
         self.version_id = artifact.version.id
         self.metrics = artifact.metrics
@@ -171,21 +205,6 @@ class ForecastService:
     def _future_weeks(self, horizon: int) -> list[str]:
         last = self.first_week + pd.Timedelta(weeks=self._history.shape[1] - 1)
         return [(last + pd.Timedelta(weeks=i + 1)).date().isoformat() for i in range(horizon)]
-
-    def _neural(self, code: str) -> np.ndarray:
-        """Quantiles (h, 3) in units for one trained product."""
-        values = self._history[self._index[code]]
-        windows = build_windows(
-            [_series(code, values, self.first_week)],
-            [[len(values)]],
-            self.neural_config.input_window,
-            self.horizon,
-            False,
-        )
-        features = torch.as_tensor((windows.features - self._mean) / self._std, dtype=torch.float32)
-        with torch.no_grad():
-            scaled = self._net(features).numpy().astype(float)  # (1, h, 3)
-        return np.asarray(np.maximum(scaled[0] * windows.scales[0], 0.0), dtype=np.float64)
 
     def _naive(self, code: str) -> np.ndarray:
         result = forecast_baselines({code: self._history[self._index[code]]}, self.horizon, 1)["seasonal_naive"]
@@ -212,21 +231,30 @@ class ForecastService:
             )
         if not 1 <= horizon <= self.horizon:
             raise DataError(f"horizon must lie in 1..{self.horizon} weeks for {self.version_id}; got {horizon}")
-        neural = code in self.neural_products
-        quantiles = self._neural(code) if neural else self._naive(code)
-        columns = {0.1: quantiles[:, 0].tolist(), 0.5: quantiles[:, 1].tolist(), 0.9: quantiles[:, 2].tolist()}
-        suggestion = reorder_point(columns, lead_time_weeks, service_level, on_hand if on_hand is not None else 0.0)
-        member = "neural" if neural else "seasonal_naive"
+        modelled = code in self.modelled_products
+        quantiles = self._forecast[self._modelled_index[code]] if modelled else self._naive(code)
+        stock = on_hand if on_hand is not None else 0.0
+        if modelled:
+            row = self._modelled_index[code]
+            suggestion = conformal_reorder(
+                quantiles[:, 1].tolist(), self._errors, float(self._scales[row]), lead_time_weeks, service_level, stock
+            )
+        else:
+            columns = {0.1: quantiles[:, 0].tolist(), 0.5: quantiles[:, 1].tolist(), 0.9: quantiles[:, 2].tolist()}
+            suggestion = reorder_point(columns, lead_time_weeks, service_level, stock)
+        members = self.served_by[code] if modelled else ["seasonal_naive"]
         note = (
-            "global neural forecaster (P10/P50/P90 from the quantile head)"
-            if neural
-            else "product outside the neural model's trained set: seasonal naive (last week's units repeated) "
+            SERVED_NOTE.format(served=" + ".join(members), windows=self.validation_windows)
+            if modelled
+            else "product outside the modelled set: seasonal naive (last week's units repeated) "
             "with statsforecast's 80 % interval as P10..P90"
         )
         return {
             "stock_code": code,
             "version": self.version_id,
-            "member": member,
+            "member": "ensemble" if modelled else "seasonal_naive",
+            "members": members,
+            "interval": "conformal" if modelled else "model",
             "note": note,
             "last_observed_week": (self.first_week + pd.Timedelta(weeks=self._history.shape[1] - 1)).date().isoformat(),
             "weeks": [
@@ -238,6 +266,10 @@ class ForecastService:
                 "order_quantity": suggestion.order_quantity if on_hand is not None else None,
                 "lead_time_demand_p50": suggestion.lead_time_demand_p50,
                 "safety_stock": suggestion.safety_stock,
+                "service_level": suggestion.service_level,
+                "order_up_to_level": suggestion.order_up_to_level,
+                "expected_fill_rate": suggestion.expected_fill_rate,
+                "method": "conformal" if modelled else "normal",
                 "explanation": suggestion.explanation
                 + ("" if on_hand is not None else " (on hand not given: taken as 0; pass on_hand for a quantity)"),
             },

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ensemble.datasets import ColumnKind, load_online_retail, read_csv_checked
-from ensemble.forecasting import evaluate_forecast, read_series_csv, weekly_product_units
+from ensemble.datasets import ColumnKind, read_csv_checked
 from ensemble.intent_ensemble import EnsembleMode, evaluate_intent_ensemble
 from ensemble.pricing import evaluate_pricing
+from shopmesh.commands.evaluate_forecast import register_forecast
 from shopmesh.commands.evaluate_recommend import register_recommend
 from shopmesh.commands.predict import intent_ensemble_for
 from shopmesh.errors import CommandError
@@ -21,14 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = parser.add_subparsers(dest="eval_target", required=True, metavar="MEMBER")
     register_recommend(group)
 
-    forecast = group.add_parser("forecast", help="seasonal naive, AutoETS and the neural forecaster on held-out weeks")
-    forecast.add_argument("--series", type=Path, default=None, help="long CSV of series (default: Online Retail)")
-    forecast.add_argument("--id-col", default="unique_id", help="series id column")
-    forecast.add_argument("--date-col", default="ds", help="date column")
-    forecast.add_argument("--value-col", default="y", help="value column")
-    forecast.add_argument("--horizon", type=int, default=8, help="steps held out at the end of every series")
-    forecast.add_argument("--season-length", type=int, default=1, help="season of the naive model and MASE scale")
-    forecast.set_defaults(handler=run_forecast)
+    register_forecast(group)
 
     pricing = group.add_parser("pricing", help="bandit pricing against baselines in the Dominick's simulator")
     pricing.add_argument("--weeks", type=int, default=80, help="simulated weeks")
@@ -50,17 +43,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _print(result: dict[str, Any]) -> None:
     print(json.dumps(result, indent=2, default=str))
-
-
-def run_forecast(args: argparse.Namespace) -> int:
-    if args.horizon < 1:
-        raise CommandError(f"--horizon must be at least 1, got {args.horizon}")
-    if args.series is None:
-        frame = weekly_product_units(load_online_retail(), select_before="2011-10-01")
-    else:
-        frame = read_series_csv(args.series, args.id_col, args.date_col, args.value_col)
-    _print(evaluate_forecast(frame, horizon=args.horizon, season_length=args.season_length))
-    return 0
 
 
 def run_pricing(args: argparse.Namespace) -> int:

@@ -62,9 +62,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     reply.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on 2 shared cores)")
     reply.set_defaults(handler=run_reply)
-    forecaster = members.add_parser("forecaster", help="global quantile forecaster of weekly units (Online Retail)")
+    forecaster = members.add_parser(
+        "forecaster", help="member combination with conformal P10-P90 of weekly units (Online Retail)"
+    )
     forecaster.add_argument("--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)")
-    forecaster.add_argument("--top-n", type=int, default=100, help="best-selling products the network learns")
+    forecaster.add_argument("--top-n", type=int, default=100, help="best-selling products the served forecaster models")
     forecaster.set_defaults(handler=run_forecaster)
     pricer = members.add_parser("pricer", help="demand model and Thompson-sampling pricer (Dominick's)")
     pricer.add_argument("--data", type=Path, default=None, help="orangeJuice_yx.csv.gz (default: the shared data dir)")
@@ -130,7 +132,8 @@ def run_reply(args: argparse.Namespace) -> int:
 
 
 def run_forecaster(args: argparse.Namespace) -> int:
-    torch.set_num_threads(1)
+    if args.top_n < 1:
+        raise CommandError(f"--top-n must be at least 1, got {args.top_n}")
     registry = Registry(args.workspace.registry)
     version = train_forecaster_version(registry, load_online_retail(args.data), top_n=args.top_n)
     print(json.dumps({"version": version.id, **registry.load("forecaster", version.id).metrics}, indent=2, default=str))

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from cluster import ClusterConfig, RunningCluster, start, stop
-from ensemble.forecasting import NeuralConfig
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
@@ -39,8 +38,7 @@ def _free_port() -> int:
 def every_member_cluster(tmp_path_factory: pytest.TempPathFactory, graph_dir: Path) -> Iterator[RunningCluster]:
     registry = Registry(tmp_path_factory.mktemp("all-members") / "registry")
     publish_tiny_intent(registry, 0)
-    tiny = NeuralConfig(input_window=8, hidden=8, max_epochs=5, patience=2)
-    publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, config=tiny, evaluate=False)
+    publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, evaluate=False)
     fit_pricing_version(registry, price_rows())
     with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
         config = ClusterConfig(

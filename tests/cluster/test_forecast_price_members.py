@@ -12,7 +12,6 @@ from cluster.forecast_deployment import ForecastDeployment, forecast_runner
 from cluster.outcomes import MemberOutcome, OutcomeStatus
 from cluster.price_deployment import PriceDeployment, price_runner
 from cluster.schemas import ForecastRequest, PriceRequest
-from ensemble.forecasting import NeuralConfig
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
@@ -51,8 +50,7 @@ def test_runners_say_not_trained_when_the_registry_is_empty(tmp_path: Path) -> N
 def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:
     # Prepare
     registry = Registry(tmp_path)
-    config = NeuralConfig(input_window=8, hidden=8, max_epochs=5, patience=2)
-    publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, config=config, evaluate=False)
+    publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, evaluate=False)
 
     # Execute
     found = _forecast(registry, product="P2", horizon=2, on_hand=3)
@@ -62,7 +60,7 @@ def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> No
     series = _forecast(registry, series=[3.0, 4.0, 5.0, 4.0, 3.0, 4.0, 5.0, 4.0], horizon=2)
 
     # Assert
-    assert found.status is OutcomeStatus.OK and found.unwrap("forecaster")["member"] == "neural"
+    assert found.status is OutcomeStatus.OK and found.unwrap("forecaster")["member"] == "ensemble"
     assert fallback.unwrap("forecaster")["member"] == "seasonal_naive"
     assert (missing.status, missing.what, missing.value) == (OutcomeStatus.NOT_FOUND, "product", "ZZZ")
     assert "ZZZ" in missing.error

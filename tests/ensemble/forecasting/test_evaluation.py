@@ -3,22 +3,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ensemble.errors import DataError, SeriesTooShortError
-from ensemble.forecasting import NeuralConfig, evaluate_forecast, forecast_baselines, to_series_frame
+from ensemble.forecasting import Member, RollingConfig, evaluate_forecast, forecast_baselines, to_series_frame
 
-torch.set_num_threads(1)
-TINY = NeuralConfig(input_window=8, hidden=16, max_epochs=30, patience=5)
+SMALL = RollingConfig(horizon=4, step=2, test_windows=2, validation_windows=2)
 
 
-def _periodic_frame(n_series: int = 4, length: int = 48) -> pd.DataFrame:
-    pattern = np.array([10.0, 20.0, 30.0, 40.0])
+def _noisy_frame(n_series: int = 6, length: int = 48, seed: int = 0) -> pd.DataFrame:
+    """Series whose level follows a price covariate: units = 50 (i + 1) exp(-2 log_price) + noise."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2020-01-06", periods=length, freq="7D")
     rows = []
     for i in range(n_series):
-        values = np.tile(pattern * (i + 1), length // 4)
-        dates = pd.date_range("2020-01-06", periods=length, freq="7D")
-        rows.append(pd.DataFrame({"unique_id": f"s{i}", "ds": dates, "y": values}))
+        log_price = rng.choice([0.0, -0.3], size=length, p=[0.7, 0.3])
+        units = 50.0 * (i + 1) * np.exp(-2.0 * log_price) + rng.normal(0, 5, size=length)
+        rows.append(
+            pd.DataFrame({"unique_id": f"s{i}", "ds": dates, "y": np.maximum(units, 0), "log_price": log_price})
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -31,21 +33,39 @@ def test_seasonal_naive_is_exact_on_periodic_series() -> None:
     np.testing.assert_allclose(result["seasonal_naive"].point["a"], [1.0, 5.0, 3.0, 7.0])
 
 
-def test_evaluate_forecast_returns_all_models_and_zero_naive_error() -> None:
+def test_rolling_cutoffs_follow_the_layout() -> None:
+    # 48 steps, h 4, step 2: test cutoffs 42, 44; validation of 42 is 36, 38; of 44 is 38, 40
+    assert SMALL.cutoffs(48) == [36, 38, 40, 42, 44]
+    assert SMALL.test_cutoffs(48) == [42, 44]
+    assert SMALL.validation_cutoffs(42) == [36, 38]
+    assert all(c + SMALL.horizon <= 42 for c in SMALL.validation_cutoffs(42))
+
+
+def test_rolling_evaluation_reports_every_member_and_window() -> None:
     # Execute
-    report = evaluate_forecast(_periodic_frame(), horizon=4, season_length=4, config=TINY)
-    # Assert: seasonal naive on a perfectly periodic series has zero error; MASE undefined (zero scale)
-    assert set(report["models"]) == {"seasonal_naive", "auto_ets", "neural"}
-    assert report["series"] == 4 and report["horizon"] == 4
-    assert report["models"]["seasonal_naive"]["smape"] == pytest.approx(0.0)
-    assert report["models"]["seasonal_naive"]["series_scored_mase"] == 0
-    assert 0.0 <= report["models"]["neural"]["coverage_p10_p90"] <= 1.0
+    report = evaluate_forecast(_noisy_frame(), SMALL)
+    # Assert
+    assert set(report["models"]) == {"served", *(str(m) for m in Member)}
+    assert report["protocol"]["test_cutoffs"] == ["2020-10-26", "2020-11-09"]
+    assert report["protocol"]["covariates"] == ["log_price"]
+    assert len(report["windows"]) == 2
+    for window in report["windows"]:
+        assert 0.0 <= window["models"]["served"]["coverage_conformal"] <= 1.0
+        assert window["models"]["auto_ets"]["coverage_native"] is not None
+        assert window["models"]["lightgbm"]["coverage_native"] is None
+    # The price covariate drives demand: the global model that sees it beats the naive forecast.
+    assert report["models"]["lightgbm"]["mase"] < report["models"]["seasonal_naive"]["mase"]
 
 
-def test_too_short_series_names_the_series_and_length() -> None:
-    frame = _periodic_frame(length=12)
-    with pytest.raises(SeriesTooShortError, match=r"'s0' has 12 observations.*at least 28"):
-        evaluate_forecast(frame, horizon=4, season_length=1, config=NeuralConfig(input_window=16))
+def test_too_short_series_say_how_many_steps_the_layout_needs() -> None:
+    frame = _noisy_frame(length=20)
+    with pytest.raises(SeriesTooShortError, match="too short"):
+        evaluate_forecast(frame, SMALL)
+
+
+def test_step_must_divide_the_horizon() -> None:
+    with pytest.raises(DataError, match="multiple of step"):
+        evaluate_forecast(_noisy_frame(), RollingConfig(horizon=4, step=3))
 
 
 def test_user_frame_validation() -> None:

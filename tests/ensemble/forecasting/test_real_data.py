@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from ensemble.datasets import load_dominicks, load_online_retail, shared_data_dir
-from ensemble.forecasting import NeuralConfig, dominicks_weekly_units, evaluate_forecast, weekly_product_units
-
-torch.set_num_threads(1)
+from ensemble.forecasting import dominicks_weekly_units, evaluate_forecast, online_retail_frame
 
 
 @pytest.mark.integration
-def test_online_retail_weekly_units_evaluates() -> None:
-    frame = weekly_product_units(load_online_retail(), top_n=20, select_before="2011-10-01")
-    report = evaluate_forecast(frame, horizon=8, season_length=1, config=NeuralConfig(input_window=8))
-    assert report["series"] == 20
+def test_online_retail_rolling_evaluation_ranks_products_before_the_first_cutoff() -> None:
+    # Execute
+    report = evaluate_forecast(online_retail_frame(load_online_retail(), top_n=20))
+    # Assert: 4 test windows, products chosen on weeks before 2011-03-28 (the first cutoff)
+    assert report["protocol"]["series"] == 20
+    assert report["protocol"]["first_cutoff"] == "2011-03-28"
+    assert len(report["windows"]) == 4
     for model in report["models"].values():
         assert model["mase"] > 0
 
@@ -24,10 +24,11 @@ def test_dominicks_learn_even_report_odd() -> None:
     if not path.exists():
         pytest.skip(f"Dominick's data not found at {path}; set SHOPMESH_SHARED_DATA to the shared data dir")
     rows = load_dominicks()
-    frame = dominicks_weekly_units(rows.loc[rows["store"] <= 20])
+    frame = dominicks_weekly_units(rows.loc[rows["store"] <= 14])
     ids = frame["unique_id"].unique()
     even = [i for i in ids if int(i.split("-")[0]) % 2 == 0]
     odd = [i for i in ids if int(i.split("-")[0]) % 2 == 1]
-    report = evaluate_forecast(frame, 8, 1, NeuralConfig(input_window=8), learn_ids=even, report_ids=odd)
-    assert report["series"] == len(odd) and report["learn_series"] == len(even)
-    assert report["covariates"] == ["log_price", "deal", "feat"]
+    report = evaluate_forecast(frame, learn_ids=even, report_ids=odd)
+    protocol = report["protocol"]
+    assert protocol["covariates"] == ["log_price", "deal", "feat"]
+    assert 0 < protocol["series"] <= len(odd) and 0 < protocol["learn_series"] <= len(even)
