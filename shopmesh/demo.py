@@ -2,8 +2,10 @@
 
 Stages: knowledge graph from Online Retail -> central intent training -> Flower LoRA rounds (separate process)
 -> the intent ensemble (kNN, logistic regression, fusion, out-of-scope threshold) on the federated version
--> int8 ONNX edge bundle validated against torch -> Ray Serve cluster -> edge SDK answering on the device or
-escalating to the cluster -> summary. With ``serve=True`` the cluster keeps serving until Ctrl-C.
+-> the reply, forecasting and pricing members (trained, or reused when the workspace has them; the pricer only
+where Dominick's data is at hand) -> int8 ONNX edge bundle validated against torch -> Ray Serve cluster serving
+every member -> edge SDK answering on the device or escalating to the cluster -> summary. With ``serve=True`` the
+cluster keeps serving until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from cluster import ClusterConfig
 from edge.export import export_intent, validate_bundle
 from edge.runtime import EdgeClient
 from ensemble.central import train_intent_version
-from ensemble.datasets import bundled_intent_splits, load_online_retail
+from ensemble.datasets import DataSplits, bundled_intent_splits, load_dominicks, load_online_retail
+from ensemble.errors import DataError
+from ensemble.forecasting.service import MEMBER as FORECASTER
+from ensemble.forecasting.service import train_forecaster_version
 from ensemble.intent_ensemble import ENSEMBLE_MEMBER, build_intent_ensemble
 from ensemble.members.intent_artifact import load_intent
+from ensemble.members.reply import MEMBER as REPLY_MEMBER
+from ensemble.members.reply_artifact import train_reply_version
+from ensemble.members.reply_training import ReplyTrainConfig
+from ensemble.pricing.service import MEMBER as PRICER
+from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
 from federation import FederatedRunError, FederationConfig, run_federated_simulation
 from knowledge_graph import build_graph
@@ -48,10 +58,11 @@ class DemoOptions:
     nodes: int = 3
     rounds: int = 2
     edge_samples: int = 10
+    reply_seconds: float = 90.0
 
 
 def run_demo(workspace: Workspace, options: DemoOptions) -> int:
-    progress = Progress(total=7)
+    progress = Progress(total=8)
     registry = Registry(workspace.registry)
     key = signing_key(workspace)
 
@@ -104,6 +115,9 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
             f"pseudo-out-of-scope AUROC {oos['auroc'][oos['score']]:.3f} ({oos['score']})"
         )
 
+    with progress.stage("reply, forecaster and pricer members (trained or reused)") as stage:
+        stage.metric = _other_members(registry, splits, options)
+
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
         model, _ = load_intent(registry, federation.version_id)
         bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
@@ -133,13 +147,44 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
 
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
-            announcement = f"\nserving on {running.url} (POST /v1/chat, GET /healthz); press Ctrl-C to stop"
+            routes = ", ".join(cluster.public_routes())
+            announcement = f"\nserving on {running.url} ({routes}); press Ctrl-C to stop"
             print(f"\nreceived {wait_for_shutdown(announcement)}; stopping", flush=True)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
         cluster.stop()
     return 0
+
+
+def _other_members(registry: Registry, splits: DataSplits, options: DemoOptions) -> str:
+    """Train the reply, forecasting and pricing members the workspace lacks; say what each one serves."""
+    said = []
+    if registry.list(REPLY_MEMBER):
+        said.append(f"reply {registry.latest(REPLY_MEMBER).id} reused")
+    else:
+        reply, metrics = train_reply_version(
+            registry, splits, ReplyTrainConfig(max_train_seconds=options.reply_seconds)
+        )
+        said.append(
+            f"reply {reply.id} trained ({options.reply_seconds:g} s budget, val ppl {metrics['val_perplexity']:.1f})"
+        )
+    if registry.list(FORECASTER):
+        said.append(f"forecaster {registry.latest(FORECASTER).id} reused")
+    else:
+        forecaster = train_forecaster_version(registry)
+        said.append(f"forecaster {forecaster.id} trained")
+    if registry.list(PRICER):
+        said.append(f"pricer {registry.latest(PRICER).id} reused")
+    else:
+        try:
+            rows = load_dominicks()
+        except DataError as err:
+            said.append(f"pricer skipped: {err}")
+        else:
+            pricer = fit_pricing_version(registry, rows)
+            said.append(f"pricer {pricer.id} trained")
+    return "; ".join(said)
 
 
 def _probe_cluster(url: str, orders: pd.DataFrame) -> str:
@@ -150,7 +195,15 @@ def _probe_cluster(url: str, orders: pd.DataFrame) -> str:
     response.raise_for_status()
     body = response.json()
     named = [p.get("description", "") for p in body.get("products", [])][:1]
-    return f"/v1/chat {text!r} -> {body['intent']} ({body['confidence']:.2f}); product facts: {named}"
+    code = str(orders.loc[orders["Description"] == product, "StockCode"].iloc[0])
+    forecast = httpx.post(f"{url}/v1/forecast", json={"product": code, "horizon": 4, "on_hand": 100}, timeout=60.0)
+    weeks = forecast.json().get("weeks") if forecast.status_code == 200 else None
+    health = httpx.get(f"{url}/healthz", timeout=30.0).json()
+    versions = ", ".join(f"{name} {health[name].get('version')}" for name in cluster.MemberName if name in health)
+    return (
+        f"/v1/chat {text!r} -> {body['intent']} ({body['confidence']:.2f}); product facts: {named}; "
+        f"/v1/forecast {code} -> {forecast.status_code} ({len(weeks or [])} weeks); serving {versions}"
+    )
 
 
 def _run_edge(

@@ -15,10 +15,12 @@ from typing import Any
 
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from ensemble.datasets import DataSplits
 from ensemble.errors import ModelError
 from ensemble.members.reply import MEMBER, GenerationSettings, ReplyConfig, ReplyModel
 from ensemble.members.reply_tokenizer import load_reply_tokenizer
-from ensemble.registry import Lineage, LoadedArtifact, ModelVersion, Registry
+from ensemble.members.reply_training import ReplyTrainConfig, train_reply
+from ensemble.registry import Lineage, LoadedArtifact, ModelVersion, Registry, fingerprint_frame
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,27 @@ def save_reply(
         )
     logger.info("published %s", version.id)
     return version
+
+
+def train_reply_version(
+    registry: Registry, splits: DataSplits, cfg: ReplyTrainConfig, *, data: str = "bitext-customer-support (bundled)"
+) -> tuple[ModelVersion, dict[str, float]]:
+    """Train a reply model on ``splits`` (reply-token cross-entropy) and publish it with its lineage."""
+    model, metrics = train_reply(splits, cfg)
+    columns = [c for c in ("instruction", "intent", "response") if c in splits.train.columns]
+    lineage = Lineage(
+        parent=None,
+        data_fingerprint=fingerprint_frame(splits.train[columns]),
+        method="central",
+        details={
+            "data": data,
+            "split": "train",
+            "trainer": "reply-token cross-entropy",
+            "base_model": cfg.base_model_path,
+        },
+    )
+    version = save_reply(registry, model, metrics=metrics, lineage=lineage, generation=cfg.generation)
+    return version, metrics
 
 
 def model_from_artifact(artifact: LoadedArtifact) -> ReplyModel:

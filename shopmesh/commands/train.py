@@ -21,10 +21,10 @@ from ensemble.datasets import (
 )
 from ensemble.forecasting.service import train_forecaster_version
 from ensemble.intent_ensemble import build_intent_ensemble
-from ensemble.members.reply_artifact import save_reply
-from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary, train_reply
+from ensemble.members.reply_artifact import train_reply_version
+from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary
 from ensemble.pricing.service import fit_pricing_version
-from ensemble.registry import Lineage, Registry, fingerprint_frame
+from ensemble.registry import Registry
 from ensemble.training import CENTRAL_FINE_TUNE
 from shopmesh.errors import CommandError
 
@@ -110,22 +110,8 @@ def run_reply(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         base_model_path=str(args.base_model) if args.base_model else None,
     )
-    model, metrics = train_reply(splits, cfg)
-    columns = [c for c in ("instruction", "intent", "response") if c in splits.train.columns]
-    lineage = Lineage(
-        parent=None,
-        data_fingerprint=fingerprint_frame(splits.train[columns]),
-        method="central",
-        details={
-            "data": str(args.data or "bitext-customer-support (bundled)"),
-            "split": "train",
-            "trainer": "reply-token cross-entropy",
-            "base_model": cfg.base_model_path,
-        },
-    )
-    version = save_reply(
-        Registry(args.workspace.registry), model, metrics=metrics, lineage=lineage, generation=cfg.generation
-    )
+    data = str(args.data or "bitext-customer-support (bundled)")
+    version, metrics = train_reply_version(Registry(args.workspace.registry), splits, cfg, data=data)
     print(metrics_summary(metrics))
     print(json.dumps({"version": version.id, **metrics}, indent=2))
     return 0
