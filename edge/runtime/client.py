@@ -15,7 +15,9 @@ import httpx
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
 from edge.runtime.config import EdgeClientConfig, default_device_id
 from edge.runtime.errors import ClusterError, InvalidTextError
+from edge.runtime.manifest import check_not_downgrade
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
+from edge.runtime.trust import TrustedKey, TrustStore
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ class EdgeClient:
         bundle_dir: str | Path,
         *,
         cluster_url: str,
-        signing_key: bytes,
+        trusted_keys: Sequence[TrustedKey],
         outbox_dir: str | Path,
         confidence_threshold: float | None = None,
         timeout_s: float = 2.0,
@@ -72,7 +74,7 @@ class EdgeClient:
         config = EdgeClientConfig(
             bundle_dir=Path(bundle_dir),
             cluster_url=cluster_url.rstrip("/"),
-            signing_key=signing_key,
+            trusted_keys=tuple(trusted_keys),
             outbox_dir=Path(outbox_dir),
             confidence_threshold=confidence_threshold,
             timeout_s=timeout_s,
@@ -89,7 +91,8 @@ class EdgeClient:
 
     def _setup(self, config: EdgeClientConfig, http_client: httpx.Client | None) -> None:
         self.config = config
-        self._bundle = EdgeBundle.load(config.bundle_dir, config.signing_key, intra_op_threads=config.intra_op_threads)
+        self._trust = TrustStore(config.trusted_keys)
+        self._bundle = EdgeBundle.load(config.bundle_dir, self._trust, intra_op_threads=config.intra_op_threads)
         self.outbox = Outbox(config.outbox_dir, config.device_id)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=config.timeout_s)
@@ -154,9 +157,11 @@ class EdgeClient:
     def swap_bundle(self, bundle_dir: str | Path) -> str:
         """Load and verify a new bundle, then serve it; one failing verification leaves the old one serving.
 
-        Returns the version id now serving.
+        A bundle older than the serving one is refused (:class:`BundleDowngradeError`) unless it was signed as a
+        rollback. Returns the version id now serving.
         """
-        new = EdgeBundle.load(bundle_dir, self.config.signing_key, intra_op_threads=self.config.intra_op_threads)
+        new = EdgeBundle.load(bundle_dir, self._trust, intra_op_threads=self.config.intra_op_threads)
+        check_not_downgrade(self._bundle.manifest, new.manifest)
         old = self._bundle.version_id
         self._bundle = new
         logger.info("edge bundle swapped from %s to %s", old, new.version_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.runtime.errors import EdgeError
+from edge.runtime.trust import TrustedKey, TrustStore
 
 __all__ = ["EdgeClientConfig", "default_device_id"]
 
@@ -30,7 +31,7 @@ class EdgeClientConfig:
 
     bundle_dir: Path
     cluster_url: str
-    signing_key: bytes = field(repr=False)
+    trusted_keys: tuple[TrustedKey, ...]
     outbox_dir: Path
     confidence_threshold: float | None = None
     timeout_s: float = 2.0
@@ -40,8 +41,7 @@ class EdgeClientConfig:
     def __post_init__(self) -> None:
         if not self.cluster_url.startswith(("http://", "https://")):
             raise EdgeError(f"cluster_url must start with http:// or https://, got {self.cluster_url!r}")
-        if not self.signing_key:
-            raise EdgeError("signing_key is empty; pass the operator's bundle signing key as bytes")
+        TrustStore(self.trusted_keys)  # raises TrustError for an empty list or anything but public keys
         if self.confidence_threshold is not None and not 0.0 <= self.confidence_threshold <= 1.0:
             raise EdgeError(f"confidence_threshold must lie in [0, 1], got {self.confidence_threshold}")
         if self.timeout_s <= 0:
