@@ -7,7 +7,7 @@ the ``shopmesh-edge`` distribution (``edge/runtime/pyproject.toml``) under the s
 from __future__ import annotations
 
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
-from edge.runtime.client import CHAT_PATH, EdgeAnswer, EdgeClient, Source
+from edge.runtime.client import EdgeClient
 from edge.runtime.config import EdgeClientConfig
 from edge.runtime.errors import (
     BundleDowngradeError,
@@ -15,24 +15,36 @@ from edge.runtime.errors import (
     BundleIntegrityError,
     BundleSignatureError,
     ClusterError,
+    ClusterUnavailableError,
     EdgeError,
+    HealthCheckError,
     InvalidTextError,
     OutboxError,
     TrustError,
+    UpdateError,
 )
 from edge.runtime.inference import IntentRunner, softmax
 from edge.runtime.manifest import FORMAT_VERSION, FileEntry, Manifest, Probe
 from edge.runtime.outbox import FlushResult, Outbox, OutboxRecord
+from edge.runtime.protocol import CHAT_PATH, IDEMPOTENCY_HEADER, EdgeAnswer, Source
+from edge.runtime.resilience import BreakerState, CircuitBreaker, RetryPolicy
+from edge.runtime.serving import UpdateResult
+from edge.runtime.store import BundleStore, InstallPhase
 from edge.runtime.trust import TrustedKey, TrustStore, key_id_of
 
 __all__ = [
     "CHAT_PATH",
     "FORMAT_VERSION",
+    "IDEMPOTENCY_HEADER",
+    "BreakerState",
     "BundleDowngradeError",
     "BundleError",
     "BundleIntegrityError",
     "BundleSignatureError",
+    "BundleStore",
+    "CircuitBreaker",
     "ClusterError",
+    "ClusterUnavailableError",
     "DevicePrediction",
     "EdgeAnswer",
     "EdgeBundle",
@@ -41,6 +53,8 @@ __all__ = [
     "EdgeError",
     "FileEntry",
     "FlushResult",
+    "HealthCheckError",
+    "InstallPhase",
     "IntentRunner",
     "InvalidTextError",
     "Manifest",
@@ -48,10 +62,13 @@ __all__ = [
     "OutboxError",
     "OutboxRecord",
     "Probe",
+    "RetryPolicy",
     "Source",
     "TrustError",
     "TrustStore",
     "TrustedKey",
+    "UpdateError",
+    "UpdateResult",
     "key_id_of",
     "softmax",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.runtime.errors import EdgeError
+from edge.runtime.resilience import RetryPolicy
 from edge.runtime.trust import TrustedKey, TrustStore
 
 __all__ = ["EdgeClientConfig", "default_device_id"]
@@ -37,6 +38,10 @@ class EdgeClientConfig:
     timeout_s: float = 2.0
     device_id: str = field(default_factory=default_device_id)
     intra_op_threads: int = 1
+    install_dir: Path | None = None  # where update() installs versions; None serves bundle_dir as it is
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker_failures: int = 1  # failed calls in a row that open the circuit
+    breaker_reset_s: float = 30.0  # how long an open circuit answers on the device before trying again
 
     def __post_init__(self) -> None:
         if not self.cluster_url.startswith(("http://", "https://")):
@@ -50,6 +55,11 @@ class EdgeClientConfig:
             raise EdgeError(
                 f"device_id {self.device_id!r} must be 1-128 letters, digits, '.', '_' or '-' "
                 "(it names the outbox file)"
+            )
+        if self.breaker_failures < 1 or self.breaker_reset_s <= 0:
+            raise EdgeError(
+                f"breaker_failures must be >= 1 and breaker_reset_s > 0, got {self.breaker_failures} and "
+                f"{self.breaker_reset_s}"
             )
         if self.intra_op_threads < 1:
             raise EdgeError(f"intra_op_threads must be at least 1, got {self.intra_op_threads}")

@@ -60,12 +60,14 @@ class BundleIntegrityError(BundleError):
 class ClusterError(EdgeError):
     """The cluster could not be reached, timed out, or answered with an error or an unusable body.
 
-    ``status`` is the HTTP status when the cluster answered one (None for transport errors and bad bodies).
+    ``status`` is the HTTP status when the cluster answered one (None for transport errors and bad bodies);
+    ``retryable`` says whether trying again soon may succeed (a refused connection, HTTP 5xx or 429).
     """
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.retryable = retryable
 
 
 class ClusterUnavailableError(ClusterError):

@@ -39,6 +39,7 @@ __all__ = [
     "check_not_downgrade",
     "file_digest",
     "verify_files",
+    "verify_manifest_bytes",
     "verify_signature",
 ]
 
@@ -167,10 +168,14 @@ def verify_signature(bundle_dir: Path, trust: TrustStore) -> Manifest:
                 f"{path} is missing; a bundle needs {MANIFEST_FILE} and {SIGNATURE_FILE}: re-export it with "
                 "`edge.export.export_intent`"
             )
-    raw = manifest_path.read_bytes()
-    seen = sig_path.read_text(encoding="ascii", errors="replace").strip()
-    trust.verify(raw, seen, _claimed_key_id(raw, manifest_path), str(manifest_path))
-    return Manifest.from_bytes(raw, manifest_path)
+    return verify_manifest_bytes(manifest_path.read_bytes(), sig_path.read_bytes(), trust, manifest_path)
+
+
+def verify_manifest_bytes(raw: bytes, signature: bytes, trust: TrustStore, source: Path) -> Manifest:
+    """Check ``signature`` (the bytes of manifest.sig) over ``raw`` and return the parsed manifest."""
+    seen = signature.decode("ascii", errors="replace").strip()
+    trust.verify(raw, seen, _claimed_key_id(raw, source), str(source))
+    return Manifest.from_bytes(raw, source)
 
 
 def _claimed_key_id(raw: bytes, source: Path) -> str:

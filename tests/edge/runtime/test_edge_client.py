@@ -138,7 +138,7 @@ def test_flush_sets_aside_what_the_cluster_refuses_for_good(
 
     # Assert
     assert (result.delivered, result.rejected, result.remaining) == (1, 1, 0)
-    assert (tmp_path / "out" / "kiosk-7.rejected.jsonl").read_text().count("\n") == 1
+    assert [r.text for r in refusing.outbox.rejected()] == ["first"]
 
 
 def test_manifest_threshold_is_the_default(
