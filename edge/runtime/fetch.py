@@ -117,7 +117,7 @@ class HttpSource:
                     raise UpdateError(f"GET {url} answered HTTP {response.status_code}; the bundle is incomplete")
                 with dest.open(mode) as fh:
                     try:
-                        for chunk in response.iter_bytes(_CHUNK):
+                        for chunk in response.iter_bytes():  # as received, so a cut keeps all that arrived
                             fh.write(chunk)
                     finally:
                         fh.flush()
