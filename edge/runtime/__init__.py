@@ -6,6 +6,7 @@ the ``shopmesh-edge`` distribution (``edge/runtime/pyproject.toml``) under the s
 
 from __future__ import annotations
 
+from edge.runtime.async_client import AsyncEdgeClient
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
 from edge.runtime.client import EdgeClient
 from edge.runtime.config import EdgeClientConfig
@@ -36,6 +37,7 @@ __all__ = [
     "CHAT_PATH",
     "FORMAT_VERSION",
     "IDEMPOTENCY_HEADER",
+    "AsyncEdgeClient",
     "BreakerState",
     "BundleDowngradeError",
     "BundleError",

@@ -177,17 +177,23 @@ class Outbox:
                     if outcome is Delivery.FAILED:
                         stopped = True
                         break
-                    with self._transaction("update") as db:
-                        if outcome is Delivery.DELIVERED:
-                            db.execute("DELETE FROM outbox WHERE id = ?", (record.id,))
-                            delivered += 1
-                        else:
-                            db.execute("UPDATE outbox SET state = 'rejected' WHERE id = ?", (record.id,))
-                            rejected += 1
+                    self.settle(record, outcome)
+                    if outcome is Delivery.DELIVERED:
+                        delivered += 1
+                    else:
+                        rejected += 1
         remaining = len(self)
         if delivered or rejected:
             logger.info("outbox %s: delivered %s, rejected %s, %s remaining", self.path, delivered, rejected, remaining)
         return FlushResult(delivered=delivered, rejected=rejected, remaining=remaining)
+
+    def settle(self, record: OutboxRecord, outcome: Delivery) -> None:
+        """Commit one delivery's outcome: a delivered record leaves, a rejected one is set aside."""
+        with self._transaction("update") as db:
+            if outcome is Delivery.DELIVERED:
+                db.execute("DELETE FROM outbox WHERE id = ?", (record.id,))
+            elif outcome is Delivery.REJECTED:
+                db.execute("UPDATE outbox SET state = 'rejected' WHERE id = ?", (record.id,))
 
     def close(self) -> None:
         with self._lock:
