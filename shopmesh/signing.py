@@ -18,7 +18,7 @@ def bundle_signer(workspace: Workspace) -> BundleSigner:
     path = workspace.signing_key_file
     if not path.exists():
         BundleSigner.generate().save(path)
-        logger.info("created the edge signing key %s", path)
+        logger.debug("created the edge signing key %s", path)
     return BundleSigner.load(path)
 
 

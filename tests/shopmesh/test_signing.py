@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from edge.export import BundleSigner, SigningKeyError, export_intent
+from edge.export import SigningKeyError, export_intent
 from edge.runtime import EdgeBundle
 from ensemble.members.intent import IntentModel
+from shopmesh.cli import main
 from shopmesh.config import Workspace
 from shopmesh.signing import bundle_signer, trusted_keys
 
@@ -63,4 +65,15 @@ def test_no_private_key_material_ends_up_in_a_bundle(tmp_path: Path) -> None:
         data = path.read_bytes()
         assert not any(needle in data for needle in needles), f"private key material in {path.name}"
     assert EdgeBundle.load(info.path, trusted_keys(workspace)).version_id == "intent:v0001"
-    assert isinstance(signer, BundleSigner)
+
+
+def test_public_key_command_prints_the_key_devices_trust(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Execute
+    code = main(["--home", str(tmp_path / "ws"), "edge", "public-key"])
+
+    # Assert
+    printed = json.loads(capsys.readouterr().out)
+    key = trusted_keys(Workspace((tmp_path / "ws").resolve()))[0]
+    assert code == 0
+    assert printed == {"key_id": key.key_id, "public_key": key.hex()}
+    assert "PRIVATE" not in json.dumps(printed)

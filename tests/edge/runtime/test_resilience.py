@@ -118,9 +118,10 @@ def test_breaker_opens_fails_fast_then_lets_one_trial_through_after_the_reset_ti
 
     # Execute / Assert: two failures open it
     breaker.record_failure()
-    assert breaker.state is BreakerState.CLOSED
+    after_one = breaker.state
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN
+    after_two = breaker.state
+    assert (after_one, after_two) == (BreakerState.CLOSED, BreakerState.OPEN)
     with pytest.raises(ClusterUnavailableError, match=r"not calling it for 10\.0 s more"):
         breaker.before_call("http://cluster")
 

@@ -35,6 +35,7 @@ class BundleServer:
     def __init__(self, folder: Path, *, truncate: dict[str, int] | None = None, throttle_s: float = 0.0) -> None:
         self.requests: list[tuple[str, str | None]] = []
         self.truncate = dict(truncate or {})
+        self.throttle_s = throttle_s
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,8 +67,8 @@ class BundleServer:
                     return
                 for offset in range(0, len(body), 16384):
                     self.wfile.write(body[offset : offset + 16384])
-                    if owner_throttle := throttle_s:
-                        time.sleep(owner_throttle)
+                    if owner.throttle_s:
+                        time.sleep(owner.throttle_s)
 
             def log_message(self, format: str, *args: object) -> None:
                 return
