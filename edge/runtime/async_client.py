@@ -33,7 +33,7 @@ from edge.runtime.protocol import (
     is_permanent_rejection,
     parse_answer,
 )
-from edge.runtime.resilience import CircuitBreaker, RetryPolicy
+from edge.runtime.resilience import Attempts, CircuitBreaker, RetryPolicy
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey, TrustStore
@@ -221,25 +221,16 @@ class AsyncEdgeClient:
         return Delivery.DELIVERED
 
     async def _call(self, text: str, key: str, *, replay: bool) -> httpx.Response:
-        """POST through the breaker, retrying quick failures with backoff and jitter (see EdgeClient._call)."""
+        """POST through the breaker, retrying quick failures with backoff and jitter (as EdgeClient does)."""
         url = self.config.cluster_url + CHAT_PATH
-        self.breaker.before_call(self.config.cluster_url)
-        policy = self.config.retry
-        attempt = 0
+        attempts = Attempts(self.config.cluster_url, self.config.retry, self.breaker, self._rng)
         while True:
             try:
                 response = await self._post(url, text, key, replay)
             except ClusterError as err:
-                if is_permanent_rejection(err):
-                    self.breaker.record_success()
-                    raise
-                attempt += 1
-                if not err.retryable or attempt >= policy.attempts:
-                    self.breaker.record_failure()
-                    raise
-                await asyncio.sleep(policy.delay(attempt - 1, self._rng))
+                await asyncio.sleep(attempts.failed(err))
             else:
-                self.breaker.record_success()
+                attempts.succeeded()
                 return response
 
     async def _post(self, url: str, text: str, key: str, replay: bool) -> httpx.Response:

@@ -28,7 +28,7 @@ from edge.runtime.protocol import (
     is_permanent_rejection,
     parse_answer,
 )
-from edge.runtime.resilience import CircuitBreaker, RetryPolicy
+from edge.runtime.resilience import Attempts, CircuitBreaker, RetryPolicy
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey, TrustStore
@@ -241,23 +241,14 @@ class EdgeClient:
         Any 2xx acknowledges the message (a replay needs no answer body).
         """
         url = self.config.cluster_url + CHAT_PATH
-        self.breaker.before_call(self.config.cluster_url)
-        policy = self.config.retry
-        attempt = 0
+        attempts = Attempts(self.config.cluster_url, self.config.retry, self.breaker, self._rng)
         while True:
             try:
                 response = self._post(url, text, key, replay)
             except ClusterError as err:
-                if is_permanent_rejection(err):
-                    self.breaker.record_success()  # the cluster is up; it refused this one message
-                    raise
-                attempt += 1
-                if not err.retryable or attempt >= policy.attempts:
-                    self.breaker.record_failure()
-                    raise
-                time.sleep(policy.delay(attempt - 1, self._rng))
+                time.sleep(attempts.failed(err))
             else:
-                self.breaker.record_success()
+                attempts.succeeded()
                 return response
 
     def _post(self, url: str, text: str, key: str, replay: bool) -> httpx.Response:

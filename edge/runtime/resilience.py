@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge.runtime.errors import ClusterUnavailableError, EdgeError
+from edge.runtime.errors import ClusterError, ClusterUnavailableError, EdgeError
+from edge.runtime.protocol import is_permanent_rejection
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BreakerState", "CircuitBreaker", "RetryPolicy"]
+__all__ = ["Attempts", "BreakerState", "CircuitBreaker", "RetryPolicy"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,32 @@ class CircuitBreaker:
                     logger.warning("circuit open after %s failure(s): answering on the device", self._failures)
                 self._state = BreakerState.OPEN
                 self._opened_at = self._clock()
+
+
+class Attempts:
+    """The bookkeeping of one call to the cluster, shared by the sync and async clients.
+
+    Creating it asks the breaker (raising :class:`ClusterUnavailableError` when open). After a failed try,
+    :meth:`failed` returns how long to wait before the next one, or re-raises the error when the call is over
+    (not retryable, or out of attempts); after a successful try call :meth:`succeeded`.
+    """
+
+    def __init__(self, target: str, policy: RetryPolicy, breaker: CircuitBreaker, rng: random.Random) -> None:
+        breaker.before_call(target)
+        self._policy = policy
+        self._breaker = breaker
+        self._rng = rng
+        self._tries = 0
+
+    def failed(self, err: ClusterError) -> float:
+        if is_permanent_rejection(err):
+            self._breaker.record_success()  # the cluster is up; it refused this one message
+            raise err
+        self._tries += 1
+        if not err.retryable or self._tries >= self._policy.attempts:
+            self._breaker.record_failure()
+            raise err
+        return self._policy.delay(self._tries - 1, self._rng)
+
+    def succeeded(self) -> None:
+        self._breaker.record_success()
