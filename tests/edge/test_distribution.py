@@ -30,15 +30,19 @@ TEXTS = ["hi", "where is my parcel", "refund my jacket please"]
 _DEVICE_SCRIPT = """
 import json, sys
 import edge.runtime as sdk
-from edge.runtime import EdgeBundle, TrustedKey
-bundle_dir, public_key, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-bundle = EdgeBundle.load(bundle_dir, [TrustedKey.parse(public_key)])
+from edge.runtime import EdgeClient, TrustedKey
+bundle_dir, public_key, texts, work = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+with EdgeClient(bundle_dir, cluster_url="http://127.0.0.1:9", trusted_keys=[TrustedKey.parse(public_key)],
+                outbox_dir=work + "/outbox", install_dir=work + "/install", confidence_threshold=0.0) as client:
+    answers = client.classify_batch(texts)
+    probes_failed = len(client.bundle.failed_probes())
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
 print(json.dumps({{
     "sdk_file": sdk.__file__,
-    "version": bundle.version_id,
-    "predictions": [[p.intent, p.confidence] for p in bundle.predict(texts)],
-    "probes_failed": len(bundle.failed_probes()),
+    "sources": sorted({{a.source for a in answers}}),
+    "versions": sorted({{a.version for a in answers}}),
+    "predictions": [[a.intent, a.confidence] for a in answers],
+    "probes_failed": probes_failed,
     "heavy_modules": heavy,
 }}))
 """
@@ -81,7 +85,15 @@ def test_shopmesh_edge_wheel_alone_in_a_fresh_venv_loads_a_bundle_and_classifies
     script = _DEVICE_SCRIPT.format(forbidden=set(FORBIDDEN))
     device = json.loads(
         _run(
-            [str(python), "-c", script, str(tiny_bundle.path), signer.trusted_key.hex(), json.dumps(TEXTS)],
+            [
+                str(python),
+                "-c",
+                script,
+                str(tiny_bundle.path),
+                signer.trusted_key.hex(),
+                json.dumps(TEXTS),
+                str(tmp_path / "device"),
+            ],
             tmp_path,
             timeout=120,
         )
@@ -93,7 +105,8 @@ def test_shopmesh_edge_wheel_alone_in_a_fresh_venv_loads_a_bundle_and_classifies
     assert names.isdisjoint(FORBIDDEN), f"the device venv holds {sorted(names & set(FORBIDDEN))}"
     assert device["heavy_modules"] == []
     assert Path(device["sdk_file"]).resolve().is_relative_to(venv.resolve())
-    assert device["version"] == tiny_bundle.manifest.version_id
+    assert device["sources"] == ["device"]
+    assert device["versions"] == [tiny_bundle.manifest.version_id]
     assert device["probes_failed"] == 0
     assert [p[0] for p in device["predictions"]] == [e.intent for e in expected]
     assert [p[1] for p in device["predictions"]] == pytest.approx([e.confidence for e in expected], abs=1e-6)
