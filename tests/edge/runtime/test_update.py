@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from edge.export import BundleInfo, BundleSigner
 from edge.runtime import (
+    AsyncEdgeClient,
     BundleDowngradeError,
     BundleIntegrityError,
     BundleSignatureError,
@@ -204,3 +206,28 @@ def test_kill_9_mid_swap_keeps_the_old_version_and_a_retry_completes(
     with _client(tiny_bundle.path, tmp_path, trusted_keys) as client:
         assert client.update(v2).version == "intent:v0002"
     assert _serving_after_restart(tiny_bundle.path, tmp_path, trusted_keys) == "intent:v0002"
+
+
+def test_async_client_updates_in_a_worker_thread_and_serves_the_new_version(
+    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], v2: Path
+) -> None:
+    # Prepare
+    async def scenario() -> tuple[str, str, str]:
+        async with await AsyncEdgeClient.open(
+            tiny_bundle.path,
+            cluster_url=UNREACHABLE,
+            trusted_keys=trusted_keys,
+            outbox_dir=tmp_path / "outbox",
+            install_dir=tmp_path / "install",
+            confidence_threshold=0.0,
+        ) as client:
+            before = (await client.classify("hi")).version
+            result = await client.update(v2)
+            after = (await client.classify("hi")).version
+        return before, result.version, after
+
+    # Execute
+    before, installed, after = asyncio.run(scenario())
+
+    # Assert
+    assert (before, installed, after) == ("intent:v0001", "intent:v0002", "intent:v0002")
