@@ -64,6 +64,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _remove_if_orphaned(pointer: Path) -> None:
+    """Delete a pointer written by an update whose process died before renaming it (``.current.<pid>.tmp``)."""
+    pid_text = pointer.name.split(".")[-2]
+    if not pid_text.isdigit():
+        return
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        pointer.unlink(missing_ok=True)
+        logger.info("removed %s, left by an update that did not finish", pointer)
+    except PermissionError:
+        return  # the process exists under another user: its update may still be running
+
+
 def version_folder_name(manifest_bytes: bytes, version_id: str) -> str:
     """A folder name unique to one signed manifest: the version id made safe plus the manifest's hash."""
     digest = hashlib.sha256(manifest_bytes).hexdigest()[:12]
@@ -82,8 +96,8 @@ class BundleStore:
             self.staging.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise UpdateError(f"cannot create the install directory {root}: {err}; pass a writable folder") from err
-        for leftover in root.glob(f".{CURRENT}.*.tmp"):
-            leftover.unlink(missing_ok=True)  # a pointer written by an update that crashed before its rename
+        for leftover in root.glob(".*.*.tmp"):
+            _remove_if_orphaned(leftover)
 
     def _read_pointer(self, name: str) -> Path | None:
         try:
@@ -137,9 +151,24 @@ class BundleStore:
 
         ``installed`` is the serving manifest (default: the current version's): a lower sequence is refused
         unless signed as a rollback. Raises :class:`BundleSignatureError`, :class:`BundleDowngradeError`,
-        :class:`BundleIntegrityError` or :class:`UpdateError`; in every case ``current`` is unchanged.
+        :class:`BundleIntegrityError` or :class:`UpdateError`; after any error ``current`` is unchanged.
         """
         src = DirectorySource(source) if isinstance(source, Path) else source
+        try:
+            return self._install(src, trust, installed, observe)
+        except OSError as err:
+            raise UpdateError(
+                f"installing into {self.root} failed: {err}; check free space and permissions (the serving "
+                "version is unchanged)"
+            ) from err
+
+    def _install(
+        self,
+        src: BundleSource,
+        trust: TrustStore,
+        installed: Manifest | None,
+        observe: Callable[[InstallPhase], None] | None,
+    ) -> Path:
         raw = src.read_small(MANIFEST_FILE)
         signature = src.read_small(SIGNATURE_FILE)
         manifest = verify_manifest_bytes(raw, signature, trust, Path(f"{src!r}/{MANIFEST_FILE}"))
