@@ -28,6 +28,11 @@ class EdgeClientConfig:
 
     ``confidence_threshold`` None takes the bundle manifest's suggested threshold; answers whose calibrated
     confidence is at or above the threshold come from the device, the others go to the cluster.
+    ``trusted_keys`` are the platform's Ed25519 public keys; the device never holds a private key.
+    ``install_dir`` enables over-the-air updates (:meth:`EdgeClient.update`): the active version then persists
+    there across restarts, and ``bundle_dir`` only seeds an empty install directory. ``retry`` governs retries of
+    quick failures; after ``breaker_failures`` failed calls in a row the client stops calling the cluster for
+    ``breaker_reset_s`` seconds (see :mod:`edge.runtime.resilience`).
     """
 
     bundle_dir: Path
