@@ -14,7 +14,7 @@ export FLWR_TELEMETRY_ENABLED := 0
 export RAY_USAGE_STATS_ENABLED := 0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench lint clean edge-wheel
 
 install: $(STAMP)
 
@@ -35,6 +35,12 @@ test-fast: install
 
 bench: install
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# The device SDK alone (shopmesh-edge), built from a copy of edge/runtime so that no build output lands in the tree.
+edge-wheel: install
+	src=$$(mktemp -d) && cp -r edge/runtime "$$src/shopmesh-edge" && rm -rf "$$src/shopmesh-edge/__pycache__" && \
+	  $(BIN)/pip wheel --quiet --no-deps --no-build-isolation "$$src/shopmesh-edge" -w dist; \
+	  status=$$?; rm -rf "$$src"; exit $$status
 
 lint: install
 	$(BIN)/ruff check .

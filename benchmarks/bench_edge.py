@@ -22,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from edge.export import export_fp32, export_intent
+from edge.export import BundleSigner, export_fp32, export_intent
 from ensemble.members.intent import IntentModel, encode
 
 EXAMPLES = {
@@ -93,7 +93,7 @@ def main() -> None:
     fit_head(model, texts, gold)
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = export_intent(model, Path(tmp) / "bundle", version_id="intent:bench", signing_key=b"bench")
+        bundle = export_intent(model, Path(tmp) / "bundle", version_id="intent:v0001", signer=BundleSigner.generate())
         fp32 = export_fp32(model, Path(tmp) / "model.fp32.onnx")
         engines = {
             "ort-fp32": session(fp32.path, args.threads),

@@ -42,7 +42,7 @@ class Workspace:
 
     @property
     def signing_key_file(self) -> Path:
-        return self.root / "edge-signing.key"
+        return self.root / "edge-signing.ed25519.pem"  # the platform's private key; owner-only
 
 
 def workspace_from(home: str | None) -> Workspace:

@@ -20,7 +20,7 @@ import pandas as pd
 import cluster
 from cluster import ClusterConfig
 from edge.export import export_intent, validate_bundle
-from edge.runtime import EdgeClient
+from edge.runtime import EdgeClient, TrustedKey
 from ensemble.central import train_intent_version
 from ensemble.datasets import DataSplits, bundled_intent_splits, load_dominicks, load_online_retail
 from ensemble.errors import DataError
@@ -39,7 +39,7 @@ from knowledge_graph import build_graph
 from shopmesh.config import Workspace
 from shopmesh.progress import Progress
 from shopmesh.signals import wait_for_shutdown
-from shopmesh.signing import signing_key
+from shopmesh.signing import bundle_signer
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class DemoOptions:
 def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     progress = Progress(total=8)
     registry = Registry(workspace.registry)
-    key = signing_key(workspace)
+    signer = bundle_signer(workspace)
 
     with progress.stage("knowledge graph") as stage:
         orders = load_online_retail()
@@ -121,7 +121,7 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
         model, _ = load_intent(registry, federation.version_id)
         bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
-        bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signing_key=key, overwrite=True)
+        bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signer=signer, overwrite=True)
         report = validate_bundle(bundle_dir, model, splits.val["instruction"].tolist(), splits.val["intent"].tolist())
         stage.metric = (
             f"{bundle.model_size_bytes / 2**20:.1f} MB int8 (fp32 {bundle.fp32_size_bytes / 2**20:.1f} MB), "
@@ -143,7 +143,9 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
             stage.metric = f"serving {running.url}; " + _probe_cluster(running.url, orders)
 
         with progress.stage("edge SDK: answer on device or escalate") as stage:
-            stage.metric = _run_edge(progress, bundle_dir, running.url, key, workspace.outbox, splits.test, options)
+            stage.metric = _run_edge(
+                progress, bundle_dir, running.url, signer.trusted_key, workspace.outbox, splits.test, options
+            )
 
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
@@ -210,12 +212,12 @@ def _run_edge(
     progress: Progress,
     bundle_dir: Path,
     url: str,
-    key: bytes,
+    key: TrustedKey,
     outbox: Path,
     test: pd.DataFrame,
     options: DemoOptions,
 ) -> str:
-    client = EdgeClient(bundle_dir, cluster_url=url, signing_key=key, outbox_dir=outbox)
+    client = EdgeClient(bundle_dir, cluster_url=url, trusted_keys=(key,), outbox_dir=outbox)
     sample = test.sample(n=min(options.edge_samples, len(test)), random_state=0)
     messages = [*zip(sample["instruction"], sample["intent"], strict=True)]
     messages += [(text, "(off-topic)") for text in OFF_TOPIC_MESSAGES]

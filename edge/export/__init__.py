@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from edge.export.bundle_writer import DEFAULT_PROBE_TEXTS, BundleInfo, bundle_tokenizer, export_intent
-from edge.export.errors import BundleExistsError, ExportError, ParityError, TokenizerMismatchError
+from edge.export.errors import BundleExistsError, ExportError, ParityError, SigningKeyError, TokenizerMismatchError
 from edge.export.from_registry import export_registry_version
 from edge.export.onnx_graph import OnnxGraph, export_fp32, quantize_int8
+from edge.export.signing import BundleSigner
 from edge.export.validation import ValidationReport, validate_bundle
 
 __all__ = [
     "DEFAULT_PROBE_TEXTS",
     "BundleExistsError",
     "BundleInfo",
+    "BundleSigner",
     "ExportError",
     "OnnxGraph",
     "ParityError",
+    "SigningKeyError",
     "TokenizerMismatchError",
     "ValidationReport",
     "bundle_tokenizer",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -28,6 +29,7 @@ from edge.export.onnx_graph import (
     quantize_int8,
     torch_logits,
 )
+from edge.export.signing import BundleSigner
 from edge.runtime.manifest import (
     LABELS_FILE,
     MANIFEST_FILE,
@@ -35,14 +37,14 @@ from edge.runtime.manifest import (
     SIGNATURE_FILE,
     TOKENIZER_FILE,
     Manifest,
+    Probe,
     file_digest,
-    sign_manifest,
 )
 from ensemble.members.intent import MEMBER, IntentModel
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_PROBE_TEXTS", "BundleInfo", "bundle_tokenizer", "export_intent"]
+__all__ = ["DEFAULT_PROBE_TEXTS", "BundleInfo", "bundle_tokenizer", "export_intent", "version_sequence"]
 
 DEFAULT_ATOL = 1e-4
 DEFAULT_CONFIDENCE_THRESHOLD = 0.7
@@ -55,6 +57,20 @@ DEFAULT_PROBE_TEXTS: tuple[str, ...] = (
     "cancel",
     " ".join(["the parcel never arrived and nobody answers the phone"] * 30),
 )
+
+
+_SEQUENCE = re.compile(r":v(\d+)$")
+
+
+def version_sequence(version_id: str) -> int:
+    """The number of a registry version id (``intent:v0012`` -> 12), which orders bundles on devices."""
+    match = _SEQUENCE.search(version_id)
+    if match is None:
+        raise ExportError(
+            f"cannot read a version number from {version_id!r} (expected e.g. 'intent:v0012'); "
+            "pass sequence= explicitly"
+        )
+    return int(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,13 @@ def _check_fp32_parity(model: IntentModel, fp32_path: Path, texts: Sequence[str]
     return diff
 
 
+def _int8_probes(staging: Path, model: IntentModel, texts: Sequence[str]) -> tuple[Probe, ...]:
+    """The probe texts with the intents the exported graph itself gives them: the device's health check."""
+    session = ort.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
+    best = ort_logits(session, hf_batches(model, texts)).argmax(axis=-1)
+    return tuple(Probe(text=t, intent=model.labels[int(i)]) for t, i in zip(texts, best, strict=True))
+
+
 def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -132,7 +155,9 @@ def export_intent(
     out_dir: str | Path,
     *,
     version_id: str,
-    signing_key: bytes,
+    signer: BundleSigner,
+    sequence: int | None = None,
+    rollback: bool = False,
     quantize: bool = True,
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     probe_texts: Sequence[str] = DEFAULT_PROBE_TEXTS,
@@ -145,14 +170,19 @@ def export_intent(
     :class:`ParityError`); then it is quantized to per-channel int8 (unless ``quantize`` is False). Files
     are written to a temporary sibling folder and renamed onto ``out_dir`` when complete, so a reader never
     sees half a bundle.
-    ``manifest.sig`` is the HMAC-SHA256 of manifest.json under ``signing_key``: it authenticates the bundle as
-    the operator's to devices that hold the same key.
+    ``manifest.sig`` is ``signer``'s Ed25519 signature of manifest.json; devices verify it with the public key
+    only. ``sequence`` (default: the number in ``version_id``) orders bundles: devices refuse a lower one unless
+    ``rollback`` is set. The probe texts, with the intents the exported graph gives them, travel in the manifest
+    for the device's post-install health check.
     """
     out = Path(out_dir)
     if not version_id:
         raise ExportError("version_id is empty; pass the registry version id, e.g. 'intent:v0002'")
-    if not signing_key:
-        raise ExportError("signing_key is empty; pass the operator's bundle signing key as bytes")
+    if not isinstance(signer, BundleSigner):
+        raise ExportError(f"signer must be a BundleSigner (the platform's private key), got {type(signer).__name__}")
+    seq = version_sequence(version_id) if sequence is None else sequence
+    if seq < 0:
+        raise ExportError(f"sequence must be non-negative, got {seq}")
     if not 0.0 <= confidence_threshold <= 1.0:
         raise ExportError(f"confidence_threshold must lie in [0, 1], got {confidence_threshold}")
     if out.exists() and not overwrite:
@@ -180,11 +210,15 @@ def export_intent(
             output_names=OUTPUT_NAMES,
             confidence_threshold=confidence_threshold,
             quantization=QUANTIZATION if quantize else "none",
+            key_id=signer.key_id,
+            sequence=seq,
+            rollback=rollback,
+            probes=_int8_probes(staging, model, probe_texts),
             files={name: file_digest(staging / name) for name in (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)},
         )
         raw = manifest.to_bytes()
         (staging / MANIFEST_FILE).write_bytes(raw)
-        signature = sign_manifest(raw, signing_key)
+        signature = signer.sign(raw)
         (staging / SIGNATURE_FILE).write_text(signature + "\n", encoding="ascii")
         _fsync_tree(staging)
         _publish(staging, out, overwrite)

@@ -5,7 +5,7 @@ Every message names what was wrong, the value seen and what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["BundleExistsError", "ExportError", "ParityError", "TokenizerMismatchError"]
+__all__ = ["BundleExistsError", "ExportError", "ParityError", "SigningKeyError", "TokenizerMismatchError"]
 
 
 class ExportError(Exception):
@@ -22,3 +22,7 @@ class TokenizerMismatchError(ExportError):
 
 class BundleExistsError(ExportError):
     """The output folder already exists and overwriting was not asked for."""
+
+
+class SigningKeyError(ExportError):
+    """The platform's signing key file cannot be read, is not Ed25519, or is readable by others."""

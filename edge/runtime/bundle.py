@@ -15,9 +15,11 @@ from edge.runtime.manifest import (
     MODEL_FILE,
     TOKENIZER_FILE,
     Manifest,
+    Probe,
     verify_files,
     verify_signature,
 )
+from edge.runtime.trust import TrustedKey, TrustStore
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,14 @@ class EdgeBundle:
         return self.runner.labels
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, signing_key: bytes, *, intra_op_threads: int = 1) -> EdgeBundle:
-        """Verify the manifest's HMAC and every file's sha256, then open the model and tokenizer.
+    def load(
+        cls,
+        bundle_dir: str | Path,
+        trusted_keys: TrustStore | Sequence[TrustedKey],
+        *,
+        intra_op_threads: int = 1,
+    ) -> EdgeBundle:
+        """Verify the manifest's Ed25519 signature and every file's sha256, then open the model and tokenizer.
 
         Raises :class:`BundleSignatureError`, :class:`BundleIntegrityError` or :class:`BundleError`.
         """
@@ -59,7 +67,8 @@ class EdgeBundle:
             raise BundleError(f"bundle directory {path} does not exist; pass the folder export_intent wrote")
         if intra_op_threads < 1:
             raise BundleError(f"intra_op_threads must be at least 1, got {intra_op_threads}")
-        manifest = verify_signature(path, signing_key)
+        trust = trusted_keys if isinstance(trusted_keys, TrustStore) else TrustStore(trusted_keys)
+        manifest = verify_signature(path, trust)
         files = verify_files(path, manifest)
         try:
             labels = json.loads(files[LABELS_FILE].decode("utf-8"))
@@ -87,3 +96,11 @@ class EdgeBundle:
             DevicePrediction(intent=self.labels[int(i)], confidence=float(p[int(i)]))
             for p, i in zip(probs, best, strict=True)
         ]
+
+    def failed_probes(self) -> list[tuple[Probe, str]]:
+        """The manifest's probes this bundle now classifies otherwise, with the intent it gave (empty: healthy)."""
+        probes = self.manifest.probes
+        if not probes:
+            return []
+        got = self.predict([p.text for p in probes])
+        return [(probe, guess.intent) for probe, guess in zip(probes, got, strict=True) if guess.intent != probe.intent]

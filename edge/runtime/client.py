@@ -3,43 +3,42 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
 from edge.runtime.config import EdgeClientConfig, default_device_id
 from edge.runtime.errors import ClusterError, InvalidTextError
+from edge.runtime.fetch import open_source
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
+from edge.runtime.protocol import (
+    CHAT_PATH,
+    EdgeAnswer,
+    Source,
+    chat_headers,
+    error_for_response,
+    error_for_transport,
+    is_permanent_rejection,
+    parse_answer,
+)
+from edge.runtime.resilience import Attempts, CircuitBreaker, RetryPolicy
+from edge.runtime.serving import ServingBundle, UpdateResult
+from edge.runtime.store import InstallPhase
+from edge.runtime.trust import TrustedKey, TrustStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHAT_PATH", "EdgeAnswer", "EdgeClient", "Source"]
-
-CHAT_PATH = "/v1/chat"
-Source = Literal["device", "cluster", "device-offline"]
-# Client errors that retrying cannot fix; a replayed record answered with one is set aside, not retried.
-_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+__all__ = ["CHAT_PATH", "EdgeAnswer", "EdgeClient", "Source", "check_text", "config_from_arguments"]
 
 
-@dataclass(frozen=True)
-class EdgeAnswer:
-    """One classified message and where the answer came from."""
-
-    text: str
-    intent: str
-    confidence: float
-    source: Source
-    latency_ms: float
-    version: str  # the bundle's version id, or the cluster's when the cluster answered
-
-
-def _check_text(text: object) -> str:
+def check_text(text: object) -> str:
     if not isinstance(text, str):
         raise InvalidTextError(f"text must be a str, got {type(text).__name__}: {text!r:.80}")
     if not text.strip():
@@ -47,13 +46,31 @@ def _check_text(text: object) -> str:
     return text
 
 
+def config_from_arguments(
+    bundle_dir: str | Path, cluster_url: str, trusted_keys: Sequence[TrustedKey], **options: Any
+) -> EdgeClientConfig:
+    """The one place keyword arguments of the clients become an :class:`EdgeClientConfig`."""
+    device_id = options.pop("device_id", None) or default_device_id()
+    install_dir = options.pop("install_dir", None)
+    return EdgeClientConfig(
+        bundle_dir=Path(bundle_dir),
+        cluster_url=cluster_url.rstrip("/"),
+        trusted_keys=tuple(trusted_keys),
+        outbox_dir=Path(options.pop("outbox_dir")),
+        device_id=device_id,
+        install_dir=Path(install_dir) if install_dir is not None else None,
+        **options,
+    )
+
+
 class EdgeClient:
     """Classifies messages on the device with a verified int8 bundle and the cluster as a fallback.
 
     Answers whose confidence reaches the threshold come from the device (``source="device"``); the others are
-    POSTed to ``{cluster_url}/v1/chat``. If the cluster is unreachable or fails, the device's best guess is
-    returned as ``"device-offline"`` and the message is appended to the durable outbox, which :meth:`flush`
-    replays.
+    POSTed to ``{cluster_url}/v1/chat`` with an ``Idempotency-Key``. If the cluster is unreachable or fails,
+    the device's best guess is returned as ``"device-offline"`` and the message is stored in the durable
+    outbox under the same key, which :meth:`flush` replays. Quick failures are retried with backoff; after
+    ``breaker_failures`` failed calls the circuit opens and messages are answered on the device at once.
     """
 
     def __init__(
@@ -61,51 +78,73 @@ class EdgeClient:
         bundle_dir: str | Path,
         *,
         cluster_url: str,
-        signing_key: bytes,
+        trusted_keys: Sequence[TrustedKey],
         outbox_dir: str | Path,
         confidence_threshold: float | None = None,
         timeout_s: float = 2.0,
         device_id: str | None = None,
         intra_op_threads: int = 1,
+        install_dir: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+        breaker_failures: int = 1,
+        breaker_reset_s: float = 30.0,
         http_client: httpx.Client | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        config = EdgeClientConfig(
-            bundle_dir=Path(bundle_dir),
-            cluster_url=cluster_url.rstrip("/"),
-            signing_key=signing_key,
-            outbox_dir=Path(outbox_dir),
+        config = config_from_arguments(
+            bundle_dir,
+            cluster_url,
+            trusted_keys,
+            outbox_dir=outbox_dir,
             confidence_threshold=confidence_threshold,
             timeout_s=timeout_s,
-            device_id=device_id or default_device_id(),
+            device_id=device_id,
             intra_op_threads=intra_op_threads,
+            install_dir=install_dir,
+            retry=retry or RetryPolicy(),
+            breaker_failures=breaker_failures,
+            breaker_reset_s=breaker_reset_s,
         )
-        self._setup(config, http_client)
+        self._setup(config, http_client, clock)
 
     @classmethod
-    def from_config(cls, config: EdgeClientConfig, *, http_client: httpx.Client | None = None) -> EdgeClient:
+    def from_config(
+        cls,
+        config: EdgeClientConfig,
+        *,
+        http_client: httpx.Client | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> EdgeClient:
         client = cls.__new__(cls)
-        client._setup(config, http_client)
+        client._setup(config, http_client, clock)
         return client
 
-    def _setup(self, config: EdgeClientConfig, http_client: httpx.Client | None) -> None:
+    def _setup(self, config: EdgeClientConfig, http_client: httpx.Client | None, clock: Callable[[], float]) -> None:
         self.config = config
-        self._bundle = EdgeBundle.load(config.bundle_dir, config.signing_key, intra_op_threads=config.intra_op_threads)
+        self._serving = ServingBundle(
+            config.bundle_dir,
+            config.install_dir,
+            TrustStore(config.trusted_keys),
+            intra_op_threads=config.intra_op_threads,
+        )
         self.outbox = Outbox(config.outbox_dir, config.device_id)
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s, clock)
+        self._rng = random.Random()
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=config.timeout_s)
 
     @property
     def bundle(self) -> EdgeBundle:
-        return self._bundle
+        return self._serving.bundle
 
     @property
     def version(self) -> str:
-        return self._bundle.version_id
+        return self._serving.bundle.version_id
 
     @property
     def confidence_threshold(self) -> float:
         """The configured threshold, or the serving bundle's suggested one."""
-        return self._threshold_for(self._bundle)
+        return self._threshold_for(self._serving.bundle)
 
     def _threshold_for(self, bundle: EdgeBundle) -> float:
         if self.config.confidence_threshold is not None:
@@ -118,11 +157,11 @@ class EdgeClient:
 
     def classify_batch(self, texts: Sequence[str]) -> list[EdgeAnswer]:
         """Classify messages in one device batch; the unsure ones are escalated one by one."""
-        checked = [_check_text(t) for t in texts]
+        checked = [check_text(t) for t in texts]
         if not checked:
             return []
         start = time.perf_counter()
-        bundle = self._bundle  # one bundle for the whole batch, even if swap_bundle runs meanwhile
+        bundle = self._serving.bundle  # one bundle for the whole batch, even if an update runs meanwhile
         threshold = self._threshold_for(bundle)
         guesses = bundle.predict(checked)
         device_ms = (time.perf_counter() - start) * 1000.0
@@ -136,35 +175,43 @@ class EdgeClient:
 
     def _escalate(self, text: str, guess: DevicePrediction, version: str, device_ms: float) -> EdgeAnswer:
         started = time.perf_counter()
+        key = uuid.uuid4().hex
         try:
-            body = self._post_chat(text, replay=False)
-            intent, confidence, cluster_version = self._parse_answer(body)
+            answer = parse_answer(self.config.cluster_url + CHAT_PATH, self._call(text, key, replay=False))
         except ClusterError as err:
             logger.warning("cluster unavailable, answering on the device and queueing the message: %s", err)
-            self.outbox.append(OutboxRecord.new(text, guess.intent, guess.confidence, version))
-            latency = device_ms + self._ms_since(started)
+            self.outbox.append(OutboxRecord.new(text, guess.intent, guess.confidence, version, key=key))
+            latency = device_ms + _ms_since(started)
             return EdgeAnswer(text, guess.intent, guess.confidence, "device-offline", latency, version)
-        latency = device_ms + self._ms_since(started)
-        return EdgeAnswer(text, intent, confidence, "cluster", latency, cluster_version)
+        latency = device_ms + _ms_since(started)
+        return EdgeAnswer(text, answer.intent, answer.confidence, "cluster", latency, answer.version)
 
     def flush(self) -> FlushResult:
-        """Replay queued messages to the cluster, oldest first; only delivered ones leave the outbox."""
+        """Replay queued messages to the cluster, oldest first; only acknowledged ones leave the outbox."""
         return self.outbox.flush(self._deliver)
 
     def swap_bundle(self, bundle_dir: str | Path) -> str:
-        """Load and verify a new bundle, then serve it; one failing verification leaves the old one serving.
+        """Load and verify a new bundle folder, then serve it (in memory); a failing one leaves the old serving.
 
-        Returns the version id now serving.
+        A bundle older than the serving one is refused (:class:`BundleDowngradeError`) unless it was signed as a
+        rollback. Returns the version id now serving.
         """
-        new = EdgeBundle.load(bundle_dir, self.config.signing_key, intra_op_threads=self.config.intra_op_threads)
-        old = self._bundle.version_id
-        self._bundle = new
-        logger.info("edge bundle swapped from %s to %s", old, new.version_id)
-        return new.version_id
+        return self._serving.swap(Path(bundle_dir))
+
+    def update(self, source: str | Path, observe: Callable[[InstallPhase], None] | None = None) -> UpdateResult:
+        """Install a bundle from a folder or an ``http(s)://`` base URL and serve it (needs ``install_dir``).
+
+        The download is staged (HTTP downloads resume where an earlier attempt stopped), the signature and
+        hashes are checked, the switch is one atomic rename, and the new version must classify its bundled probe
+        texts as expected, else the previous version is restored (:class:`HealthCheckError`). On any error the
+        previous version keeps serving.
+        """
+        return self._serving.update(open_source(source, self._http, self.config.timeout_s), observe)
 
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
+        self.outbox.close()
 
     def __enter__(self) -> EdgeClient:
         return self
@@ -179,39 +226,42 @@ class EdgeClient:
 
     def _deliver(self, record: OutboxRecord) -> Delivery:
         try:
-            self._post_chat(record.text, replay=True)
+            self._call(record.text, record.id, replay=True)
         except ClusterError as err:
-            if err.status is not None and 400 <= err.status < 500 and err.status not in _RETRYABLE_4XX:
+            if is_permanent_rejection(err):
                 logger.warning("cluster rejected queued message %s for good: %s", record.id, err)
                 return Delivery.REJECTED
             logger.info("outbox flush stopped at %s: %s", record.id, err)
             return Delivery.FAILED
         return Delivery.DELIVERED
 
-    def _post_chat(self, text: str, *, replay: bool) -> Any:
+    def _call(self, text: str, key: str, *, replay: bool) -> httpx.Response:
+        """POST one message through the breaker, retrying quick failures with backoff and jitter.
+
+        Any 2xx acknowledges the message (a replay needs no answer body).
+        """
         url = self.config.cluster_url + CHAT_PATH
-        headers = {"X-Edge-Device": self.config.device_id, "X-Edge-Replay": "1" if replay else "0"}
+        attempts = Attempts(self.config.cluster_url, self.config.retry, self.breaker, self._rng)
+        while True:
+            try:
+                response = self._post(url, text, key, replay)
+            except ClusterError as err:
+                time.sleep(attempts.failed(err))
+            else:
+                attempts.succeeded()
+                return response
+
+    def _post(self, url: str, text: str, key: str, replay: bool) -> httpx.Response:
+        headers = chat_headers(self.config.device_id, key, replay=replay)
         try:
             response = self._http.post(url, json={"text": text}, headers=headers, timeout=self.config.timeout_s)
         except httpx.HTTPError as err:
-            raise ClusterError(f"POST {url} failed: {err!r}") from err
-        if response.status_code >= 400:
-            raise ClusterError(f"POST {url} answered HTTP {response.status_code}", status=response.status_code)
-        try:
-            return response.json()
-        except ValueError as err:
-            raise ClusterError(f"POST {url} answered a body that is not JSON: {response.text[:80]!r}") from err
+            raise error_for_transport(url, err) from err
+        error = error_for_response(url, response)
+        if error is not None:
+            raise error
+        return response
 
-    @staticmethod
-    def _parse_answer(body: Any) -> tuple[str, float, str]:
-        if not isinstance(body, dict):
-            raise ClusterError(f"cluster answer must be a JSON object, got {type(body).__name__}")
-        intent, confidence = body.get("intent"), body.get("confidence")
-        if not isinstance(intent, str) or isinstance(confidence, bool) or not isinstance(confidence, int | float):
-            raise ClusterError(f"cluster answer lacks a string 'intent' and a numeric 'confidence': {str(body)[:120]}")
-        version = body.get("version")
-        return intent, float(confidence), version if isinstance(version, str) else "cluster"
 
-    @staticmethod
-    def _ms_since(started: float) -> float:
-        return (time.perf_counter() - started) * 1000.0
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

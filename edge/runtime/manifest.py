@@ -1,31 +1,30 @@
-"""The bundle manifest: what a bundle contains, and its HMAC-SHA256 signature.
+"""The bundle manifest: what a bundle contains, and its Ed25519 signature.
 
 A bundle is a folder::
 
     model.onnx       int8 ONNX graph: input_ids, attention_mask [B, T] int64 -> logits [B, C] float32
     tokenizer.json   a ``tokenizers`` tokenizer with truncation at max_length and padding to the longest
     labels.json      the C intent labels, in output order
-    manifest.json    this module's :class:`Manifest`: format, member, version id, shapes, and every file's
-                     sha256 and size
-    manifest.sig     hex HMAC-SHA256 of the exact bytes of manifest.json under the operator's signing key
+    manifest.json    this module's :class:`Manifest`: format, member, version id and sequence, the signing
+                     key's id, probe texts with their expected intents, and every file's sha256 and size
+    manifest.sig     hex Ed25519 signature of the exact bytes of manifest.json by the platform's private key
 
-The signature authenticates bundles from the operator: a device holding the operator's signing key accepts
-only a manifest the operator signed, and the manifest's hashes pin every other file. HMAC is symmetric, so
-anyone holding the key can also sign; keep the key in the device's secure storage, and rotate it by shipping a
-new key to devices.
+The signature authenticates bundles from the platform: a device holding the platform's public keys accepts only
+a manifest one of them signed, and the manifest's hashes pin every other file. ``sequence`` orders versions: a
+device refuses a bundle older than the one it runs unless the platform signed it as a ``rollback``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.runtime.errors import BundleError, BundleIntegrityError, BundleSignatureError
+from edge.runtime.errors import BundleDowngradeError, BundleError, BundleIntegrityError, BundleSignatureError
+from edge.runtime.trust import TrustStore
 
 __all__ = [
     "FORMAT_VERSION",
@@ -36,13 +35,15 @@ __all__ = [
     "TOKENIZER_FILE",
     "FileEntry",
     "Manifest",
+    "Probe",
+    "check_not_downgrade",
     "file_digest",
-    "sign_manifest",
     "verify_files",
+    "verify_manifest_bytes",
     "verify_signature",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
@@ -62,6 +63,14 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A text the device must classify as ``intent`` after installing the bundle (the post-swap health check)."""
+
+    text: str
+    intent: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What a bundle holds; serialised as manifest.json and signed."""
 
@@ -74,6 +83,10 @@ class Manifest:
     output_names: tuple[str, ...]
     confidence_threshold: float
     quantization: str  # e.g. "int8-dynamic-per-channel" or "none"
+    key_id: str  # the id of the Ed25519 key that signs this manifest (edge.runtime.trust.key_id_of)
+    sequence: int  # orders versions of the member; a device refuses a lower one unless ``rollback``
+    rollback: bool = False  # signed permission to install over a newer version
+    probes: tuple[Probe, ...] = ()
     files: Mapping[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -82,6 +95,7 @@ class Manifest:
         data = asdict(self)
         data["input_names"] = list(self.input_names)
         data["output_names"] = list(self.output_names)
+        data["probes"] = [asdict(p) for p in self.probes]
         data["files"] = {name: asdict(entry) for name, entry in sorted(self.files.items())}
         return (json.dumps(data, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
@@ -109,6 +123,10 @@ class Manifest:
                 output_names=tuple(str(n) for n in data["output_names"]),
                 confidence_threshold=float(data["confidence_threshold"]),
                 quantization=str(data["quantization"]),
+                key_id=str(data["key_id"]),
+                sequence=int(data["sequence"]),
+                rollback=_strict_bool(data["rollback"]),
+                probes=tuple(Probe(text=str(p["text"]), intent=str(p["intent"])) for p in data["probes"]),
                 files=files,
                 format_version=version,
             )
@@ -134,15 +152,14 @@ def file_digest(path: Path) -> FileEntry:
     return FileEntry(sha256=digest.hexdigest(), size=size)
 
 
-def sign_manifest(manifest_bytes: bytes, signing_key: bytes) -> str:
-    """Hex HMAC-SHA256 of the manifest bytes."""
-    if not signing_key:
-        raise BundleSignatureError("the signing key is empty; pass the operator's bundle signing key (bytes)")
-    return hmac.new(signing_key, manifest_bytes, hashlib.sha256).hexdigest()
+def _strict_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"rollback must be true or false, got {value!r}")
+    return value
 
 
-def verify_signature(bundle_dir: Path, signing_key: bytes) -> Manifest:
-    """Read manifest.json and manifest.sig, check the HMAC, and return the parsed manifest."""
+def verify_signature(bundle_dir: Path, trust: TrustStore) -> Manifest:
+    """Read manifest.json and manifest.sig, check the Ed25519 signature, and return the parsed manifest."""
     manifest_path = bundle_dir / MANIFEST_FILE
     sig_path = bundle_dir / SIGNATURE_FILE
     for path in (manifest_path, sig_path):
@@ -151,16 +168,43 @@ def verify_signature(bundle_dir: Path, signing_key: bytes) -> Manifest:
                 f"{path} is missing; a bundle needs {MANIFEST_FILE} and {SIGNATURE_FILE}: re-export it with "
                 "`edge.export.export_intent`"
             )
-    raw = manifest_path.read_bytes()
-    seen = sig_path.read_text(encoding="ascii", errors="replace").strip()
-    expected = sign_manifest(raw, signing_key)
-    if not hmac.compare_digest(seen, expected):
+    return verify_manifest_bytes(manifest_path.read_bytes(), sig_path.read_bytes(), trust, manifest_path)
+
+
+def verify_manifest_bytes(raw: bytes, signature: bytes, trust: TrustStore, source: Path) -> Manifest:
+    """Check ``signature`` (the bytes of manifest.sig) over ``raw`` and return the parsed manifest."""
+    seen = signature.decode("ascii", errors="replace").strip()
+    trust.verify(raw, seen, _claimed_key_id(raw, source), str(source))
+    return Manifest.from_bytes(raw, source)
+
+
+def _claimed_key_id(raw: bytes, source: Path) -> str:
+    """The key id a manifest names, read before the signature is checked (it only selects the public key)."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        key_id = data["key_id"] if isinstance(data, dict) else None
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError) as err:
         raise BundleSignatureError(
-            f"signature of {manifest_path} does not match {sig_path} (seen {seen[:16]}...) under this "
-            "signing key: the bundle was altered or signed with another key; do not use it, fetch it "
-            "again from the operator"
+            f"{source} names no signing key_id ({err!r}); it was not made by this exporter: re-export the bundle"
+        ) from err
+    if not isinstance(key_id, str):
+        raise BundleSignatureError(f"{source} has key_id {key_id!r}, not a string; re-export the bundle")
+    return key_id
+
+
+def check_not_downgrade(installed: Manifest, candidate: Manifest) -> None:
+    """Refuse ``candidate`` if it is older than ``installed``, unless the platform signed it as a rollback."""
+    if candidate.member != installed.member:
+        raise BundleError(
+            f"bundle {candidate.version_id} is for member {candidate.member!r} but the device runs "
+            f"{installed.member!r}; install a {installed.member} bundle"
         )
-    return Manifest.from_bytes(raw, manifest_path)
+    if candidate.sequence < installed.sequence and not candidate.rollback:
+        raise BundleDowngradeError(
+            f"bundle {candidate.version_id} (sequence {candidate.sequence}) is older than the installed "
+            f"{installed.version_id} (sequence {installed.sequence}); a downgrade needs a bundle the platform "
+            "exported as a rollback (export_intent(..., rollback=True))"
+        )
 
 
 def verify_files(bundle_dir: Path, manifest: Manifest) -> dict[str, bytes]:

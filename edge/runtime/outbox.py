@@ -1,32 +1,51 @@
-"""A durable, per-device outbox of messages the cluster has not received yet.
+"""A durable, per-device outbox of messages the cluster has not received yet, in SQLite.
 
-One JSON-lines file per device (``<outbox_dir>/<device_id>.jsonl``). Each append is written, flushed and
-fsynced before :meth:`Outbox.append` returns, so a message survives a crash or restart. Delivery rewrites the
-file with only the undelivered records through a temporary file and an atomic rename, so a crash during a
-flush keeps either the old or the new file, never a half of one. A torn last line (power cut mid-append) is
-moved to ``.corrupt.jsonl`` rather than dropped; records the cluster rejects for good (HTTP 4xx) move to
-``.rejected.jsonl``.
+One database per device (``<outbox_dir>/<device_id>.sqlite3``) in WAL mode with ``synchronous=FULL``: an
+appended message is on disk when :meth:`Outbox.append` returns and survives a crash, a power cut or a restart.
+Threads share one connection behind a lock; processes share the file through SQLite's own locking.
+
+Every record carries an idempotency key (its ``id``), sent with each delivery as the ``Idempotency-Key`` header.
+A record leaves the outbox only after the cluster acknowledged it, so a crash between the acknowledgement and
+the delete delivers it once more under the same key, and the cluster's deduplicating store drops the repeat:
+nothing is lost and nothing counts twice. Records the cluster refuses for good (HTTP 4xx) are kept, marked
+``rejected``, instead of being retried or dropped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from edge.runtime.errors import OutboxError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Delivery", "FlushResult", "Outbox", "OutboxRecord"]
+
+_BUSY_TIMEOUT_MS = 30_000
+_BATCH = 200
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    device_intent TEXT NOT NULL,
+    device_confidence REAL NOT NULL,
+    version TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected'))
+)
+"""
+_COLUMNS = "id, text, device_intent, device_confidence, version, created_at"
 
 
 class Delivery(StrEnum):
@@ -39,7 +58,7 @@ class Delivery(StrEnum):
 
 @dataclass(frozen=True)
 class OutboxRecord:
-    """One message the device answered offline."""
+    """One message the device answered offline; ``id`` is its idempotency key."""
 
     id: str
     text: str
@@ -49,25 +68,16 @@ class OutboxRecord:
     created_at: str
 
     @classmethod
-    def new(cls, text: str, device_intent: str, device_confidence: float, version: str) -> OutboxRecord:
+    def new(
+        cls, text: str, device_intent: str, device_confidence: float, version: str, key: str | None = None
+    ) -> OutboxRecord:
         return cls(
-            id=uuid.uuid4().hex,
+            id=key or uuid.uuid4().hex,
             text=text,
             device_intent=device_intent,
             device_confidence=device_confidence,
             version=version,
             created_at=datetime.now(UTC).isoformat(),
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OutboxRecord:
-        return cls(
-            id=str(data["id"]),
-            text=str(data["text"]),
-            device_intent=str(data["device_intent"]),
-            device_confidence=float(data["device_confidence"]),
-            version=str(data["version"]),
-            created_at=str(data["created_at"]),
         )
 
 
@@ -80,111 +90,134 @@ class FlushResult:
     remaining: int
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Outbox:
-    """The durable queue of one device; safe to share between threads of one process."""
+    """The durable queue of one device; safe across threads and processes."""
 
     def __init__(self, outbox_dir: Path, device_id: str) -> None:
-        self.path = outbox_dir / f"{device_id}.jsonl"
-        self.rejected_path = outbox_dir / f"{device_id}.rejected.jsonl"
-        self.corrupt_path = outbox_dir / f"{device_id}.corrupt.jsonl"
+        self.path = outbox_dir / f"{device_id}.sqlite3"
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         try:
             outbox_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutboxError(
-                f"cannot create outbox directory {outbox_dir}: {err}; pass a writable outbox_dir"
-            ) from err
+            self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous=FULL")
+            with self._db:
+                self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise OutboxError(f"cannot open outbox {self.path}: {err}; pass a writable outbox_dir") from err
+        if str(mode).lower() != "wal":
+            logger.warning(
+                "outbox %s runs in journal mode %s, not WAL (the file system lacks shared memory)", self.path, mode
+            )
+        self._import_legacy(outbox_dir / f"{device_id}.jsonl")
 
-    def append(self, record: OutboxRecord) -> None:
-        """Append one record and fsync it before returning."""
-        line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._append_lines(self.path, [line])
+            try:
+                with self._db:
+                    yield self._db
+            except sqlite3.Error as err:
+                raise OutboxError(f"cannot {what} outbox {self.path}: {err}; check free space and permissions") from err
 
-    def pending(self) -> list[OutboxRecord]:
+    def append(self, record: OutboxRecord) -> bool:
+        """Store one record durably; False if a record with its id was already stored (nothing changes)."""
+        with self._transaction("append to") as db:
+            cursor = db.execute(
+                f"INSERT OR IGNORE INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.text,
+                    record.device_intent,
+                    record.device_confidence,
+                    record.version,
+                    record.created_at,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def pending(self, limit: int | None = None) -> list[OutboxRecord]:
         """The records not delivered yet, oldest first."""
-        with self._lock:
-            return self._read()
+        return self._select("pending", limit)
+
+    def rejected(self) -> list[OutboxRecord]:
+        """The records the cluster refused for good, oldest first."""
+        return self._select("rejected", None)
 
     def __len__(self) -> int:
-        return len(self.pending())
+        with self._transaction("read") as db:
+            count: int = db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+            return count
+
+    def _select(self, state: str, limit: int | None) -> list[OutboxRecord]:
+        with self._transaction("read") as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY seq LIMIT ?",
+                (state, -1 if limit is None else limit),
+            ).fetchall()
+        return [OutboxRecord(str(r[0]), str(r[1]), str(r[2]), float(r[3]), str(r[4]), str(r[5])) for r in rows]
 
     def flush(self, deliver: Callable[[OutboxRecord], Delivery]) -> FlushResult:
-        """Offer records oldest first; stop at the first failure and keep it and everything after it."""
-        with self._lock:
-            records = self._read()
-            delivered: list[OutboxRecord] = []
-            rejected: list[OutboxRecord] = []
-            remaining: list[OutboxRecord] = []
-            for index, record in enumerate(records):
-                outcome = deliver(record)
-                if outcome is Delivery.FAILED:
-                    remaining = records[index:]
+        """Offer records oldest first; stop at the first failure and keep it and everything after it.
+
+        Each outcome is committed as soon as it is known, so a crash mid-flush re-offers at most the record
+        whose acknowledgement was in flight (under its idempotency key).
+        """
+        delivered = rejected = 0
+        with self._flush_lock:
+            stopped = False
+            while not stopped:
+                batch = self.pending(_BATCH)
+                if not batch:
                     break
-                (delivered if outcome is Delivery.DELIVERED else rejected).append(record)
-            if rejected:
-                self._append_lines(
-                    self.rejected_path, (json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rejected)
-                )
-            if delivered or rejected:
-                self._rewrite(remaining)
+                for record in batch:
+                    outcome = deliver(record)
+                    if outcome is Delivery.FAILED:
+                        stopped = True
+                        break
+                    self.settle(record, outcome)
+                    if outcome is Delivery.DELIVERED:
+                        delivered += 1
+                    else:
+                        rejected += 1
+        remaining = len(self)
         if delivered or rejected:
-            logger.info(
-                "outbox %s: delivered %s, rejected %s, %s remaining",
-                self.path,
-                len(delivered),
-                len(rejected),
-                len(remaining),
-            )
-        return FlushResult(delivered=len(delivered), rejected=len(rejected), remaining=len(remaining))
+            logger.info("outbox %s: delivered %s, rejected %s, %s remaining", self.path, delivered, rejected, remaining)
+        return FlushResult(delivered=delivered, rejected=rejected, remaining=remaining)
 
-    def _read(self) -> list[OutboxRecord]:
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except OSError as err:
-            raise OutboxError(f"cannot read outbox {self.path}: {err}") from err
-        records: list[OutboxRecord] = []
-        corrupt: list[str] = []
-        for line in raw.splitlines():
-            if not line.strip():
-                continue
+    def settle(self, record: OutboxRecord, outcome: Delivery) -> None:
+        """Commit one delivery's outcome: a delivered record leaves, a rejected one is set aside."""
+        with self._transaction("update") as db:
+            if outcome is Delivery.DELIVERED:
+                db.execute("DELETE FROM outbox WHERE id = ?", (record.id,))
+            elif outcome is Delivery.REJECTED:
+                db.execute("UPDATE outbox SET state = 'rejected' WHERE id = ?", (record.id,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _import_legacy(self, legacy: Path) -> None:
+        """Move records of the JSON-lines outbox of earlier SDK versions into the database, then retire the file."""
+        if not legacy.is_file():
+            return
+        imported = 0
+        for line in legacy.read_text(encoding="utf-8").splitlines():
             try:
-                records.append(OutboxRecord.from_dict(json.loads(line)))
+                data = json.loads(line)
+                record = OutboxRecord(
+                    str(data["id"]),
+                    str(data["text"]),
+                    str(data["device_intent"]),
+                    float(data["device_confidence"]),
+                    str(data["version"]),
+                    str(data["created_at"]),
+                )
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                corrupt.append(line + "\n")
-        if corrupt:
-            logger.warning("outbox %s: moving %s unreadable line(s) to %s", self.path, len(corrupt), self.corrupt_path)
-            self._append_lines(self.corrupt_path, corrupt)
-            self._rewrite(records)
-        return records
-
-    def _append_lines(self, path: Path, lines: Iterable[str]) -> None:
-        try:
-            with path.open("a", encoding="utf-8") as fh:
-                fh.writelines(lines)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as err:
-            raise OutboxError(f"cannot append to outbox {path}: {err}; check free space and permissions") from err
-
-    def _rewrite(self, records: list[OutboxRecord]) -> None:
-        tmp = self.path.with_suffix(".jsonl.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                fh.writelines(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            _fsync_dir(self.path.parent)
-        except OSError as err:
-            raise OutboxError(f"cannot rewrite outbox {self.path}: {err}; check free space and permissions") from err
+                logger.warning("outbox %s: skipping an unreadable line of %s", self.path, legacy)
+                continue
+            imported += int(self.append(record))
+        legacy.rename(legacy.with_name(legacy.name + ".imported"))
+        logger.info("outbox %s: imported %s record(s) from %s", self.path, imported, legacy)

@@ -10,7 +10,7 @@ from pathlib import Path
 from edge.export import export_registry_version
 from edge.runtime import EdgeClient
 from ensemble.registry import Registry
-from shopmesh.signing import signing_key
+from shopmesh.signing import bundle_signer, trusted_keys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--version", default=None, help="intent version (default: latest)")
     export.add_argument("--out", type=Path, default=None, help="bundle directory (default: in the workspace)")
     export.set_defaults(handler=run_export)
+
+    public = group.add_parser("public-key", help="print the platform's public key and key id for device settings")
+    public.set_defaults(handler=run_public_key)
 
     classify = group.add_parser("classify", help="classify messages on the device, escalating unsure ones")
     classify.add_argument("texts", nargs="+", help="messages to classify")
@@ -33,8 +36,14 @@ def run_export(args: argparse.Namespace) -> int:
     registry = Registry(args.workspace.registry)
     version = registry.resolve("intent", args.version)
     out = args.out or args.workspace.bundles / version.id.replace(":", "-")
-    info = export_registry_version(registry, out, signing_key=signing_key(args.workspace), version=version.id)
+    info = export_registry_version(registry, out, signer=bundle_signer(args.workspace), version=version.id)
     print(json.dumps({"bundle": str(info.path), "version": version.id, "model_bytes": info.model_size_bytes}, indent=2))
+    return 0
+
+
+def run_public_key(args: argparse.Namespace) -> int:
+    key = trusted_keys(args.workspace)[0]
+    print(json.dumps({"key_id": key.key_id, "public_key": key.hex()}, indent=2))
     return 0
 
 
@@ -42,7 +51,7 @@ def run_classify(args: argparse.Namespace) -> int:
     with EdgeClient(
         args.bundle,
         cluster_url=args.cluster,
-        signing_key=signing_key(args.workspace),
+        trusted_keys=trusted_keys(args.workspace),
         outbox_dir=args.workspace.outbox,
     ) as client:
         for text in args.texts:

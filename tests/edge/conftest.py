@@ -7,17 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from edge.export import BundleInfo, export_intent
+from edge.export import BundleInfo, BundleSigner, export_intent
+from edge.runtime import TrustedKey
 from ensemble.members.intent import IntentModel
 
-SIGNING_KEY = b"test-operator-key"
 LABELS = ("order_status", "returns", "greeting")
 TINY_VERSION = "intent:v0001"
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> bytes:
-    return SIGNING_KEY
+def signer() -> BundleSigner:
+    """The platform's private key for the session's bundles."""
+    return BundleSigner.generate()
+
+
+@pytest.fixture(scope="session")
+def trusted_keys(signer: BundleSigner) -> tuple[TrustedKey, ...]:
+    """What a device holds: the platform's public key only."""
+    return (signer.trusted_key,)
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +45,9 @@ def tiny_model() -> IntentModel:
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model: IntentModel) -> BundleInfo:
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model: IntentModel, signer: BundleSigner) -> BundleInfo:
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    return export_intent(tiny_model, out, version_id=TINY_VERSION, signing_key=SIGNING_KEY)
+    return export_intent(tiny_model, out, version_id=TINY_VERSION, signer=signer)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from pathlib import Path
 
@@ -11,9 +10,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from edge.export import BundleExistsError, BundleInfo, ParityError, export_intent
-from edge.runtime import EdgeBundle
+from edge.export import BundleExistsError, BundleInfo, BundleSigner, ExportError, ParityError, export_intent
+from edge.runtime import EdgeBundle, TrustedKey
 from ensemble.members.intent import IntentModel, predict_proba
 
 
@@ -35,18 +35,20 @@ def test_bundle_holds_the_five_files_and_nothing_else(tiny_bundle: BundleInfo) -
     assert siblings == [tiny_bundle.path.name], "the staging folder must be gone after the rename"
 
 
-def test_manifest_pins_every_file_and_is_signed_with_hmac_sha256(
-    tiny_bundle: BundleInfo, signing_key: bytes, labels: tuple[str, ...], tiny_version: str
+def test_manifest_pins_every_file_and_is_signed_with_ed25519(
+    tiny_bundle: BundleInfo, signer: BundleSigner, labels: tuple[str, ...], tiny_version: str
 ) -> None:
     # Prepare
     raw = (tiny_bundle.path / "manifest.json").read_bytes()
     manifest = json.loads(raw)
+    signature = bytes.fromhex((tiny_bundle.path / "manifest.sig").read_text().strip())
 
-    # Execute
-    expected_sig = hmac.new(signing_key, raw, hashlib.sha256).hexdigest()
+    # Execute: verify with cryptography directly, from the raw public key bytes alone
+    Ed25519PublicKey.from_public_bytes(signer.trusted_key.public_key).verify(signature, raw)
 
     # Assert
-    assert (tiny_bundle.path / "manifest.sig").read_text().strip() == expected_sig
+    assert manifest["key_id"] == signer.key_id
+    assert (manifest["sequence"], manifest["rollback"]) == (1, False)
     assert manifest["version_id"] == tiny_version
     assert manifest["member"] == "intent"
     assert manifest["max_length"] == 32
@@ -70,11 +72,11 @@ def test_model_is_int8_and_smaller_than_fp32(tiny_bundle: BundleInfo) -> None:
 
 
 def test_device_probabilities_follow_torch_on_batches_of_mixed_length(
-    tiny_bundle: BundleInfo, tiny_model: IntentModel, signing_key: bytes, labels: tuple[str, ...]
+    tiny_bundle: BundleInfo, tiny_model: IntentModel, trusted_keys: tuple[TrustedKey, ...], labels: tuple[str, ...]
 ) -> None:
     # Prepare
     texts = ["hi", "where is my parcel, it was due on monday", "refund"]
-    bundle = EdgeBundle.load(tiny_bundle.path, signing_key)
+    bundle = EdgeBundle.load(tiny_bundle.path, trusted_keys)
 
     # Execute
     device = bundle.runner.probabilities(texts)
@@ -87,15 +89,15 @@ def test_device_probabilities_follow_torch_on_batches_of_mixed_length(
 
 
 def test_existing_folder_is_refused_without_overwrite(
-    tiny_bundle: BundleInfo, tiny_model: IntentModel, signing_key: bytes
+    tiny_bundle: BundleInfo, tiny_model: IntentModel, signer: BundleSigner
 ) -> None:
     # Execute / Assert
     with pytest.raises(BundleExistsError, match="already exists"):
-        export_intent(tiny_model, tiny_bundle.path, version_id="intent:v0002", signing_key=signing_key)
+        export_intent(tiny_model, tiny_bundle.path, version_id="intent:v0002", signer=signer)
 
 
 def test_export_whose_fp32_graph_drifts_from_torch_raises_parity_error(
-    tmp_path: Path, signing_key: bytes, labels: tuple[str, ...]
+    tmp_path: Path, signer: BundleSigner, labels: tuple[str, ...]
 ) -> None:
     # Prepare
     base = IntentModel.tiny(list(labels), seed=1)
@@ -104,6 +106,31 @@ def test_export_whose_fp32_graph_drifts_from_torch_raises_parity_error(
 
     # Execute / Assert
     with pytest.raises(ParityError, match="differ from torch"):
-        export_intent(drifting, out, version_id="intent:v0009", signing_key=signing_key)
+        export_intent(drifting, out, version_id="intent:v0009", signer=signer)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [], "a failed export must leave no staging folder behind"
+
+
+def test_manifest_carries_probe_texts_with_the_intents_the_device_gives_them(
+    tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...]
+) -> None:
+    # Prepare
+    bundle = EdgeBundle.load(tiny_bundle.path, trusted_keys)
+    probes = bundle.manifest.probes
+
+    # Execute
+    device = bundle.predict([p.text for p in probes])
+
+    # Assert
+    assert len(probes) == 6
+    assert [p.intent for p in probes] == [d.intent for d in device]
+    assert bundle.failed_probes() == []
+
+
+def test_version_without_a_number_needs_an_explicit_sequence(
+    tmp_path: Path, tiny_model: IntentModel, signer: BundleSigner
+) -> None:
+    # Execute / Assert
+    with pytest.raises(ExportError, match=r"cannot read a version number from 'intent:latest'.*sequence="):
+        export_intent(tiny_model, tmp_path / "b", version_id="intent:latest", signer=signer)
+    assert not (tmp_path / "b").exists()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from edge.export import export_intent, validate_bundle
-from edge.runtime import EdgeBundle
+from edge.export import BundleSigner, export_intent, validate_bundle
+from edge.runtime import EdgeBundle, TrustedKey
 from ensemble.members.intent import IntentModel, encode
 
 EXAMPLES = {
@@ -69,7 +69,9 @@ def _fit_head(model: IntentModel, texts: list[str], gold: list[str]) -> None:
 
 
 @pytest.mark.integration
-def test_packaged_minilm_exports_to_int8_with_fp32_parity(tmp_path: Path, signing_key: bytes) -> None:
+def test_packaged_minilm_exports_to_int8_with_fp32_parity(
+    tmp_path: Path, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner
+) -> None:
     # Prepare
     texts = [t for items in EXAMPLES.values() for t in items]
     gold = [label for label, items in EXAMPLES.items() for _ in items]
@@ -77,9 +79,9 @@ def test_packaged_minilm_exports_to_int8_with_fp32_parity(tmp_path: Path, signin
     _fit_head(model, texts, gold)
 
     # Execute
-    info = export_intent(model, tmp_path / "minilm", version_id="intent:v0003", signing_key=signing_key)
+    info = export_intent(model, tmp_path / "minilm", version_id="intent:v0003", signer=signer)
     report = validate_bundle(info.path, model, texts, gold, atol=1e-4)
-    bundle = EdgeBundle.load(info.path, signing_key)
+    bundle = EdgeBundle.load(info.path, trusted_keys)
 
     # Assert
     assert report.fp32_max_abs_diff <= 1e-4

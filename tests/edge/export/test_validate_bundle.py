@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.export import BundleInfo, ExportError, ValidationReport, validate_bundle
-from edge.runtime import EdgeBundle
+from edge.runtime import EdgeBundle, TrustedKey
 from ensemble.members.intent import IntentModel, predict_proba
 
 TEXTS = [
@@ -43,11 +43,11 @@ def test_fp32_parity_is_within_atol(report: ValidationReport) -> None:
 
 
 def test_task_metrics_match_an_independent_computation(
-    report: ValidationReport, tiny_bundle: BundleInfo, tiny_model: IntentModel, signing_key: bytes
+    report: ValidationReport, tiny_bundle: BundleInfo, tiny_model: IntentModel, trusted_keys: tuple[TrustedKey, ...]
 ) -> None:
     # Prepare
     torch_probs = predict_proba(tiny_model, TEXTS).numpy()
-    device = EdgeBundle.load(tiny_bundle.path, signing_key).predict(TEXTS)
+    device = EdgeBundle.load(tiny_bundle.path, trusted_keys).predict(TEXTS)
 
     # Execute
     torch_pred = [tiny_model.labels[i] for i in torch_probs.argmax(axis=-1)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import shutil
 from collections.abc import Callable
@@ -12,7 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edge.runtime import BundleIntegrityError, EdgeClient, EdgeError, InvalidTextError
+from edge.export import BundleInfo, BundleSigner
+from edge.runtime import (
+    BundleDowngradeError,
+    BundleIntegrityError,
+    EdgeClient,
+    EdgeError,
+    InvalidTextError,
+    TrustedKey,
+)
 
 CLUSTER = "http://cluster.test"
 
@@ -20,7 +26,7 @@ CLUSTER = "http://cluster.test"
 def _client(
     bundle: Path,
     outbox: Path,
-    key: bytes,
+    key: tuple[TrustedKey, ...],
     handler: Callable[[httpx.Request], httpx.Response],
     **kwargs: object,
 ) -> EdgeClient:
@@ -28,7 +34,7 @@ def _client(
     return EdgeClient(
         bundle,
         cluster_url=CLUSTER,
-        signing_key=key,
+        trusted_keys=key,
         outbox_dir=outbox,
         device_id="kiosk-7",
         http_client=http,
@@ -44,19 +50,21 @@ def _cluster_ok(seen: list[dict[str, object]]) -> Callable[[httpx.Request], http
     return handler
 
 
-def _resign(bundle: Path, key: bytes, version_id: str) -> None:
+def _resign(bundle: Path, signer: BundleSigner, version_id: str, sequence: int, *, rollback: bool = False) -> None:
     manifest_path = bundle / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["version_id"] = version_id
+    manifest.update(version_id=version_id, sequence=sequence, rollback=rollback)
     raw = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     manifest_path.write_bytes(raw)
-    (bundle / "manifest.sig").write_text(hmac.new(key, raw, hashlib.sha256).hexdigest())
+    (bundle / "manifest.sig").write_text(signer.sign(raw))
 
 
-def test_confident_answer_stays_on_the_device(bundle_copy: Path, tmp_path: Path, signing_key: bytes) -> None:
+def test_confident_answer_stays_on_the_device(
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
+) -> None:
     # Prepare
     seen: list[dict[str, object]] = []
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok(seen), confidence_threshold=0.0)
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok(seen), confidence_threshold=0.0)
 
     # Execute
     answer = client.classify("where is my order")
@@ -68,10 +76,12 @@ def test_confident_answer_stays_on_the_device(bundle_copy: Path, tmp_path: Path,
     assert seen == []
 
 
-def test_unsure_answer_is_escalated_to_v1_chat(bundle_copy: Path, tmp_path: Path, signing_key: bytes) -> None:
+def test_unsure_answer_is_escalated_to_v1_chat(
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
+) -> None:
     # Prepare
     seen: list[dict[str, object]] = []
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok(seen), confidence_threshold=1.0)
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok(seen), confidence_threshold=1.0)
 
     # Execute
     answer = client.classify("my kettle broke")
@@ -95,10 +105,10 @@ def test_unsure_answer_is_escalated_to_v1_chat(bundle_copy: Path, tmp_path: Path
     ],
 )
 def test_failing_cluster_gives_the_device_guess_and_queues_the_message(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes, response: httpx.Response
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...], response: httpx.Response
 ) -> None:
     # Prepare
-    client = _client(bundle_copy, tmp_path / "out", signing_key, lambda _: response, confidence_threshold=1.0)
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, lambda _: response, confidence_threshold=1.0)
 
     # Execute
     answer = client.classify("my kettle broke")
@@ -110,16 +120,16 @@ def test_failing_cluster_gives_the_device_guess_and_queues_the_message(
 
 
 def test_flush_sets_aside_what_the_cluster_refuses_for_good(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
 ) -> None:
     # Prepare
-    down = _client(bundle_copy, tmp_path / "out", signing_key, lambda _: httpx.Response(502), confidence_threshold=1.0)
+    down = _client(bundle_copy, tmp_path / "out", trusted_keys, lambda _: httpx.Response(502), confidence_threshold=1.0)
     down.classify("first")
     down.classify("second")
     refusing = _client(
         bundle_copy,
         tmp_path / "out",
-        signing_key,
+        trusted_keys,
         lambda r: httpx.Response(422 if json.loads(r.content)["text"] == "first" else 200, json={}),
     )
 
@@ -128,12 +138,14 @@ def test_flush_sets_aside_what_the_cluster_refuses_for_good(
 
     # Assert
     assert (result.delivered, result.rejected, result.remaining) == (1, 1, 0)
-    assert (tmp_path / "out" / "kiosk-7.rejected.jsonl").read_text().count("\n") == 1
+    assert [r.text for r in refusing.outbox.rejected()] == ["first"]
 
 
-def test_manifest_threshold_is_the_default(bundle_copy: Path, tmp_path: Path, signing_key: bytes) -> None:
+def test_manifest_threshold_is_the_default(
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
+) -> None:
     # Execute
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok([]))
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok([]))
 
     # Assert
     assert client.confidence_threshold == client.bundle.manifest.confidence_threshold == 0.7
@@ -141,10 +153,10 @@ def test_manifest_threshold_is_the_default(bundle_copy: Path, tmp_path: Path, si
 
 @pytest.mark.parametrize("bad", ["", "   \n", None, 42, b"bytes"])
 def test_empty_or_non_string_text_is_a_clear_value_error(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes, bad: object
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...], bad: object
 ) -> None:
     # Prepare
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok([]))
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok([]))
 
     # Execute / Assert
     with pytest.raises(InvalidTextError, match="text") as info:
@@ -154,9 +166,11 @@ def test_empty_or_non_string_text_is_a_clear_value_error(
         client.classify_batch(["fine", bad])  # type: ignore[list-item]
 
 
-def test_classify_batch_keeps_order_and_length(bundle_copy: Path, tmp_path: Path, signing_key: bytes) -> None:
+def test_classify_batch_keeps_order_and_length(
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
+) -> None:
     # Prepare
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok([]), confidence_threshold=0.0)
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok([]), confidence_threshold=0.0)
     texts = ["hi", "where is my parcel", "refund please"]
 
     # Execute
@@ -168,12 +182,14 @@ def test_classify_batch_keeps_order_and_length(bundle_copy: Path, tmp_path: Path
     assert client.classify_batch([]) == []
 
 
-def test_swap_to_a_good_bundle_serves_its_version(bundle_copy: Path, tmp_path: Path, signing_key: bytes) -> None:
+def test_swap_to_a_good_bundle_serves_its_version(
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner
+) -> None:
     # Prepare
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok([]), confidence_threshold=0.0)
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok([]), confidence_threshold=0.0)
     newer = tmp_path / "newer"
     shutil.copytree(bundle_copy, newer)
-    _resign(newer, signing_key, "intent:v0002")
+    _resign(newer, signer, "intent:v0002", 2)
 
     # Execute
     serving = client.swap_bundle(newer)
@@ -183,10 +199,10 @@ def test_swap_to_a_good_bundle_serves_its_version(bundle_copy: Path, tmp_path: P
 
 
 def test_swap_to_a_tampered_bundle_keeps_the_old_one_serving(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
 ) -> None:
     # Prepare
-    client = _client(bundle_copy, tmp_path / "out", signing_key, _cluster_ok([]), confidence_threshold=0.0)
+    client = _client(bundle_copy, tmp_path / "out", trusted_keys, _cluster_ok([]), confidence_threshold=0.0)
     bad = tmp_path / "bad"
     shutil.copytree(bundle_copy, bad)
     (bad / "labels.json").write_text('["a", "b", "c"]\n')
@@ -200,6 +216,30 @@ def test_swap_to_a_tampered_bundle_keeps_the_old_one_serving(
     assert client.classify("hi").source == "device"
 
 
+def test_swap_to_an_older_bundle_is_refused_unless_signed_as_a_rollback(
+    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner
+) -> None:
+    # Prepare: the device runs v0005; v0003 comes along, first as a plain bundle, then as a signed rollback
+    newest = tmp_path / "v5"
+    shutil.copytree(tiny_bundle.path, newest)
+    _resign(newest, signer, "intent:v0005", 5)
+    client = _client(newest, tmp_path / "out", trusted_keys, _cluster_ok([]), confidence_threshold=0.0)
+    older = tmp_path / "v3"
+    shutil.copytree(tiny_bundle.path, older)
+    _resign(older, signer, "intent:v0003", 3)
+    rollback = tmp_path / "v3-rollback"
+    shutil.copytree(tiny_bundle.path, rollback)
+    _resign(rollback, signer, "intent:v0003", 3, rollback=True)
+
+    # Execute / Assert: the downgrade is refused and v0005 keeps serving
+    with pytest.raises(BundleDowngradeError, match=r"sequence 3\) is older than the installed intent:v0005"):
+        client.swap_bundle(older)
+    assert client.version == "intent:v0005"
+
+    # Execute / Assert: the signed rollback is accepted
+    assert client.swap_bundle(rollback) == "intent:v0003"
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -210,12 +250,12 @@ def test_swap_to_a_tampered_bundle_keeps_the_old_one_serving(
     ],
 )
 def test_invalid_settings_are_refused(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes, field: str, value: object, message: str
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...], field: str, value: object, message: str
 ) -> None:
     # Prepare
     kwargs: dict[str, object] = {
         "cluster_url": CLUSTER,
-        "signing_key": signing_key,
+        "trusted_keys": trusted_keys,
         "outbox_dir": tmp_path / "out",
         field: value,
     }

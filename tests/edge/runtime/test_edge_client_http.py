@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.runtime import EdgeClient
+from edge.runtime import EdgeClient, TrustedKey
 
 
 class _ChatServer:
@@ -62,13 +62,13 @@ def port() -> int:
 
 @pytest.mark.integration
 def test_escalate_then_go_offline_then_replay_over_real_http(
-    bundle_copy: Path, tmp_path: Path, signing_key: bytes, port: int
+    bundle_copy: Path, tmp_path: Path, trusted_keys: tuple[TrustedKey, ...], port: int
 ) -> None:
     # Prepare
     outbox_dir = tmp_path / "outbox"
     settings = {
         "cluster_url": f"http://127.0.0.1:{port}",
-        "signing_key": signing_key,
+        "trusted_keys": trusted_keys,
         "outbox_dir": outbox_dir,
         "confidence_threshold": 1.0,  # nothing is sure enough: every message goes to the cluster
         "timeout_s": 2.0,
@@ -102,9 +102,10 @@ def test_escalate_then_go_offline_then_replay_over_real_http(
     server = _ChatServer(port)
     try:
         result = restarted.flush()
+        left = restarted.outbox.pending()
     finally:
         server.stop()
         restarted.close()
     assert (result.delivered, result.remaining) == (2, 0)
     assert server.received == ["where is my parcel", "hello"]
-    assert restarted.outbox.pending() == []
+    assert left == []

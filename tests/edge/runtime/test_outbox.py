@@ -1,8 +1,12 @@
-"""The durable outbox: fsynced appends that survive a new instance, ordered replay, nothing dropped."""
+"""The durable outbox in SQLite: records survive a new instance, ordered replay, nothing dropped or doubled."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 from edge.runtime import Outbox, OutboxRecord
@@ -13,27 +17,46 @@ def _record(text: str) -> OutboxRecord:
     return OutboxRecord.new(text, "returns", 0.4, "intent:v0001")
 
 
-def test_records_survive_a_new_outbox_instance(tmp_path: Path) -> None:
+def test_records_survive_a_new_outbox_instance_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
     # Prepare
     first = Outbox(tmp_path, "kiosk-1")
     first.append(_record("a"))
     first.append(_record("b"))
+    first.close()
 
     # Execute
     reopened = Outbox(tmp_path, "kiosk-1")
 
     # Assert
     assert [r.text for r in reopened.pending()] == ["a", "b"]
-    assert (tmp_path / "kiosk-1.jsonl").read_text().count("\n") == 2
+    assert len(reopened) == 2
+    db = sqlite3.connect(tmp_path / "kiosk-1.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert reopened._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    db.close()
 
 
-def test_each_device_has_its_own_file(tmp_path: Path) -> None:
+def test_each_device_has_its_own_database(tmp_path: Path) -> None:
     # Execute
     Outbox(tmp_path, "kiosk-1").append(_record("a"))
     Outbox(tmp_path, "kiosk-2").append(_record("b"))
 
     # Assert
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kiosk-1.jsonl", "kiosk-2.jsonl"]
+    assert [r.text for r in Outbox(tmp_path, "kiosk-1").pending()] == ["a"]
+    assert [r.text for r in Outbox(tmp_path, "kiosk-2").pending()] == ["b"]
+
+
+def test_a_record_with_a_known_idempotency_key_is_stored_once(tmp_path: Path) -> None:
+    # Prepare
+    outbox = Outbox(tmp_path, "kiosk-1")
+    record = _record("a")
+
+    # Execute
+    first, second = outbox.append(record), outbox.append(record)
+
+    # Assert
+    assert (first, second) == (True, False)
+    assert [r.id for r in outbox.pending()] == [record.id]
 
 
 def test_flush_stops_at_the_first_failure_and_keeps_the_rest_in_order(tmp_path: Path) -> None:
@@ -68,20 +91,49 @@ def test_rejected_records_are_set_aside_not_lost(tmp_path: Path) -> None:
     # Assert
     assert (result.delivered, result.rejected, result.remaining) == (1, 1, 0)
     assert outbox.pending() == []
-    aside = [json.loads(line)["text"] for line in (tmp_path / "kiosk-1.rejected.jsonl").read_text().splitlines()]
-    assert aside == ["bad"]
+    assert [r.text for r in outbox.rejected()] == ["bad"]
 
 
-def test_torn_last_line_is_moved_aside_and_the_rest_kept(tmp_path: Path) -> None:
-    # Prepare: a power cut in the middle of an append leaves half a JSON line
-    outbox = Outbox(tmp_path, "kiosk-1")
-    outbox.append(_record("whole"))
-    with (tmp_path / "kiosk-1.jsonl").open("a") as fh:
-        fh.write('{"id": "x", "text": "ha')
+def test_records_of_the_json_lines_outbox_are_imported_once(tmp_path: Path) -> None:
+    # Prepare: the outbox file of the previous SDK, with a torn last line from a power cut
+    whole = _record("whole")
+    line = json.dumps(whole.__dict__)
+    (tmp_path / "kiosk-1.jsonl").write_text(line + "\n" + '{"id": "x", "text": "ha')
 
     # Execute
     pending = Outbox(tmp_path, "kiosk-1").pending()
+    again = Outbox(tmp_path, "kiosk-1").pending()
 
     # Assert
-    assert [r.text for r in pending] == ["whole"]
-    assert (tmp_path / "kiosk-1.corrupt.jsonl").read_text() == '{"id": "x", "text": "ha\n'
+    assert [r.id for r in pending] == [r.id for r in again] == [whole.id]
+    assert (tmp_path / "kiosk-1.jsonl.imported").is_file() and not (tmp_path / "kiosk-1.jsonl").exists()
+
+
+def test_threads_and_processes_appending_at_once_lose_nothing(tmp_path: Path) -> None:
+    # Prepare: two other processes and four threads of this one write to the same device outbox
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom edge.runtime import Outbox, OutboxRecord\n"
+        "box = Outbox(Path(sys.argv[1]), 'kiosk-1')\n"
+        "for i in range(100):\n    box.append(OutboxRecord.new(f'{sys.argv[2]}-{i}', 'returns', 0.4, 'intent:v0001'))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), f"p{n}"]) for n in range(2)]
+    outbox = Outbox(tmp_path, "kiosk-1")
+
+    def write(name: str) -> None:
+        for i in range(50):
+            outbox.append(_record(f"{name}-{i}"))
+
+    threads = [threading.Thread(target=write, args=(f"t{n}",)) for n in range(4)]
+
+    # Execute
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = [proc.wait(timeout=120) for proc in procs]
+
+    # Assert
+    texts = [r.text for r in outbox.pending()]
+    assert codes == [0, 0]
+    assert len(texts) == len(set(texts)) == 2 * 100 + 4 * 50
+    assert [t for t in texts if t.startswith("p0-")] == [f"p0-{i}" for i in range(100)], "order within a writer"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.export import BundleInfo
-from edge.runtime import EdgeBundle
+from edge.runtime import EdgeBundle, TrustedKey
 from ensemble.members.intent import IntentModel
 
 SENTENCES = [
@@ -21,10 +21,10 @@ SENTENCES = [
 
 @pytest.mark.parametrize("batch", [SENTENCES, SENTENCES[:1], SENTENCES[3:4], SENTENCES[-1:]])
 def test_device_ids_and_mask_equal_the_hf_tokenizer(
-    batch: list[str], tiny_bundle: BundleInfo, tiny_model: IntentModel, signing_key: bytes
+    batch: list[str], tiny_bundle: BundleInfo, tiny_model: IntentModel, trusted_keys: tuple[TrustedKey, ...]
 ) -> None:
     # Prepare
-    bundle = EdgeBundle.load(tiny_bundle.path, signing_key)
+    bundle = EdgeBundle.load(tiny_bundle.path, trusted_keys)
     expected = tiny_model.tokenizer(
         batch, padding=True, truncation=True, max_length=tiny_model.config.max_length, return_tensors="np"
     )

@@ -1,0 +1,245 @@
+"""The asyncio flavour of :class:`~edge.runtime.client.EdgeClient`, for devices whose app runs an event loop.
+
+Inference, outbox writes and installs run in worker threads (``asyncio.to_thread``) so the loop never blocks;
+cluster calls use ``httpx.AsyncClient``. Decisions, retries, the circuit breaker and the outbox are the same as
+in the sync client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from edge.runtime.bundle import DevicePrediction, EdgeBundle
+from edge.runtime.client import check_text, config_from_arguments
+from edge.runtime.config import EdgeClientConfig
+from edge.runtime.errors import ClusterError
+from edge.runtime.fetch import open_source
+from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
+from edge.runtime.protocol import (
+    CHAT_PATH,
+    EdgeAnswer,
+    chat_headers,
+    error_for_response,
+    error_for_transport,
+    is_permanent_rejection,
+    parse_answer,
+)
+from edge.runtime.resilience import Attempts, CircuitBreaker, RetryPolicy
+from edge.runtime.serving import ServingBundle, UpdateResult
+from edge.runtime.store import InstallPhase
+from edge.runtime.trust import TrustedKey, TrustStore
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AsyncEdgeClient"]
+
+_FLUSH_BATCH = 200
+
+
+class AsyncEdgeClient:
+    """Build it with :meth:`open` (loading a bundle takes a moment, so it runs in a thread)."""
+
+    def __init__(
+        self,
+        config: EdgeClientConfig,
+        serving: ServingBundle,
+        outbox: Outbox,
+        http_client: httpx.AsyncClient | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self._serving = serving
+        self.outbox = outbox
+        self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s, clock)
+        self._rng = random.Random()
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(timeout=config.timeout_s)
+        self._flush_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        bundle_dir: str | Path,
+        *,
+        cluster_url: str,
+        trusted_keys: Sequence[TrustedKey],
+        outbox_dir: str | Path,
+        confidence_threshold: float | None = None,
+        timeout_s: float = 2.0,
+        device_id: str | None = None,
+        intra_op_threads: int = 1,
+        install_dir: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+        breaker_failures: int = 1,
+        breaker_reset_s: float = 30.0,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> AsyncEdgeClient:
+        config = config_from_arguments(
+            bundle_dir,
+            cluster_url,
+            trusted_keys,
+            outbox_dir=outbox_dir,
+            confidence_threshold=confidence_threshold,
+            timeout_s=timeout_s,
+            device_id=device_id,
+            intra_op_threads=intra_op_threads,
+            install_dir=install_dir,
+            retry=retry or RetryPolicy(),
+            breaker_failures=breaker_failures,
+            breaker_reset_s=breaker_reset_s,
+        )
+        return await cls.from_config(config, http_client=http_client, clock=clock)
+
+    @classmethod
+    async def from_config(
+        cls,
+        config: EdgeClientConfig,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> AsyncEdgeClient:
+        trust = TrustStore(config.trusted_keys)
+        serving = await asyncio.to_thread(
+            ServingBundle, config.bundle_dir, config.install_dir, trust, intra_op_threads=config.intra_op_threads
+        )
+        outbox = await asyncio.to_thread(Outbox, config.outbox_dir, config.device_id)
+        return cls(config, serving, outbox, http_client, clock)
+
+    @property
+    def bundle(self) -> EdgeBundle:
+        return self._serving.bundle
+
+    @property
+    def version(self) -> str:
+        return self._serving.bundle.version_id
+
+    def _threshold_for(self, bundle: EdgeBundle) -> float:
+        if self.config.confidence_threshold is not None:
+            return self.config.confidence_threshold
+        return bundle.manifest.confidence_threshold
+
+    async def classify(self, text: str) -> EdgeAnswer:
+        return (await self.classify_batch([text]))[0]
+
+    async def classify_batch(self, texts: Sequence[str]) -> list[EdgeAnswer]:
+        """Classify in one device batch; the unsure messages are escalated concurrently."""
+        checked = [check_text(t) for t in texts]
+        if not checked:
+            return []
+        start = time.perf_counter()
+        bundle = self._serving.bundle
+        threshold = self._threshold_for(bundle)
+        guesses = await asyncio.to_thread(bundle.predict, checked)
+        device_ms = (time.perf_counter() - start) * 1000.0
+
+        async def answer(text: str, guess: DevicePrediction) -> EdgeAnswer:
+            if guess.confidence >= threshold:
+                return EdgeAnswer(text, guess.intent, guess.confidence, "device", device_ms, bundle.version_id)
+            return await self._escalate(text, guess, bundle.version_id, device_ms)
+
+        return list(await asyncio.gather(*(answer(t, g) for t, g in zip(checked, guesses, strict=True))))
+
+    async def _escalate(self, text: str, guess: DevicePrediction, version: str, device_ms: float) -> EdgeAnswer:
+        started = time.perf_counter()
+        key = uuid.uuid4().hex
+        url = self.config.cluster_url + CHAT_PATH
+        try:
+            reply = parse_answer(url, await self._call(text, key, replay=False))
+        except ClusterError as err:
+            logger.warning("cluster unavailable, answering on the device and queueing the message: %s", err)
+            record = OutboxRecord.new(text, guess.intent, guess.confidence, version, key=key)
+            await asyncio.to_thread(self.outbox.append, record)
+            latency = device_ms + (time.perf_counter() - started) * 1000.0
+            return EdgeAnswer(text, guess.intent, guess.confidence, "device-offline", latency, version)
+        latency = device_ms + (time.perf_counter() - started) * 1000.0
+        return EdgeAnswer(text, reply.intent, reply.confidence, "cluster", latency, reply.version)
+
+    async def flush(self) -> FlushResult:
+        """Replay queued messages oldest first; stop at the first failure; only acknowledged ones leave."""
+        delivered = rejected = 0
+        async with self._flush_lock:
+            stopped = False
+            while not stopped:
+                batch = await asyncio.to_thread(self.outbox.pending, _FLUSH_BATCH)
+                if not batch:
+                    break
+                for record in batch:
+                    outcome = await self._deliver(record)
+                    if outcome is Delivery.FAILED:
+                        stopped = True
+                        break
+                    await asyncio.to_thread(self.outbox.settle, record, outcome)
+                    delivered += outcome is Delivery.DELIVERED
+                    rejected += outcome is Delivery.REJECTED
+        remaining = await asyncio.to_thread(len, self.outbox)
+        return FlushResult(delivered=delivered, rejected=rejected, remaining=remaining)
+
+    async def update(self, source: str | Path, observe: Callable[[InstallPhase], None] | None = None) -> UpdateResult:
+        """:meth:`EdgeClient.update` in a worker thread (its downloads use a short-lived sync HTTP client)."""
+
+        def run() -> UpdateResult:
+            with httpx.Client(timeout=self.config.timeout_s) as http:
+                return self._serving.update(open_source(source, http, self.config.timeout_s), observe)
+
+        return await asyncio.to_thread(run)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+        await asyncio.to_thread(self.outbox.close)
+
+    async def __aenter__(self) -> AsyncEdgeClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _deliver(self, record: OutboxRecord) -> Delivery:
+        try:
+            await self._call(record.text, record.id, replay=True)
+        except ClusterError as err:
+            if is_permanent_rejection(err):
+                logger.warning("cluster rejected queued message %s for good: %s", record.id, err)
+                return Delivery.REJECTED
+            logger.info("outbox flush stopped at %s: %s", record.id, err)
+            return Delivery.FAILED
+        return Delivery.DELIVERED
+
+    async def _call(self, text: str, key: str, *, replay: bool) -> httpx.Response:
+        """POST through the breaker, retrying quick failures with backoff and jitter (as EdgeClient does)."""
+        url = self.config.cluster_url + CHAT_PATH
+        attempts = Attempts(self.config.cluster_url, self.config.retry, self.breaker, self._rng)
+        while True:
+            try:
+                response = await self._post(url, text, key, replay)
+            except ClusterError as err:
+                await asyncio.sleep(attempts.failed(err))
+            else:
+                attempts.succeeded()
+                return response
+
+    async def _post(self, url: str, text: str, key: str, replay: bool) -> httpx.Response:
+        headers = chat_headers(self.config.device_id, key, replay=replay)
+        try:
+            response = await self._http.post(url, json={"text": text}, headers=headers, timeout=self.config.timeout_s)
+        except httpx.HTTPError as err:
+            raise error_for_transport(url, err) from err
+        error = error_for_response(url, response)
+        if error is not None:
+            raise error
+        return response

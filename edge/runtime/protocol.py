@@ -1,0 +1,85 @@
+"""What the device sends to the cluster and how it reads the answer; shared by the sync and async clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from edge.runtime.errors import ClusterError
+
+__all__ = [
+    "CHAT_PATH",
+    "IDEMPOTENCY_HEADER",
+    "ClusterAnswer",
+    "EdgeAnswer",
+    "Source",
+    "chat_headers",
+    "error_for_response",
+    "error_for_transport",
+    "is_permanent_rejection",
+    "parse_answer",
+]
+
+CHAT_PATH = "/v1/chat"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+Source = Literal["device", "cluster", "device-offline"]
+# Client errors that retrying may fix; any other 4xx is the cluster refusing this message for good.
+_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+@dataclass(frozen=True)
+class EdgeAnswer:
+    """One classified message and where the answer came from."""
+
+    text: str
+    intent: str
+    confidence: float
+    source: Source
+    latency_ms: float
+    version: str  # the bundle's version id, or the cluster's when the cluster answered
+
+
+@dataclass(frozen=True)
+class ClusterAnswer:
+    intent: str
+    confidence: float
+    version: str
+
+
+def chat_headers(device_id: str, key: str, *, replay: bool) -> dict[str, str]:
+    return {"X-Edge-Device": device_id, "X-Edge-Replay": "1" if replay else "0", IDEMPOTENCY_HEADER: key}
+
+
+def error_for_transport(url: str, err: httpx.HTTPError) -> ClusterError:
+    """A timeout is not worth retrying (it already cost the whole timeout); a refused connection may be."""
+    retryable = not isinstance(err, httpx.TimeoutException)
+    return ClusterError(f"POST {url} failed: {err!r}", retryable=retryable)
+
+
+def error_for_response(url: str, response: httpx.Response) -> ClusterError | None:
+    status = response.status_code
+    if status < 400:
+        return None
+    retryable = status >= 500 or status in _RETRYABLE_4XX
+    return ClusterError(f"POST {url} answered HTTP {status}", status=status, retryable=retryable)
+
+
+def is_permanent_rejection(err: ClusterError) -> bool:
+    """The cluster answered and refused this message for good (a 4xx that retrying cannot fix)."""
+    return err.status is not None and 400 <= err.status < 500 and err.status not in _RETRYABLE_4XX
+
+
+def parse_answer(url: str, response: httpx.Response) -> ClusterAnswer:
+    try:
+        body: Any = response.json()
+    except ValueError as err:
+        raise ClusterError(f"POST {url} answered a body that is not JSON: {response.text[:80]!r}") from err
+    if not isinstance(body, dict):
+        raise ClusterError(f"cluster answer must be a JSON object, got {type(body).__name__}")
+    intent, confidence = body.get("intent"), body.get("confidence")
+    if not isinstance(intent, str) or isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise ClusterError(f"cluster answer lacks a string 'intent' and a numeric 'confidence': {str(body)[:120]}")
+    version = body.get("version")
+    return ClusterAnswer(intent, float(confidence), version if isinstance(version, str) else "cluster")
