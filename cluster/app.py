@@ -162,7 +162,11 @@ def build_app(config: ClusterConfig) -> Application:
     _check_paths(config)
     handles = {row.name.value: row.bind(config) for row in SERVED_MEMBERS}
     ingress = config.member(INGRESS)
-    settings = IngressSettings(max_text_length=config.max_text_length, max_body_bytes=config.max_body_bytes)
+    settings = IngressSettings(
+        max_text_length=config.max_text_length,
+        max_body_bytes=config.max_body_bytes,
+        idempotency_db=str(config.state_path / "idempotency.sqlite"),
+    )
     app: Application = (
         _deployment(Ingress)
         .options(**ingress.deployment_options(max(4 * config.member(MemberName.INTENT).max_batch_size, 32)))

@@ -36,7 +36,9 @@ class ClusterConfig:
     of :class:`~cluster.members.MemberName`, plus ``ingress``) with :class:`~cluster.members.MemberServing`
     options (replicas or autoscaling, CPUs, GPUs, batching). On a local Ray every deployment's largest replica
     count times its CPU share must fit in ``num_cpus``. ``max_body_bytes`` bounds a request body.
-    ``ray_temp_dir`` is Ray's session directory (``None``: Ray's default, ``$RAY_TMPDIR`` or /tmp/ray); keep
+    ``state_dir`` holds what the cluster itself keeps (the idempotency keys of delivered events and the answers
+    given to them); ``None``: ``cluster-state`` beside the registry. It must be writable and, with several
+    ingress replicas on several nodes, shared. ``ray_temp_dir`` is Ray's session directory (``None``: Ray's default, ``$RAY_TMPDIR`` or /tmp/ray); keep
     it short, Ray puts Unix sockets under it.
     """
 
@@ -60,11 +62,12 @@ class ClusterConfig:
     app_name: str = "shopmesh"
     startup_timeout_s: float = 180.0
     serving: Mapping[str, Any] = field(default_factory=dict)
+    state_dir: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry_dir", Path(self.registry_dir))
         object.__setattr__(self, "graph_dir", Path(self.graph_dir))
-        for name in ("ray_temp_dir", "reply_model_path", "reference_data"):
+        for name in ("ray_temp_dir", "reply_model_path", "reference_data", "state_dir"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
         if not 0 < self.port < 65536:
@@ -137,6 +140,11 @@ class ClusterConfig:
     def requested_gpus(self) -> float:
         """GPUs the deployments reserve at their largest number of replicas."""
         return float(sum(options.max_replicas * options.num_gpus for options in self.serving.values()))
+
+    @property
+    def state_path(self) -> Path:
+        """Where the cluster keeps its own state (``state_dir``, else ``cluster-state`` beside the registry)."""
+        return self.state_dir if self.state_dir is not None else self.registry_dir.parent / "cluster-state"
 
     @property
     def url(self) -> str:

@@ -37,6 +37,15 @@ CREATE TABLE IF NOT EXISTS seen_keys (
 """
 
 
+_ANSWERS = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    response TEXT NOT NULL
+)
+"""
+
+
 class IdempotencyError(ValueError):
     """An idempotency key is malformed, or the store cannot be opened or written."""
 
@@ -82,6 +91,7 @@ class IdempotencyStore:
             self._db.execute("PRAGMA synchronous=FULL")
             with self._db:
                 self._db.execute(_SCHEMA)
+                self._db.execute(_ANSWERS)
         except (OSError, sqlite3.Error) as err:
             raise IdempotencyError(f"cannot open the idempotency store {path}: {err}; pass a writable path") from err
 
@@ -108,6 +118,33 @@ class IdempotencyStore:
                 self._prune_locked(now)
         return False
 
+    def remember(self, key: str, fingerprint: str, response: str) -> None:
+        """Keep the answer given to ``key``'s first delivery (and what the request was, as ``fingerprint``)."""
+        checked = check_key(key)
+        with self._lock:
+            try:
+                with self._db:
+                    self._db.execute(
+                        "INSERT INTO answers (key, fingerprint, response) VALUES (?, ?, ?) ON CONFLICT(key) DO NOTHING",
+                        (checked, fingerprint, response),
+                    )
+            except sqlite3.Error as err:
+                raise IdempotencyError(f"cannot keep the answer to {checked!r} in {self.path}: {err}") from err
+
+    def recall(self, key: str) -> tuple[str, str] | None:
+        """``(fingerprint, response)`` kept for ``key`` while the key is in the window, else ``None``."""
+        checked = check_key(key)
+        with self._lock:
+            try:
+                row = self._db.execute(
+                    "SELECT a.fingerprint, a.response FROM answers a JOIN seen_keys s ON s.key = a.key "
+                    "WHERE a.key = ? AND s.seen_at >= ?",
+                    (checked, self._clock() - self.ttl_s),
+                ).fetchone()
+            except sqlite3.Error as err:
+                raise IdempotencyError(f"cannot read the answer to {checked!r} in {self.path}: {err}") from err
+        return None if row is None else (str(row[0]), str(row[1]))
+
     def forget(self, key: str) -> None:
         """Remove ``key``, so that a delivery whose processing failed after it was recorded may come again."""
         checked = check_key(key)
@@ -115,6 +152,7 @@ class IdempotencyStore:
             try:
                 with self._db:
                     self._db.execute("DELETE FROM seen_keys WHERE key = ?", (checked,))
+                    self._db.execute("DELETE FROM answers WHERE key = ?", (checked,))
             except sqlite3.Error as err:
                 raise IdempotencyError(f"cannot forget key {checked!r} in {self.path}: {err}") from err
 
@@ -131,6 +169,7 @@ class IdempotencyStore:
                 extra = self._db.execute(
                     "DELETE FROM seen_keys WHERE seq <= (SELECT MAX(seq) FROM seen_keys) - ?", (self.max_keys,)
                 ).rowcount
+                self._db.execute("DELETE FROM answers WHERE key NOT IN (SELECT key FROM seen_keys)")
         except sqlite3.Error as err:
             raise IdempotencyError(f"cannot prune {self.path}: {err}") from err
         if old or extra:

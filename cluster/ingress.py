@@ -12,14 +12,16 @@ replica's request, latency, batch-size and version metrics in Prometheus text fo
 # No `from __future__ import annotations` here: @serve.ingress rebuilds the route methods' signatures, and
 # FastAPI then sees string annotations it cannot resolve and takes the request model for a query parameter.
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
@@ -31,6 +33,7 @@ from cluster.chat import answer_chat, answer_recommend
 from cluster.config import MAX_BODY_BYTES
 from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
 from cluster.handles import HandleMembers, await_member
+from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from cluster.members import MemberName
 from cluster.metrics import IngressMetrics
 from cluster.outcomes import MemberOutcome
@@ -65,7 +68,17 @@ class IngressSettings:
 
     max_text_length: int
     max_body_bytes: int
+    idempotency_db: str
     member_timeout_s: float = 30.0
+
+
+class KeyReusedError(Exception):
+    """An ``Idempotency-Key`` came again with a request other than the one it was first sent with (409)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key[:40]!r} was first sent with another request; send a new key for a new request"
+        )
 
 
 class BodyLimit:
@@ -155,6 +168,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "the body is larger than the cluster accepts"},
     422: {"model": ValidationErrorResponse, "description": "the body does not match the schema"},
 }
+REUSED_KEY: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorResponse, "description": "the Idempotency-Key was already used for another request"}
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": NotFoundResponse, "description": "not held"}}
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": UnavailableResponse, "description": "a member has no version or did not answer"}
@@ -191,6 +207,11 @@ async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
 async def _unavailable(request: Request, exc: MemberUnavailableError) -> JSONResponse:
     body = {"detail": str(exc), "member": exc.member, "request_id": request_id(request)}
     return JSONResponse(status_code=503, content=body)
+
+
+@api.exception_handler(KeyReusedError)
+async def _key_reused(request: Request, exc: KeyReusedError) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc), "request_id": request_id(request)})
 
 
 @api.exception_handler(StarletteHTTPException)
@@ -232,6 +253,7 @@ class Ingress:
         self._handles = dict(members)
         self._settings = settings
         self._metrics = IngressMetrics()
+        self._delivered = IdempotencyStore(Path(settings.idempotency_db))
         BodyLimit.max_bytes = settings.max_body_bytes
 
     async def _member(self, name: MemberName, call: Callable[[DeploymentHandle[Any]], Any]) -> Any:
@@ -277,10 +299,36 @@ class Ingress:
         )
         return outcome.unwrap(MemberName.GRAPH)
 
-    @api.post("/v1/chat", response_model=ChatResponse, responses={**ERRORS})
-    async def chat(self, request: ChatRequest, http: Request) -> ChatResponse:
+    @api.post("/v1/chat", response_model=ChatResponse, responses={**ERRORS, **REUSED_KEY})
+    async def chat(
+        self,
+        request: ChatRequest,
+        http: Request,
+        response: Response,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH, pattern="^[!-~]+$")
+        ] = None,
+    ) -> ChatResponse:
         """The customer-service chain: intent, entities and graph facts, a verified reply (or the fallback).
-        A member that fails leaves the answer ``degraded`` (200) with the member named."""
+        A member that fails leaves the answer ``degraded`` (200) with the member named. With an
+        ``Idempotency-Key`` (devices replaying their outbox send one), a repeat of the same request gets the
+        first answer again (``Idempotent-Replayed: true``) and is not answered twice; the same key with
+        another request is 409."""
+        if idempotency_key is None:
+            return await self._chat(request, http)
+        fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        kept = await asyncio.to_thread(self._delivered.recall, idempotency_key)
+        if kept is not None:
+            if kept[0] != fingerprint:
+                raise KeyReusedError(idempotency_key)
+            response.headers["Idempotent-Replayed"] = "true"
+            return ChatResponse.model_validate_json(kept[1])
+        await asyncio.to_thread(self._delivered.seen_or_record, idempotency_key)
+        answer = await self._chat(request, http)
+        await asyncio.to_thread(self._delivered.remember, idempotency_key, fingerprint, answer.model_dump_json())
+        return answer
+
+    async def _chat(self, request: ChatRequest, http: Request) -> ChatResponse:
         rid = request_id(http)
         members = HandleMembers(self._handles, rid, self._settings.member_timeout_s)
         answer: ChatResponse = await self._timed(

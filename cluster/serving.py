@@ -46,7 +46,7 @@ class RunningCluster:
 def _absolute(config: ClusterConfig) -> ClusterConfig:
     """The configuration with absolute paths: replicas on other nodes do not share the driver's cwd."""
     paths: dict[str, Any] = {"registry_dir": config.registry_dir.resolve(), "graph_dir": config.graph_dir.resolve()}
-    for name in ("reply_model_path", "reference_data"):
+    for name in ("reply_model_path", "reference_data", "state_dir"):
         value = getattr(config, name)
         if value is not None:
             paths[name] = value.resolve()

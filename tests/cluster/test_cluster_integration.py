@@ -289,3 +289,23 @@ def test_healthz_lists_every_served_member_with_its_version(http: httpx.Client) 
     assert body["status"] == "ok"
     assert {row.name.value for row in SERVED_MEMBERS} <= set(body)
     assert all("version" in body[row.name.value] for row in SERVED_MEMBERS)
+
+
+def test_a_repeated_delivery_gets_the_first_answer_and_a_reused_key_is_refused(http: httpx.Client) -> None:
+    # Prepare
+    key = {"Idempotency-Key": "device-7-event-0001"}
+    body = {"text": "where is my order 536366?", "customer_id": 12001}
+
+    # Execute
+    first = http.post("/v1/chat", json=body, headers=key)
+    again = http.post("/v1/chat", json=body, headers=key)
+    other = http.post("/v1/chat", json={"text": "I want a refund"}, headers=key)
+    malformed = http.post("/v1/chat", json=body, headers={"Idempotency-Key": "has a space"})
+
+    # Assert
+    assert first.status_code == again.status_code == 200
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert other.status_code == 409 and "another request" in other.json()["detail"]
+    assert malformed.status_code == 422 and "Idempotency-Key" in malformed.text

@@ -132,3 +132,22 @@ def test_threads_and_processes_racing_on_the_same_keys_see_each_key_new_exactly_
     # Assert
     new = [key for batch in found for key in batch]
     assert sorted(new) == sorted(keys), "every key is new for exactly one caller"
+
+
+def test_the_first_answer_is_kept_with_its_key_and_goes_with_it(tmp_path: Path) -> None:
+    # Prepare
+    store = IdempotencyStore(tmp_path / "keys.sqlite")
+
+    # Execute
+    first = store.seen_or_record("k-1")
+    store.remember("k-1", "sha-a", '{"reply": "first"}')
+    store.remember("k-1", "sha-b", '{"reply": "second"}')  # a later answer never replaces the first
+    kept = store.recall("k-1")
+    reopened = IdempotencyStore(tmp_path / "keys.sqlite").recall("k-1")
+    store.forget("k-1")
+
+    # Assert
+    assert first is False
+    assert kept == reopened == ("sha-a", '{"reply": "first"}')
+    assert store.recall("k-1") is None
+    assert store.recall("never-seen") is None
