@@ -11,13 +11,20 @@
     ["shopmesh_chain_member_latency_seconds", "member", "Members inside the chat chain"],
   ];
 
+  /** A member's own status fields (all but version and error) as a list. */
   function details(status) {
     const shown = Object.entries(status).filter(([key]) => key !== "version" && key !== "error");
-    return shown.map(([key, value]) => key + ": " + (typeof value === "object" ? JSON.stringify(value) : value)).join(" · ");
+    return el("ul", { class: "details" }, shown.map(([key, value]) =>
+      el("li", {}, [key + ": ", value !== null && typeof value === "object" ? el("code", { text: JSON.stringify(value) }) : String(value)])));
   }
 
   async function loadHealth() {
     const answer = await callApi("GET", "/healthz");
+    const ingress = document.querySelectorAll("#deployments tr[data-deployment=ingress] td");
+    ingress[1].replaceChildren(answer.ok
+      ? el("span", { class: "good", text: "answering" })
+      : el("span", { class: "bad", text: "/healthz answered " + answer.status }));
+    ingress[2].textContent = answer.ok ? "overall status: " + answer.body.status : "";
     for (const row of document.querySelectorAll("#deployments tbody tr[data-member]")) {
       const member = row.getAttribute("data-member");
       const cells = row.querySelectorAll("td");
@@ -32,7 +39,7 @@
           ? el("span", { class: "good", text: "serving" })
           : el("span", { class: "bad", text: "no version" + (status.error ? ": " + status.error : "") }),
       );
-      cells[2].textContent = details(status);
+      cells[2].replaceChildren(details(status));
     }
   }
 

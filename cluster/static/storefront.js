@@ -152,7 +152,7 @@
     for (const [member, items] of Object.entries(body.lists || {})) {
       parts.push(el("h3", { text: "From " + member }), itemList(items));
     }
-    if (Object.keys(body.weights).length > 0) {
+    if (body.mode === "fusion" && Object.keys(body.weights).length > 0) {
       parts.push(el("p", { class: "muted", text: "Fusion weights (" + body.weights_source + "): " +
         Object.entries(body.weights).map(([k, v]) => k + " " + v).join(", ") }));
     }
