@@ -35,11 +35,12 @@
       const status = answer.body[member] || { version: null, error: "not reported by /healthz" };
       cells[0].textContent = status.version || "none";
       cells[1].replaceChildren(
-        status.version
-          ? el("span", { class: "good", text: "serving" })
-          : el("span", { class: "bad", text: "no version" + (status.error ? ": " + status.error : "") }),
+        status.version ? el("span", { class: "good", text: "serving" }) : el("span", { class: "bad", text: "no version" }),
       );
-      cells[2].replaceChildren(details(status));
+      cells[2].replaceChildren(
+        ...(status.error ? [el("p", { class: "bad", text: status.error })] : []),
+        details(status),
+      );
     }
   }
 
@@ -54,7 +55,7 @@
         section.append(el("p", { class: "muted", text: "no observations yet" }));
         return section;
       }
-      section.append(table(caption, [key, "count", "P50", "P90", "P99"], rows.map((r) => [
+      section.append(table("P50, P90 and P99 per " + key, [key, "count", "P50", "P90", "P99"], rows.map((r) => [
         r.label, String(r.count), ...r.quantiles.map(milliseconds),
       ])));
       return section;
