@@ -27,12 +27,12 @@
   }
 
   /** The reply with the graph facts it used marked, and any claim the graph refused marked differently. */
-  function highlightedReply(reply, grounding) {
+  function highlightedReply(reply, grounding, testId) {
     const ranges = [
       ...claimRanges(reply, grounding.supported || [], true),
       ...claimRanges(reply, grounding.unsupported || [], false),
     ].sort((a, b) => a.start - b.start);
-    const paragraph = el("p", { class: "reply", "data-testid": "reply" });
+    const paragraph = el("p", { class: "reply", "data-testid": testId || "reply" });
     let at = 0;
     for (const range of ranges) {
       if (range.start < at) continue; // overlapping claims: the first one wins
@@ -56,6 +56,21 @@
       ["member", "weight", "latency", "error"],
       members.map((m) => [m.name, m.weight.toFixed(2), m.latency_ms.toFixed(1) + " ms", m.error || ""]),
     );
+  }
+
+  /**
+   * The generated reply the verifier refused, when there was one: the reply member's filled text and the
+   * verifier's claims on it (the final reply is then the fallback).
+   */
+  function refusedDraft(body) {
+    const check = body.members.find((m) => m.name === "verifier" && m.output.checked === "reply" && m.output.grounded === false);
+    const generated = body.members.find((m) => m.name === "reply" && typeof m.output.filled === "string");
+    if (!check || !generated) return null;
+    const claims = check.output.claims || [];
+    return {
+      text: generated.output.filled,
+      grounding: { supported: claims.filter((c) => c.supported), unsupported: claims.filter((c) => !c.supported) },
+    };
   }
 
   function renderChat(body) {
@@ -85,10 +100,15 @@
         ]),
       );
     }
-    if ((grounding.unsupported || []).length > 0) {
+    const draft = refusedDraft(body);
+    if (draft) {
+      parts.push(el("h3", { text: "Generated reply, refused by the graph" }), highlightedReply(draft.text, draft.grounding, "refused-reply"));
+    }
+    const refused = [...(grounding.unsupported || []), ...(draft ? draft.grounding.unsupported : [])];
+    if (refused.length > 0) {
       parts.push(
         el("h3", { text: "Claims the graph refused" }),
-        el("ul", { "data-testid": "refused" }, grounding.unsupported.map((c) => el("li", { text: c.text + " — " + c.reason }))),
+        el("ul", { "data-testid": "refused" }, refused.map((c) => el("li", { text: c.text + " — " + c.reason }))),
       );
     }
     if ((grounding.supported || []).length > 0) {

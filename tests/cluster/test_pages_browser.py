@@ -164,9 +164,9 @@ def _screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _reply_text(page: Page) -> str:
-    """The reply as a reader sees it, without the screen-reader notes on the marked claims."""
-    text: str = page.get_by_test_id("reply").evaluate(
+def _reply_text(page: Page, test_id: str = "reply") -> str:
+    """A reply as a reader sees it, without the screen-reader notes on the marked claims."""
+    text: str = page.get_by_test_id(test_id).evaluate(
         "p => { const c = p.cloneNode(true); c.querySelectorAll('.visually-hidden').forEach(n => n.remove());"
         " return c.textContent; }"
     )
@@ -223,19 +223,18 @@ def test_a_fallback_reply_shows_its_reason_and_refused_claims_are_marked(
     fallback.wait_for()
     served = fallback.inner_text()
     served_reply = _reply_text(page)
-    # A reply whose claim the graph refused, as the chain answers it when a generated reply states a price the
-    # graph does not hold: the real answer with the verifier's verdict on such a claim.
+    # The answer the chain gives when a generated reply states a price the graph does not hold: the same served
+    # answer, with the reply member's text and the verifier's verdict on it as the chain records them.
+    draft = "The lantern costs £99.00."
+    claim = {"kind": "price", "text": "£99.00", "span": [18, 24], "supported": False, "reason": "no such price"}
+    members = [
+        {**m, "output": {**m["output"], "text": draft, "filled": draft}} if m["name"] == "reply" else m
+        for m in expected["members"]
+    ]
+    verdict = {"checked": "reply", "grounded": False, "claims": [claim]}
     refused = {
         **expected,
-        "reply": "The lantern costs £99.00.",
-        "grounding": {
-            "checked": True,
-            "grounded": False,
-            "supported": [],
-            "unsupported": [
-                {"kind": "price", "text": "£99.00", "span": [18, 24], "supported": False, "reason": "no such price"}
-            ],
-        },
+        "members": [*members, {"name": "verifier", "output": verdict, "weight": 1.0, "latency_ms": 1.0}],
         "fallback_reason": "the reply stated claims the graph does not support ('£99.00': no such price)",
     }
     page.evaluate(
@@ -248,6 +247,8 @@ def test_a_fallback_reply_shows_its_reason_and_refused_claims_are_marked(
     assert expected["fallback"] is True and "no reply model" in expected["fallback_reason"]
     assert served == f"Fallback reply. Reason: {expected['fallback_reason']}"
     assert served_reply == expected["reply"]
+    assert _reply_text(page, "refused-reply") == draft
+    assert _reply_text(page) == expected["reply"]
     assert page.locator("#chat-result mark.refused").evaluate("m => m.firstChild.textContent") == "£99.00"
     assert "£99.00 — no such price" in page.get_by_test_id("refused").inner_text()
     assert "the reply stated claims the graph does not support" in page.get_by_test_id("fallback").inner_text()
