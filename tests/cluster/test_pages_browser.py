@@ -7,40 +7,28 @@ as expected (the pricer's 503 when no pricer is trained, for instance). Screensh
 
 from __future__ import annotations
 
-import math
 import socket
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, ViewportSize, sync_playwright
-from prometheus_client.parser import text_string_to_metric_families
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from cluster import ClusterConfig, RunningCluster, start, stop
 from ensemble.forecasting import NeuralConfig
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
 from tests.cluster.conftest import PRODUCTS, publish_tiny_intent
+from tests.cluster.histogram_reference import reference_summary
+from tests.cluster.page_watch import CHROMIUM, CHROMIUM_ARGS, Watch
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE: ViewportSize = {"width": 375, "height": 740}
 WAIT_MS = 30_000
 
@@ -107,39 +95,6 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
-
-
-@dataclass
-class Watch:
-    """What went wrong in the page: console errors, page errors, failed requests and error answers."""
-
-    allowed: set[tuple[int, str]] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)
-
-    def allow(self, status: int, path: str) -> None:
-        """An error answer the test expects (and the console line Chromium writes for it)."""
-        self.allowed.add((status, path))
-
-    def _allowed_path(self, url: str) -> bool:
-        return any(urlparse(url).path == path for _, path in self.allowed)
-
-    def on_console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        location = str(message.location.get("url", ""))
-        if "Failed to load resource" in message.text and self._allowed_path(location):
-            return
-        self.problems.append(f"console error: {message.text} ({location})")
-
-    def on_response(self, response: Response) -> None:
-        if response.status >= 400 and (response.status, urlparse(response.url).path) not in self.allowed:
-            self.problems.append(f"{response.status} for {response.request.method} {response.url}")
-
-    def on_request_failed(self, request: Request) -> None:
-        self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
-
-    def assert_clean(self) -> None:
-        assert self.problems == []
 
 
 @pytest.fixture()
@@ -406,32 +361,6 @@ def test_pages_label_every_control_and_fit_a_phone(watched: tuple[Page, Watch], 
     watch.assert_clean()
 
 
-def _quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """Prometheus' histogram_quantile over cumulative (upper bound, count) buckets, as the reference."""
-    buckets = sorted(buckets)
-    total = buckets[-1][1]
-    if total == 0:
-        return None
-    rank = q * total
-    lower, below = 0.0, 0.0
-    for upper, count in buckets:
-        if count >= rank:
-            if math.isinf(upper):
-                return lower
-            return lower + (upper - lower) * (rank - below) / (count - below)
-        lower, below = upper, count
-    return lower
-
-
-def _reference_summary(text: str, family: str, key: str) -> dict[str, list[float | None]]:
-    groups: dict[str, list[tuple[float, float]]] = {}
-    for metrics in text_string_to_metric_families(text):
-        for sample in metrics.samples:
-            if sample.name == f"{family}_bucket":
-                groups.setdefault(sample.labels[key], []).append((float(sample.labels["le"]), sample.value))
-    return {label: [_quantile(q, buckets) for q in (0.5, 0.9, 0.99)] for label, buckets in groups.items()}
-
-
 def test_the_console_shows_versions_latency_percentiles_and_what_is_not_available(
     watched: tuple[Page, Watch], http: httpx.Client, web_registry: Registry, tmp_path: Path
 ) -> None:
@@ -464,7 +393,7 @@ def test_the_console_shows_versions_latency_percentiles_and_what_is_not_availabl
     assert "shopmesh train pricer" in page.locator("#deployments tr[data-member=pricer] td").nth(2).inner_text()
     # the page's percentiles equal the reference computed from the same metrics text
     for family, rows in shown.items():
-        reference = _reference_summary(metrics_text, family, "member")
+        reference = reference_summary(metrics_text, family, "member")
         assert reference and sorted(row["label"] for row in rows) == sorted(reference)
         for row in rows:
             assert row["quantiles"] == pytest.approx(reference[row["label"]])
