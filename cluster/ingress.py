@@ -37,6 +37,7 @@ from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from cluster.members import MemberName
 from cluster.metrics import IngressMetrics
 from cluster.outcomes import MemberOutcome
+from cluster.pages import PAGE_PATHS, register_pages
 from cluster.schemas import (
     ChatRequest,
     ChatResponse,
@@ -162,6 +163,7 @@ def request_id(request: Request) -> str:
 
 api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
 api.add_middleware(BodyLimit)
+register_pages(api)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "the body could not be read (for example not UTF-8)"},
@@ -231,13 +233,12 @@ async def _internal(request: Request, exc: Exception) -> JSONResponse:
 
 
 def public_routes() -> list[str]:
-    """``METHOD /path`` of every route the ingress answers (for the command line's announcement)."""
-    found: list[str] = []
-    for route in api.routes:
-        methods = sorted(getattr(route, "methods", None) or [])
-        path = getattr(route, "path", "")
-        if path.startswith(("/v1", "/healthz", "/metrics")):
-            found.extend(f"{method} {path}" for method in methods if method != "HEAD")
+    """``METHOD /path`` of every route the ingress answers (for the command line's announcement): the pages,
+    then the JSON API as its OpenAPI schema documents it (Serve keeps the class's routes in an included router,
+    so ``api.routes`` does not list them)."""
+    found = [f"GET {path}" for path in PAGE_PATHS]
+    for path, operations in api.openapi()["paths"].items():
+        found.extend(f"{method.upper()} {path}" for method in operations)
     return found
 
 

@@ -1,0 +1,80 @@
+/* The operator console: each deployment's version and health, and latency percentiles from /metrics. */
+"use strict";
+
+(function () {
+  const { callApi, el, errorBox, histogramSummary, milliseconds, parseMetrics, show, table } = window.shopmesh;
+
+  const QUANTILES = [0.5, 0.9, 0.99];
+  const HISTOGRAMS = [
+    ["shopmesh_request_latency_seconds", "route", "End to end, by route"],
+    ["shopmesh_member_latency_seconds", "member", "Calls to member deployments, by member"],
+    ["shopmesh_chain_member_latency_seconds", "member", "Members inside the chat chain"],
+  ];
+
+  /** A member's own status fields (all but version and error) as a list. */
+  function details(status) {
+    const shown = Object.entries(status).filter(([key]) => key !== "version" && key !== "error");
+    return el("ul", { class: "details" }, shown.map(([key, value]) =>
+      el("li", {}, [key + ": ", value !== null && typeof value === "object" ? el("code", { text: JSON.stringify(value) }) : String(value)])));
+  }
+
+  async function loadHealth() {
+    const answer = await callApi("GET", "/healthz");
+    const ingress = document.querySelectorAll("#deployments tr[data-deployment=ingress] td");
+    ingress[1].replaceChildren(answer.ok
+      ? el("span", { class: "good", text: "answering" })
+      : el("span", { class: "bad", text: "/healthz answered " + answer.status }));
+    ingress[2].textContent = answer.ok ? "overall status: " + answer.body.status : "";
+    for (const row of document.querySelectorAll("#deployments tbody tr[data-member]")) {
+      const member = row.getAttribute("data-member");
+      const cells = row.querySelectorAll("td");
+      if (!answer.ok) {
+        cells[1].replaceChildren(el("span", { class: "bad", text: "no answer from /healthz (" + answer.status + ")" }));
+        continue;
+      }
+      const status = answer.body[member] || { version: null, error: "not reported by /healthz" };
+      cells[0].textContent = status.version || "none";
+      cells[1].replaceChildren(
+        status.version ? el("span", { class: "good", text: "serving" }) : el("span", { class: "bad", text: "no version" }),
+      );
+      cells[2].replaceChildren(
+        ...(status.error ? [el("p", { class: "bad", text: status.error })] : []),
+        details(status),
+      );
+    }
+  }
+
+  /** Tables of count and P50/P90/P99 per label value, from the Prometheus text of /metrics. */
+  function latencyTables(text) {
+    const samples = parseMetrics(text);
+    return HISTOGRAMS.map(([family, key, caption]) => {
+      const rows = histogramSummary(samples, family, key, QUANTILES);
+      const section = el("div", { class: "latency", "data-family": family });
+      section.append(el("h3", { text: caption }), el("p", { class: "muted" }, [el("code", { text: family })]));
+      if (rows.length === 0) {
+        section.append(el("p", { class: "muted", text: "no observations yet" }));
+        return section;
+      }
+      section.append(table("P50, P90 and P99 per " + key, [key, "count", "P50", "P90", "P99"], rows.map((r) => [
+        r.label, String(r.count), ...r.quantiles.map(milliseconds),
+      ])));
+      return section;
+    });
+  }
+
+  async function loadLatency() {
+    const out = document.getElementById("latency");
+    const answer = await callApi("GET", "/metrics");
+    if (!answer.ok) return show(out, errorBox(answer.status, answer.body));
+    show(out, ...latencyTables(String(answer.body)));
+  }
+
+  async function refresh() {
+    await Promise.all([loadHealth(), loadLatency()]);
+    document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
+  }
+
+  document.getElementById("refresh").addEventListener("click", refresh);
+  refresh();
+  window.shopmeshConsole = { latencyTables, refresh };
+})();
