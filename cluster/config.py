@@ -38,8 +38,8 @@ class ClusterConfig:
     count times its CPU share must fit in ``num_cpus``. ``max_body_bytes`` bounds a request body.
     ``state_dir`` holds what the cluster itself keeps (the idempotency keys of delivered events and the answers
     given to them); ``None``: ``cluster-state`` beside the registry. It must be writable and, with several
-    ingress replicas on several nodes, shared. ``ray_temp_dir`` is Ray's session directory (``None``: Ray's default, ``$RAY_TMPDIR`` or /tmp/ray); keep
-    it short, Ray puts Unix sockets under it.
+    ingress replicas on several nodes, shared. ``ray_temp_dir`` is Ray's session directory (``None``: Ray's
+    default, ``$RAY_TMPDIR`` or /tmp/ray); keep it short, Ray puts Unix sockets under it.
     """
 
     registry_dir: Path
