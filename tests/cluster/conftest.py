@@ -1,14 +1,19 @@
-"""Fixtures of the cluster tests: a tiny product graph saved to disk, a registry with a tiny intent model."""
+"""Fixtures of the cluster tests: a tiny product graph saved to disk, a registry with a tiny intent model, and a
+real local Ray + Serve cluster started over them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cluster import ClusterConfig, RunningCluster, start, stop
 from ensemble.members.intent import IntentModel
 from ensemble.members.intent_artifact import save_intent
 from ensemble.registry import Lineage, Registry
@@ -108,3 +113,31 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     registry = Registry(tmp_path_factory.mktemp("registry"))
     publish_tiny_intent(registry, seed=0)
     return registry
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_cluster(registry_dir: Path, graph_dir: Path) -> Iterator[RunningCluster]:
+    """The ensemble on a local Ray on a free port, stopped at the end whatever happened."""
+    # Ray puts Unix sockets under its temp dir, whose path must stay short: not under pytest's tmp_path.
+    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
+        config = ClusterConfig(
+            registry_dir=registry_dir,
+            graph_dir=graph_dir,
+            port=free_port(),
+            num_cpus=2,
+            replicas=1,
+            ray_temp_dir=Path(ray_tmp),
+        )
+        running = start(config)
+        try:
+            yield running
+        finally:
+            stop()

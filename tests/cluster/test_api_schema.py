@@ -7,31 +7,22 @@ and schema-violating ones refused, and that responses match their documented sch
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cluster import ClusterConfig, RunningCluster, start, stop
+from cluster import RunningCluster
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
-from tests.cluster.conftest import price_rows, publish_tiny_intent, weekly_frame
+from tests.cluster.conftest import price_rows, publish_tiny_intent, running_cluster, weekly_frame
 
 pytestmark = pytest.mark.integration
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +31,8 @@ def every_member_cluster(tmp_path_factory: pytest.TempPathFactory, graph_dir: Pa
     publish_tiny_intent(registry, 0)
     publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, evaluate=False)
     fit_pricing_version(registry, price_rows())
-    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
-        config = ClusterConfig(
-            registry_dir=registry.root, graph_dir=graph_dir, port=_free_port(), ray_temp_dir=Path(ray_tmp)
-        )
-        running = start(config)
-        try:
-            yield running
-        finally:
-            stop()
+    with running_cluster(registry.root, graph_dir) as running:
+        yield running
 
 
 def test_every_route_passes_every_schemathesis_check(every_member_cluster: RunningCluster, tmp_path: Path) -> None:

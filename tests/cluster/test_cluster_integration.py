@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,37 +10,18 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cluster import SERVED_MEMBERS, ClusterConfig, RunningCluster, reload_intent, start, stop
+from cluster import SERVED_MEMBERS, RunningCluster, reload_intent
 from ensemble.registry import Registry
 from knowledge_graph.graph import ProductGraph
+from tests.cluster.conftest import running_cluster
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def cluster(registry: Registry, graph_dir: Path) -> Iterator[RunningCluster]:
-    # Ray puts Unix sockets under its temp dir, whose path must stay short: not under pytest's tmp_path.
-    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
-        config = ClusterConfig(
-            registry_dir=registry.root,
-            graph_dir=graph_dir,
-            port=_free_port(),
-            num_cpus=2,
-            replicas=1,
-            ray_temp_dir=Path(ray_tmp),
-        )
-        running = start(config)
-        try:
-            yield running
-        finally:
-            stop()
+    with running_cluster(registry.root, graph_dir) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ as expected (the pricer's 503 when no pricer is trained, for instance). Screensh
 
 from __future__ import annotations
 
-import socket
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from cluster import ClusterConfig, RunningCluster, start, stop
-from ensemble.forecasting import NeuralConfig
+from cluster import RunningCluster
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
-from tests.cluster.conftest import PRODUCTS, publish_tiny_intent
+from tests.cluster.conftest import PRODUCTS, publish_tiny_intent, running_cluster
 from tests.cluster.histogram_reference import reference_summary
 from tests.cluster.page_watch import CHROMIUM, CHROMIUM_ARGS, Watch
 
@@ -31,13 +28,6 @@ pytestmark = pytest.mark.integration
 
 PHONE: ViewportSize = {"width": 375, "height": 740}
 WAIT_MS = 30_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _weekly_units() -> pd.DataFrame:
@@ -57,28 +47,14 @@ def _weekly_units() -> pd.DataFrame:
 def web_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     registry = Registry(tmp_path_factory.mktemp("web-registry"))
     publish_tiny_intent(registry, seed=0)
-    config = NeuralConfig(input_window=8, hidden=8, max_epochs=3, patience=1)
-    publish_forecaster(registry, _weekly_units(), top_n=2, horizon=8, config=config, evaluate=False)
+    publish_forecaster(registry, _weekly_units(), top_n=2, horizon=8, evaluate=False)
     return registry
 
 
 @pytest.fixture(scope="module")
 def cluster(web_registry: Registry, graph_dir: Path) -> Iterator[RunningCluster]:
-    # Ray puts Unix sockets under its temp dir, whose path must stay short: not under pytest's tmp_path.
-    with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
-        config = ClusterConfig(
-            registry_dir=web_registry.root,
-            graph_dir=graph_dir,
-            port=_free_port(),
-            num_cpus=2,
-            replicas=1,
-            ray_temp_dir=Path(ray_tmp),
-        )
-        running = start(config)
-        try:
-            yield running
-        finally:
-            stop()
+    with running_cluster(web_registry.root, graph_dir) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
