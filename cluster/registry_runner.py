@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from cluster.members import MemberName
 from cluster.outcomes import MemberOutcome
-from ensemble.errors import DataError, VersionNotFoundError
+from ensemble.errors import DataError, ModelError, RegistryError, VersionNotFoundError
 from ensemble.registry import Registry
 
 __all__ = ["Miss", "RegistryRunner", "VersionedService"]
@@ -66,6 +66,11 @@ class RegistryRunner(Generic[S]):
                 "restart or roll out the deployment."
             )
             logger.warning("%s", self.load_error)
+        except (ModelError, RegistryError) as err:
+            # A version this code cannot serve (tampered, or published by another release) leaves the member
+            # unavailable with the reason; the other members keep serving.
+            self.load_error = f"the {name} member cannot serve its version: {err}"
+            logger.exception("%s", self.load_error)
 
     def run(self, action: Callable[[S], dict[str, Any]], key: object = None) -> MemberOutcome:
         """``action`` on the loaded service as an outcome: ``ok``, ``not_found`` for the member's misses (with

@@ -135,6 +135,7 @@ def running_cluster(registry_dir: Path, graph_dir: Path) -> Iterator[RunningClus
             num_cpus=2,
             replicas=1,
             ray_temp_dir=Path(ray_tmp),
+            startup_timeout_s=420,  # replicas import torch; on a busy 2-core machine that alone takes minutes
         )
         running = start(config)
         try:

@@ -84,3 +84,20 @@ def test_price_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:
     assert missing.status is OutcomeStatus.NOT_FOUND and "store 3" in missing.error
     assert (missing.what, missing.value) == ("store/brand", "store 3, brand 1")
     assert price_runner(registry).status()["version"] == "pricer:v0001"
+
+
+def test_a_version_that_cannot_be_served_leaves_the_member_unavailable_with_the_reason(tmp_path: Path) -> None:
+    # Prepare: a published forecaster whose stored weights were changed afterwards
+    registry = Registry(tmp_path)
+    version = publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, evaluate=False)
+    weights = next(p for p in (registry.root / "forecaster" / version.version).iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
+
+    # Execute
+    outcome = _forecast(registry, product="P2", horizon=2)
+
+    # Assert
+    assert outcome.status is OutcomeStatus.NOT_TRAINED
+    assert "cannot serve its version" in outcome.error
+    with pytest.raises(MemberUnavailableError, match="cannot serve its version"):
+        outcome.unwrap("forecaster")

@@ -13,9 +13,10 @@ from ensemble.registry import Registry
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(1800)
 def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_port: int) -> None:
     # Execute
-    result = cli("demo", "--no-serve", "--port", str(free_port), home=tmp_path, timeout=1500)
+    result = cli("demo", "--no-serve", "--port", str(free_port), home=tmp_path, timeout=1700)
     # Assert
     out = result.stdout
     assert result.returncode == 0, out[-4000:] + result.stderr[-4000:]
