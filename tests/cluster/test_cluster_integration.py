@@ -288,3 +288,12 @@ def test_healthz_lists_every_served_member_with_its_version(http: httpx.Client) 
     assert body["status"] == "ok"
     assert {row.name.value for row in SERVED_MEMBERS} <= set(body)
     assert all("version" in body[row.name.value] for row in SERVED_MEMBERS)
+
+
+def test_the_chat_chain_members_share_one_replica_in_the_default_topology(http: httpx.Client) -> None:
+    body = http.get("/healthz").json()
+
+    chain = [body[name] for name in ("intent", "graph", "reply")]
+    assert {status["deployment"] for status in chain} == {"EnsembleDeployment"}
+    assert len({status["pid"] for status in chain}) == 1
+    assert len({status["replica"] for status in chain}) == 1
