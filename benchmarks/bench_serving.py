@@ -1,8 +1,8 @@
 """shopmesh's cluster against the peer a user would write instead, side by side on loopback in one run.
 
 Run: ``python benchmarks/bench_serving.py [--home DIR] [--requests 300] [--seconds 20] [--concurrency 1,32]
-[--warmup 100] [--topology colocated,composed] [--no-unbatched]``. The workspace (default ``.shopmesh``) gets a
-knowledge graph and a head-trained intent version from the project's CLI when it has none.
+[--warmup 100] [--topology colocated,composed] [--serving JSON] [--no-unbatched]``. The workspace (default
+``.shopmesh``) gets a knowledge graph and a head-trained intent version from the project's CLI when it has none.
 
 Each system first gets ``--warmup`` uncounted requests at the highest concurrency. Then cells, each a bounded
 load (``--requests`` and ``--seconds``, whichever ends first) of Bitext test-split texts from N concurrent
@@ -126,9 +126,9 @@ def _intent_path(
 
     async def run() -> LoadResult:
         for i in range(10):
-            await handle.decide.remote((texts[i], "serial"))  # the replica is warm from the chat cells
+            await handle.decide.remote((texts[i], "serial", "warm-up"))  # the replica is warm from the chat cells
         return await drive(
-            lambda i: handle.decide.remote((texts[i % len(texts)], "serial")),
+            lambda i: handle.decide.remote((texts[i % len(texts)], "serial", f"bench-{i}")),
             label="shopmesh intent (handle)",
             concurrency=concurrency,
             requests=args.requests,
@@ -152,6 +152,7 @@ def _shopmesh_cells(
         port=free_port(),
         ray_temp_dir=Path(os.environ.get("RAY_TMPDIR", "/tmp/ray-bench")),
         topology=topology,
+        serving=args.serving,
     )
     if not batched:  # every request its own forward pass, no waiting for company
         config = dataclasses.replace(config, max_batch_size=1, batch_wait_timeout_s=0.0)
@@ -268,6 +269,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 32])
     parser.add_argument("--warmup", type=int, default=100, help="uncounted requests before each system's cells")
     parser.add_argument("--no-unbatched", action="store_true", help="skip the cluster restart with batching off")
+    parser.add_argument(
+        "--serving",
+        type=json.loads,
+        default={},
+        help='per-member serving options of the cluster as JSON, e.g. \'{"intent": {"replicas": 2}}\'',
+    )
     parser.add_argument(
         "--topology",
         type=lambda s: [cluster.Topology(x) for x in s.split(",")],
