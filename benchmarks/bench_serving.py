@@ -1,8 +1,8 @@
 """shopmesh's cluster against the peer a user would write instead, side by side on loopback in one run.
 
 Run: ``python benchmarks/bench_serving.py [--home DIR] [--requests 300] [--seconds 20] [--concurrency 1,32]
-[--warmup 100] [--no-unbatched]``. The workspace (default ``.shopmesh``) gets a knowledge graph and a
-head-trained intent version from the project's CLI when it has none.
+[--warmup 100] [--topology colocated,composed] [--serving JSON] [--no-unbatched]``. The workspace (default
+``.shopmesh``) gets a knowledge graph and a head-trained intent version from the project's CLI when it has none.
 
 Each system first gets ``--warmup`` uncounted requests at the highest concurrency. Then cells, each a bounded
 load (``--requests`` and ``--seconds``, whichever ends first) of Bitext test-split texts from N concurrent
@@ -12,11 +12,13 @@ clients:
   logistic regression, one request at a time through torch), ``POST /v1/intent``, measured before Ray starts
   and after it stopped (so Ray's processes take none of its CPU); the ratios use the peer's best figures of
   the two passes;
-- ``shopmesh chat``: ``POST /v1/chat`` in serial mode, the full chain (intent, graph facts, reply or
-  reference, verifier), with Serve batching as configured (``max_batch_size`` 8, 5 ms wait);
-- ``shopmesh intent``: the intent path alone, ``IntentDeployment.decide`` by deployment handle from this
-  process (no HTTP proxy, no ingress; a lower bound of what an HTTP intent route would cost);
-- ``shopmesh chat unbatched``: ``/v1/chat`` again on a cluster restarted with ``max_batch_size`` 1.
+- ``shopmesh chat (T)``: ``POST /v1/chat`` in serial mode, the full chain (intent, graph facts, reply or
+  reference, verifier), with Serve batching as configured (``max_batch_size`` 8, 5 ms wait), on a cluster of
+  each ``--topology`` T in turn (``colocated``: the chain's members in one deployment, one call per request;
+  ``composed``: one deployment per member, a handle call per member);
+- ``shopmesh intent (handle)``: (composed only) the intent path alone, ``IntentDeployment.decide`` by
+  deployment handle from this process (no HTTP proxy, no ingress; a lower bound of an HTTP intent route);
+- ``shopmesh chat unbatched (T)``: ``/v1/chat`` again on a cluster restarted with ``max_batch_size`` 1.
 
 Prints a table, the ratios against the issue's goals (at the highest concurrency >= 4x the peer's rps with
 p95 <= 1/4 of the peer's; at 1 client p50 <= the peer's + 5 ms), the memory of the Ray session's processes at
@@ -124,9 +126,9 @@ def _intent_path(
 
     async def run() -> LoadResult:
         for i in range(10):
-            await handle.decide.remote((texts[i], "serial"))  # the replica is warm from the chat cells
+            await handle.decide.remote((texts[i], "serial", "warm-up"))  # the replica is warm from the chat cells
         return await drive(
-            lambda i: handle.decide.remote((texts[i % len(texts)], "serial")),
+            lambda i: handle.decide.remote((texts[i % len(texts)], "serial", f"bench-{i}")),
             label="shopmesh intent (handle)",
             concurrency=concurrency,
             requests=args.requests,
@@ -137,17 +139,25 @@ def _intent_path(
 
 
 def _shopmesh_cells(
-    workspace: Workspace, texts: list[str], args: argparse.Namespace, batched: bool, memory: dict[str, Any]
+    workspace: Workspace,
+    texts: list[str],
+    args: argparse.Namespace,
+    batched: bool,
+    memory: dict[str, Any],
+    topology: cluster.Topology,
 ) -> list[tuple[str, LoadResult]]:
     config = cluster.ClusterConfig(
         registry_dir=workspace.registry,
         graph_dir=workspace.graph,
         port=free_port(),
         ray_temp_dir=Path(os.environ.get("RAY_TMPDIR", "/tmp/ray-bench")),
+        topology=topology,
+        serving=args.serving,
     )
     if not batched:  # every request its own forward pass, no waiting for company
         config = dataclasses.replace(config, max_batch_size=1, batch_wait_timeout_s=0.0)
-    name = "shopmesh chat" if batched else "shopmesh chat unbatched"
+    name = f"shopmesh chat ({topology})" if batched else f"shopmesh chat unbatched ({topology})"
+    memory = memory.setdefault(str(topology), {})
     bodies = [{"text": t, "mode": "serial"} for t in texts]
     cells: list[tuple[str, LoadResult]] = []
     started = time.perf_counter()
@@ -165,7 +175,7 @@ def _shopmesh_cells(
             logger.info("%s", load.summary())
             if batched and concurrency == max(args.concurrency) and sampler.peak is not None:
                 memory["under_load"] = sampler.peak.to_dict()
-        if batched:
+        if batched and topology is cluster.Topology.COMPOSED:
             for concurrency in args.concurrency:
                 load = _intent_path(config, texts, concurrency, args)
                 cells.append(("shopmesh intent (handle)", load))
@@ -259,6 +269,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 32])
     parser.add_argument("--warmup", type=int, default=100, help="uncounted requests before each system's cells")
     parser.add_argument("--no-unbatched", action="store_true", help="skip the cluster restart with batching off")
+    parser.add_argument(
+        "--serving",
+        type=json.loads,
+        default={},
+        help='per-member serving options of the cluster as JSON, e.g. \'{"intent": {"replicas": 2}}\'',
+    )
+    parser.add_argument(
+        "--topology",
+        type=lambda s: [cluster.Topology(x) for x in s.split(",")],
+        default=list(cluster.Topology),
+        help="the cluster topologies to measure, in turn (default: colocated,composed)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would load the driver
@@ -269,10 +291,11 @@ def main() -> None:
     latencies: dict[tuple[str, int], tuple[float, ...]] = {}
     memory: dict[str, Any] = {}
     cells += _peer_cells(workspace, texts, args, "peer (before)", latencies)
-    for batched in (True, False) if not args.no_unbatched else (True,):
-        for system, load in _shopmesh_cells(workspace, texts, args, batched, memory):
-            cells.append(_cell(load, system))
-            latencies[system, load.concurrency] = load.latencies_ms
+    for topology in args.topology:
+        for batched in (True, False) if not args.no_unbatched else (True,):
+            for system, load in _shopmesh_cells(workspace, texts, args, batched, memory, topology):
+                cells.append(_cell(load, system))
+                latencies[system, load.concurrency] = load.latencies_ms
     cells += _peer_cells(workspace, texts, args, "peer (after)", latencies)
     ratios = _ratios(cells, args.concurrency)
     RESULTS.mkdir(exist_ok=True)
@@ -301,11 +324,12 @@ def _print(cells: list[dict[str, Any]], ratios: list[dict[str, Any]], memory: di
             f"{r['system']:28} {r['concurrency']:7d} {r['rps_ratio']:7.2f} {r['p95_ratio']:7.2f} "
             f"{r['p50_extra_ms']:8.1f}  {r.get('goal', '')} {verdict}"
         )
-    for when, figures in memory.items():
-        print(
-            f"Ray session memory {when}: {figures['processes']} processes, RSS {figures['rss_gib']:.2f} GiB, "
-            f"PSS {figures['pss_gib']:.2f} GiB (goal at idle: RSS <= 3 GiB)"
-        )
+    for topology, readings in memory.items():
+        for when, figures in readings.items():
+            print(
+                f"Ray session memory ({topology}) {when}: {figures['processes']} processes, RSS "
+                f"{figures['rss_gib']:.2f} GiB, PSS {figures['pss_gib']:.2f} GiB (goal at idle: RSS <= 3 GiB)"
+            )
 
 
 if __name__ == "__main__":

@@ -277,6 +277,7 @@ def main() -> None:
         graph_dir=workspace.graph,
         port=free_port(),
         ray_temp_dir=Path(os.environ.get("RAY_TMPDIR", "/tmp/ray-bench")),
+        topology=cluster.Topology.COMPOSED,  # every member its own deployment, so each hop can be timed alone
     )
     started = time.perf_counter()
     running = cluster.start(config)

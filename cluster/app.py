@@ -18,16 +18,27 @@ from typing import Any
 from ray.serve import Application, Deployment
 
 from cluster.config import ClusterConfig
+from cluster.ensemble_deployment import EnsembleDeployment
 from cluster.errors import ClusterConfigError
 from cluster.forecast_deployment import ForecastDeployment
 from cluster.graph_deployment import GraphDeployment
 from cluster.ingress import Ingress, IngressSettings
 from cluster.intent_deployment import IntentDeployment
-from cluster.members import INGRESS, MemberName, MemberServing
+from cluster.members import INGRESS, MemberName, MemberServing, Topology
 from cluster.price_deployment import PriceDeployment
 from cluster.reply_deployment import ReplyDeployment
 
-__all__ = ["SERVED_MEMBERS", "ServedMember", "app_builder", "app_from_env", "build_app", "served_member"]
+__all__ = [
+    "ENSEMBLE",
+    "SERVED_MEMBERS",
+    "ServedMember",
+    "app_builder",
+    "app_from_env",
+    "build_app",
+    "deployment_plan",
+    "deployments",
+    "served_member",
+]
 
 Args = Callable[[ClusterConfig, MemberServing], tuple[Any, ...]]
 
@@ -46,7 +57,8 @@ class ServedMember:
     ``registry_member`` is the registry member whose versions the deployment serves (``None`` for the graph,
     which is loaded from its own directory); ``batched`` members group concurrent calls with
     ``@serve.batch``; ``args`` gives the deployment's constructor arguments; ``user_config`` (when set) is the
-    part of the configuration that live replicas apply in place (``reconfigure``).
+    part of the configuration that live replicas apply in place (``reconfigure``); ``colocated`` members run
+    inside :data:`ENSEMBLE` in the ``colocated`` topology; ``key`` names a deployment that is not one member's.
     """
 
     name: MemberName
@@ -55,10 +67,17 @@ class ServedMember:
     batched: bool
     args: Args
     user_config: Callable[[ClusterConfig, MemberServing], dict[str, Any]] | None = None
+    colocated: bool = False
+    key: str | None = None
 
     @property
     def deployment_name(self) -> str:
         return str(self.deployment.name)
+
+    @property
+    def label(self) -> str:
+        """The name of the deployment in plans and messages: ``key``, else the member's name."""
+        return self.key or self.name.value
 
     def bind(self, config: ClusterConfig) -> Application:
         options = config.member(self.name)
@@ -92,6 +111,7 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
         batched=True,
         args=lambda c, o: (str(c.registry_dir), c.intent_version, o.max_batch_size, o.batch_wait_timeout_s),
         user_config=intent_user_config,
+        colocated=True,
     ),
     ServedMember(
         MemberName.GRAPH,
@@ -99,6 +119,7 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
         None,
         batched=False,
         args=lambda c, o: (str(c.graph_dir),),
+        colocated=True,
     ),
     ServedMember(
         MemberName.REPLY,
@@ -113,6 +134,7 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
             o.max_batch_size,
             o.batch_wait_timeout_s,
         ),
+        colocated=True,
     ),
     ServedMember(
         MemberName.FORECASTER,
@@ -129,6 +151,43 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
         args=lambda c, o: (str(c.registry_dir), None),
     ),
 )
+
+
+# The co-located members in one deployment. It serves the registry's intent versions and takes the intent
+# member's serving options and user_config: a batch of chat requests is one pass of the intent stage.
+ENSEMBLE = ServedMember(
+    MemberName.INTENT,
+    _deployment(EnsembleDeployment),
+    "intent",
+    batched=True,
+    args=lambda c, o: (
+        str(c.registry_dir),
+        c.intent_version,
+        str(c.graph_dir),
+        c.reply_version,
+        _optional(c.reply_model_path),
+        _optional(c.reference_data),
+        o.max_batch_size,
+        o.batch_wait_timeout_s,
+    ),
+    user_config=intent_user_config,
+    key="ensemble",
+)
+
+
+def deployments(config: ClusterConfig) -> tuple[ServedMember, ...]:
+    """The rows started under ``config.topology``: every row (composed), or :data:`ENSEMBLE` and the rows that
+    are not co-located (colocated)."""
+    if config.topology is Topology.COMPOSED:
+        return SERVED_MEMBERS
+    return (ENSEMBLE, *(row for row in SERVED_MEMBERS if not row.colocated))
+
+
+def deployment_plan(config: ClusterConfig) -> dict[str, MemberServing]:
+    """The serving options of every deployment that starts, the ingress included, by :attr:`ServedMember.label`."""
+    plan = {row.label: config.member(row.name) for row in deployments(config)}
+    plan[INGRESS] = config.member(INGRESS)
+    return plan
 
 
 def served_member(name: MemberName | str) -> ServedMember:
@@ -158,14 +217,21 @@ def _check_paths(config: ClusterConfig) -> None:
 
 
 def build_app(config: ClusterConfig) -> Application:
-    """The ensemble application: the ingress over one deployment per row of :data:`SERVED_MEMBERS`."""
+    """The ensemble application: the ingress over the deployments of :func:`deployments`, its handles keyed by
+    member name (in the ``colocated`` topology the co-located members share the ensemble's handle)."""
     _check_paths(config)
-    handles = {row.name.value: row.bind(config) for row in SERVED_MEMBERS}
+    colocated = config.topology is Topology.COLOCATED
+    ensemble = ENSEMBLE.bind(config) if colocated else None
+    handles = {
+        row.name.value: ensemble if ensemble is not None and row.colocated else row.bind(config)
+        for row in SERVED_MEMBERS
+    }
     ingress = config.member(INGRESS)
     settings = IngressSettings(
         max_text_length=config.max_text_length,
         max_body_bytes=config.max_body_bytes,
         idempotency_db=str(config.state_path / "idempotency.sqlite"),
+        colocated=tuple(row.name.value for row in SERVED_MEMBERS if colocated and row.colocated),
     )
     app: Application = (
         _deployment(Ingress)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.errors import ClusterConfigError
-from cluster.members import INGRESS, MemberName, MemberServing
+from cluster.members import INGRESS, MemberName, MemberServing, Topology
 
 __all__ = ["MAX_BODY_BYTES", "MAX_TEXT_LENGTH", "ClusterConfig", "ray_address_from_env", "serving_from_env"]
 
@@ -36,6 +36,9 @@ class ClusterConfig:
     of :class:`~cluster.members.MemberName`, plus ``ingress``) with :class:`~cluster.members.MemberServing`
     options (replicas or autoscaling, CPUs, GPUs, batching). On a local Ray every deployment's largest replica
     count times its CPU share must fit in ``num_cpus``. ``max_body_bytes`` bounds a request body.
+    ``topology`` says how the chat chain's members are deployed (:class:`~cluster.members.Topology`):
+    ``colocated`` (the default) runs intent, graph and reply in one deployment with the intent member's serving
+    options; ``composed`` runs one deployment per member.
     ``state_dir`` holds what the cluster itself keeps (the idempotency keys of delivered events and the answers
     given to them); ``None``: ``cluster-state`` beside the registry. It must be writable and, with several
     ingress replicas on several nodes, shared. ``ray_temp_dir`` is Ray's session directory (``None``: Ray's
@@ -61,6 +64,7 @@ class ClusterConfig:
     address: str | None = None
     app_name: str = "shopmesh"
     startup_timeout_s: float = 180.0
+    topology: Topology = Topology.COLOCATED
     serving: Mapping[str, Any] = field(default_factory=dict)
     state_dir: Path | None = None
 
@@ -70,6 +74,12 @@ class ClusterConfig:
         for name in ("ray_temp_dir", "reply_model_path", "reference_data", "state_dir"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, Path(getattr(self, name)))
+        try:
+            object.__setattr__(self, "topology", Topology(self.topology))
+        except ValueError as err:
+            raise ClusterConfigError(
+                f"unknown topology {self.topology!r}; choose one of {[t.value for t in Topology]}"
+            ) from err
         if not 0 < self.port < 65536:
             raise ClusterConfigError(f"port must be in 1..65535, got {self.port}; pick a free port such as 8000")
         _positive("num_cpus", self.num_cpus)
@@ -89,15 +99,16 @@ class ClusterConfig:
             object.__setattr__(self, "address", None)
         object.__setattr__(self, "serving", self._resolve_serving(self.serving))
 
-    def check_local_budget(self) -> None:
+    def check_local_budget(self, deployments: Mapping[str, MemberServing] | None = None) -> None:
         """Refuse a plan whose deployments cannot all fit in the local Ray's ``num_cpus`` (checked before a
-        local Ray is started; a joined cluster brings its own nodes)."""
-        if self.requested_cpus > self.num_cpus:
-            plan = ", ".join(
-                f"{name} {options.max_replicas}x{options.num_cpus}" for name, options in self.serving.items()
-            )
+        local Ray is started; a joined cluster brings its own nodes). ``deployments`` are the options of the
+        deployments that start (:func:`cluster.app.deployment_plan`); ``None``: one per serving key."""
+        chosen = self.serving if deployments is None else deployments
+        needed = _most(chosen, "num_cpus")
+        if needed > self.num_cpus:
+            plan = ", ".join(f"{name} {options.max_replicas}x{options.num_cpus}" for name, options in chosen.items())
             raise ClusterConfigError(
-                f"the deployments need {self.requested_cpus:g} CPUs at most ({plan}) but the local Ray gets "
+                f"the deployments need {needed:g} CPUs at most ({plan}) but the local Ray gets "
                 f"num_cpus={self.num_cpus}; lower replicas or num_cpus per member, or raise num_cpus"
             )
 
@@ -133,13 +144,14 @@ class ClusterConfig:
 
     @property
     def requested_cpus(self) -> float:
-        """CPUs the deployments reserve when every one runs its largest number of replicas."""
-        return float(sum(options.max_replicas * options.num_cpus for options in self.serving.values()))
+        """CPUs a deployment per serving key reserves when every one runs its largest number of replicas (the
+        ``composed`` topology; :func:`cluster.app.deployment_plan` gives the deployments of this one)."""
+        return _most(self.serving, "num_cpus")
 
     @property
     def requested_gpus(self) -> float:
-        """GPUs the deployments reserve at their largest number of replicas."""
-        return float(sum(options.max_replicas * options.num_gpus for options in self.serving.values()))
+        """GPUs a deployment per serving key reserves at its largest number of replicas."""
+        return _most(self.serving, "num_gpus")
 
     @property
     def state_path(self) -> Path:
@@ -157,6 +169,7 @@ class ClusterConfig:
         for key, value in data.items():
             if isinstance(value, Path):
                 data[key] = str(value)
+        data["topology"] = self.topology.value
         data["serving"] = {name: options.to_args() for name, options in self.serving.items()}
         return data
 
@@ -216,6 +229,11 @@ def ray_address_from_env(environ: Mapping[str, str] | None = None) -> str | None
     """The running Ray cluster that ``RAY_ADDRESS`` names, if any (the variable Ray's own tools read)."""
     env = os.environ if environ is None else environ
     return env.get("RAY_ADDRESS") or None
+
+
+def _most(deployments: Mapping[str, MemberServing], kind: str) -> float:
+    """CPUs (``num_cpus``) or GPUs (``num_gpus``) the deployments reserve at their largest replica counts."""
+    return float(sum(options.max_replicas * float(getattr(options, kind)) for options in deployments.values()))
 
 
 def _positive(name: str, value: float) -> None:

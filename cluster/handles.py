@@ -2,11 +2,16 @@
 
 Every call carries the request's id, so a member's log lines name the request they served, and is bounded by
 a timeout: a member that does not answer in time fails that call (the chain marks the answer ``degraded``).
+
+A reply deployment without a model answers every prompt "no model"; :class:`ReplyModelAbsence` remembers that
+answer for a few seconds, and the chains of those seconds take it instead of a handle call (and a batch wait)
+that cannot produce a reply. The answer is the same: the reference response, with the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +20,7 @@ from ray.serve.handle import DeploymentHandle
 from cluster.members import MemberName
 from ensemble.chat import ChatMode
 
-__all__ = ["HandleMembers", "await_member"]
+__all__ = ["HandleMembers", "ReplyModelAbsence", "await_member"]
 
 
 async def await_member(response: Any, timeout_s: float) -> Any:
@@ -28,15 +33,49 @@ async def await_member(response: Any, timeout_s: float) -> Any:
         raise
 
 
-class HandleMembers:
-    """:class:`ensemble.chat.ChatMembers` over the intent, graph and reply deployments for one request."""
+class ReplyModelAbsence:
+    """The reply deployment's last "no model" answer, trusted for ``recheck_s`` seconds.
 
-    def __init__(self, handles: Mapping[str, DeploymentHandle[Any]], request_id: str, timeout_s: float) -> None:
+    A reply replica loads its model when it starts, so its answer changes only when the deployment is
+    redeployed; after ``recheck_s`` the next chain asks the deployment again."""
+
+    def __init__(self, recheck_s: float = 10.0) -> None:
+        self._recheck_s = recheck_s
+        self._answer: dict[str, Any] | None = None
+        self._until = 0.0
+
+    def known(self) -> dict[str, Any] | None:
+        """The "no model" answer while it is trusted, else None (the deployment must be asked)."""
+        if self._answer is None or time.monotonic() >= self._until:
+            return None
+        return dict(self._answer)
+
+    def observe(self, result: dict[str, Any]) -> None:
+        """Remember a "no model" answer (``text`` None with a ``reason``); any other answer forgets it."""
+        if result.get("text") is None and result.get("reason"):
+            self._answer = {"text": None, "version": result.get("version"), "reason": result["reason"]}
+            self._until = time.monotonic() + self._recheck_s
+        else:
+            self._answer = None
+
+
+class HandleMembers:
+    """:class:`ensemble.chat.ChatMembers` over the intent, graph and reply deployments for one request;
+    ``no_reply`` (shared by the ingress's requests) skips reply calls while the reply member has no model."""
+
+    def __init__(
+        self,
+        handles: Mapping[str, DeploymentHandle[Any]],
+        request_id: str,
+        timeout_s: float,
+        no_reply: ReplyModelAbsence | None = None,
+    ) -> None:
         self._intent = handles[MemberName.INTENT]
         self._graph = handles[MemberName.GRAPH]
         self._reply = handles[MemberName.REPLY]
         self._request_id = request_id
         self._timeout_s = timeout_s
+        self._no_reply = no_reply
         self.batch_sizes: dict[str, int] = {}
 
     async def _call(self, response: Any) -> dict[str, Any]:
@@ -53,7 +92,12 @@ class HandleMembers:
         return await self._call(self._graph.ground.remote(text, order_id, customer_id, request_id=self._request_id))
 
     async def reply(self, prompt: str) -> dict[str, Any]:
+        known = self._no_reply.known() if self._no_reply is not None else None
+        if known is not None:
+            return known
         result = await self._call(self._reply.generate.remote((prompt, self._request_id)))
+        if self._no_reply is not None:
+            self._no_reply.observe(result)
         if "batch_size" in result:
             self.batch_sizes[MemberName.REPLY] = int(result["batch_size"])
         return result

@@ -29,10 +29,10 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cluster.chat import answer_chat, answer_recommend
+from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.config import MAX_BODY_BYTES
 from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
-from cluster.handles import HandleMembers, await_member
+from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
 from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from cluster.members import MemberName
 from cluster.metrics import IngressMetrics
@@ -65,12 +65,14 @@ MAX_REQUEST_ID = 128
 
 @dataclass(frozen=True)
 class IngressSettings:
-    """What the ingress enforces: message length, body size, how long a member call may take."""
+    """What the ingress enforces: message length, body size, how long a member call may take; ``colocated``
+    names the members one deployment holds together (the chat chain then takes one call to it)."""
 
     max_text_length: int
     max_body_bytes: int
     idempotency_db: str
     member_timeout_s: float = 30.0
+    colocated: tuple[str, ...] = ()
 
 
 class KeyReusedError(Exception):
@@ -255,6 +257,7 @@ class Ingress:
         self._settings = settings
         self._metrics = IngressMetrics()
         self._delivered = IdempotencyStore(Path(settings.idempotency_db))
+        self._no_reply = ReplyModelAbsence()
         BodyLimit.max_bytes = settings.max_body_bytes
 
     async def _member(self, name: MemberName, call: Callable[[DeploymentHandle[Any]], Any]) -> Any:
@@ -331,12 +334,27 @@ class Ingress:
 
     async def _chat(self, request: ChatRequest, http: Request) -> ChatResponse:
         rid = request_id(http)
-        members = HandleMembers(self._handles, rid, self._settings.member_timeout_s)
-        answer: ChatResponse = await self._timed(
+        if MemberName.INTENT in self._settings.colocated:
+            ensemble = self._handles[MemberName.INTENT]
+            timeout_s = self._settings.member_timeout_s
+            one_call: tuple[ChatResponse, int | None] = await self._timed(
+                "/v1/chat",
+                http,
+                answer_chat_in_one_call(
+                    request,
+                    lambda chain: await_member(ensemble.chat.remote((chain, rid)), timeout_s),
+                    self._settings.max_text_length,
+                ),
+            )
+            answer, batch = one_call
+            self._metrics.observe_chat(answer, {MemberName.INTENT: batch} if batch is not None else {})
+            return answer.model_copy(update={"request_id": rid})
+        members = HandleMembers(self._handles, rid, self._settings.member_timeout_s, self._no_reply)
+        composed: ChatResponse = await self._timed(
             "/v1/chat", http, answer_chat(request, members, self._settings.max_text_length)
         )
-        self._metrics.observe_chat(answer, members.batch_sizes)
-        return answer.model_copy(update={"request_id": rid})
+        self._metrics.observe_chat(composed, members.batch_sizes)
+        return composed.model_copy(update={"request_id": rid})
 
     @api.post("/v1/recommend", response_model=RecommendResponse, responses={**ERRORS, **UNAVAILABLE})
     async def recommend(self, request: RecommendRequest, http: Request) -> RecommendResponse:
@@ -391,8 +409,11 @@ class Ingress:
         names = list(MemberName)
 
         async def one(name: MemberName) -> dict[str, Any]:
+            shared = name.value in self._settings.colocated  # the co-located deployment answers for each member
             try:
-                status: dict[str, Any] = await self._member(name, lambda h: h.status.remote())
+                status: dict[str, Any] = await self._member(
+                    name, lambda h: h.status.remote(name.value) if shared else h.status.remote()
+                )
             except MemberUnavailableError as err:
                 return {"version": None, "error": str(err)}
             return status

@@ -13,7 +13,7 @@ from typing import Any
 
 from cluster.errors import ClusterConfigError
 
-__all__ = ["INGRESS", "Autoscaling", "MemberName", "MemberServing"]
+__all__ = ["INGRESS", "Autoscaling", "MemberName", "MemberServing", "Topology"]
 
 INGRESS = "ingress"  # the options of the HTTP ingress deployment sit beside the members' under this key
 
@@ -26,6 +26,18 @@ class MemberName(StrEnum):
     REPLY = "reply"
     FORECASTER = "forecaster"
     PRICER = "pricer"
+
+
+class Topology(StrEnum):
+    """How the chat chain's members (intent, graph, reply) are deployed.
+
+    ``colocated``: in one deployment, called once per chat request (no handle hop between members; it takes the
+    intent member's serving options). ``composed``: one deployment per member, composed by handles in the
+    ingress (each member scales on its own).
+    """
+
+    COLOCATED = "colocated"
+    COMPOSED = "composed"
 
 
 @dataclass(frozen=True)

@@ -141,5 +141,6 @@ class ReplicaMetrics:
         self.batches.observe(size)
         self.inference.observe(seconds)
 
-    def serving(self, version: str | None) -> None:
-        self.version.set(1, tags={"member": self.member, "version": str(version or "none")})
+    def serving(self, version: str | None, member: str | None = None) -> None:
+        """Mark ``version`` as served by this replica's member (or by ``member``, one of several it hosts)."""
+        self.version.set(1, tags={"member": member or self.member, "version": str(version or "none")})

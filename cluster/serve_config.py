@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from cluster.app import SERVED_MEMBERS
+from cluster.app import deployments as started_deployments
 from cluster.config import ClusterConfig
 from cluster.members import MemberName
 
@@ -32,7 +32,8 @@ HEADER = """\
 # The builder `cluster.app:app_builder` builds the same graph as cluster.build_app; `args` are ClusterConfig
 # fields, `args.serving` the per-member options (replicas or autoscaling, num_cpus, num_gpus, batching). To roll
 # out another intent version without restarting replicas, change `user_config.version` and deploy again: Serve
-# calls IntentDeployment.reconfigure on the live replicas. Paths must be readable on every node.
+# calls reconfigure on the live replicas (EnsembleDeployment's; IntentDeployment's with `topology: composed`).
+# Paths must be readable on every node.
 """
 
 
@@ -50,7 +51,7 @@ def _builder_args(config: ClusterConfig) -> dict[str, Any]:
 def serve_config(config: ClusterConfig, intent_version: str | None = None) -> dict[str, Any]:
     """The Serve deploy config (``ServeDeploySchema`` layout) of the application."""
     deployments = []
-    for row in SERVED_MEMBERS:
+    for row in started_deployments(config):
         if row.user_config is None:
             continue
         user_config = row.user_config(config, config.member(row.name))

@@ -22,7 +22,7 @@ import ray
 from ray import serve
 from ray.serve.schema import ServeDeploySchema
 
-from cluster.app import build_app
+from cluster.app import build_app, deployment_plan
 from cluster.config import ClusterConfig
 from cluster.errors import ClusterNotRunningError, ClusterStartError
 from cluster.serve_config import serve_config
@@ -103,7 +103,7 @@ def connect(config: ClusterConfig) -> None:
     if ray.is_initialized():
         return
     if config.address is None:
-        config.check_local_budget()
+        config.check_local_budget(deployment_plan(config))
     try:
         if config.address is not None:
             ray.init(address=config.address, log_to_driver=False)
@@ -129,7 +129,11 @@ def connect(config: ClusterConfig) -> None:
 def _check_capacity(config: ClusterConfig) -> None:
     """Warn when the joined cluster has fewer CPUs or GPUs than the deployments reserve at most."""
     resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    for kind, needed in (("CPU", config.requested_cpus), ("GPU", config.requested_gpus)):
+    plan = deployment_plan(config)
+    for kind, needed in (
+        ("CPU", sum(o.max_replicas * o.num_cpus for o in plan.values())),
+        ("GPU", sum(o.max_replicas * o.num_gpus for o in plan.values())),
+    ):
         have = float(resources.get(kind, 0.0))
         if needed > have:
             logger.warning(

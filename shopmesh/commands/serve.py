@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import cluster
-from cluster import ClusterConfig, public_routes, ray_address_from_env, serve_config_yaml, serving_from_env
+from cluster import ClusterConfig, Topology, public_routes, ray_address_from_env, serve_config_yaml, serving_from_env
 from shopmesh.config import Workspace
 from shopmesh.errors import CommandError
 from shopmesh.signals import wait_for_shutdown
@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="per-member serving options as JSON, e.g. "
         '\'{"intent": {"replicas": 2, "max_batch_size": 16}, "reply": {"resources": {"gpu_pool": 1}}}\' '
         "(default: $SHOPMESH_CLUSTER_SERVING)",
+    )
+    parser.add_argument(
+        "--topology",
+        choices=[t.value for t in Topology],
+        default=Topology.COLOCATED.value,
+        help="colocated: the chat chain's members (intent, graph, reply) in one deployment, one call per chat; "
+        "composed: one deployment per member, each scaled on its own (default: colocated)",
     )
     parser.add_argument(
         "--print-config",
@@ -75,6 +82,7 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
         ray_temp_dir=workspace.ray_tmp,
         address=args.address or ray_address_from_env(),
         serving=args.serving if args.serving is not None else serving_from_env(),
+        topology=Topology(args.topology),
     )
 
 

@@ -288,3 +288,12 @@ def test_a_repeated_delivery_gets_the_first_answer_and_a_reused_key_is_refused(h
     assert again.json() == first.json()
     assert other.status_code == 409 and "another request" in other.json()["detail"]
     assert malformed.status_code == 422 and "Idempotency-Key" in malformed.text
+
+
+def test_the_chat_chain_members_share_one_replica_in_the_default_topology(http: httpx.Client) -> None:
+    body = http.get("/healthz").json()
+
+    chain = [body[name] for name in ("intent", "graph", "reply")]
+    assert {status["deployment"] for status in chain} == {"EnsembleDeployment"}
+    assert len({status["pid"] for status in chain}) == 1
+    assert len({status["replica"] for status in chain}) == 1

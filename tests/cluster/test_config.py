@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.app import build_app
+from cluster.app import build_app, deployment_plan
 from cluster.config import MAX_TEXT_LENGTH, ClusterConfig, ray_address_from_env
 from cluster.errors import ClusterConfigError
 from cluster.members import Autoscaling, MemberName, MemberServing
@@ -132,15 +132,26 @@ def test_serving_options_default_to_the_global_settings_and_override_per_member(
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        ({"replicas": 2, "replica_cpus": 1.0}, "need 12 CPUs at most (intent 2x1.0, graph 2x1.0"),
-        ({"serving": {"intent": {"autoscaling": {"max_replicas": 9}}}}, "need 3.5 CPUs at most (intent 9x0.25"),
+        (
+            {"replicas": 2, "replica_cpus": 1.0, "topology": "composed"},
+            "need 12 CPUs at most (intent 2x1.0, graph 2x1.0",
+        ),
+        (
+            {"replicas": 2, "replica_cpus": 1.0, "topology": "colocated"},
+            "need 8 CPUs at most (ensemble 2x1.0, forecaster 2x1.0, pricer 2x1.0, ingress 2x1.0)",
+        ),
+        (
+            {"serving": {"intent": {"autoscaling": {"max_replicas": 9}}}, "topology": "composed"},
+            "need 3.5 CPUs at most (intent 9x0.25",
+        ),
+        ({"serving": {"intent": {"autoscaling": {"max_replicas": 9}}}}, "need 3 CPUs at most (ensemble 9x0.25"),
     ],
 )
 def test_a_local_ray_refuses_a_plan_larger_than_its_cpus(change: dict[str, object], needle: str) -> None:
     config = ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g", **change})
 
     with pytest.raises(ClusterConfigError, match=re.escape(needle)):
-        config.check_local_budget()
+        config.check_local_budget(deployment_plan(config))
     with pytest.raises(ClusterConfigError, match=re.escape(needle)):
         connect(config)  # refused before any Ray is started
 
@@ -164,3 +175,15 @@ def test_ray_address_comes_from_the_environment_when_not_given() -> None:
         ClusterConfig.from_env({**env, "SHOPMESH_CLUSTER_SERVING": "{intent"})
     parsed = ClusterConfig.from_env({**env, "SHOPMESH_CLUSTER_SERVING": '{"intent": {"replicas": 2}}'})
     assert parsed.member("intent").replicas == 2
+
+
+def test_the_topology_is_colocated_by_default_and_an_unknown_one_is_refused_with_the_choices() -> None:
+    default = ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g"})
+    composed = ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g", "topology": "composed"})
+
+    assert default.topology == "colocated"
+    assert list(deployment_plan(default)) == ["ensemble", "forecaster", "pricer", "ingress"]
+    assert list(deployment_plan(composed)) == [*(m.value for m in MemberName), "ingress"]
+    assert ClusterConfig.from_args(composed.to_args()) == composed
+    with pytest.raises(ClusterConfigError, match=re.escape("unknown topology 'mesh'; choose one of ['colocated'")):
+        ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g", "topology": "mesh"})

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
+from cluster.app import deployments
 from cluster.config import ClusterConfig
 from cluster.members import MemberName
 from cluster.serve_config import reference_config, serve_config, serve_config_yaml
@@ -34,7 +35,8 @@ def test_deploy_file_is_a_valid_serve_config_for_our_builder(name: str) -> None:
     assert app.import_path == "cluster.app:app_builder"
     config = ClusterConfig.from_args(app.args)
     assert config.registry_dir.name == "registry" and config.registry_dir.is_absolute()
-    assert [d.name for d in app.deployments] == ["IntentDeployment"]
+    reconfigured = [row.deployment_name for row in deployments(config) if row.user_config is not None]
+    assert [d.name for d in app.deployments] == reconfigured  # the deployments this topology starts
     assert set(app.deployments[0].user_config or {}) == {"version", "max_batch_size", "batch_wait_timeout_s"}
 
 

@@ -1,0 +1,119 @@
+"""The chat chain's members in one Ray Serve deployment (the ``colocated`` topology).
+
+One replica loads the intent stage (:class:`IntentRunner`), the product graph (:class:`GraphService`) and the
+reply service, and answers a whole chat request in one call: ``@serve.batch`` groups concurrent chat requests,
+the batch goes through the intent stage once per chat mode, and the rest of each chain runs in this process
+(:class:`~cluster.colocated.ColocatedChain`). It also answers the graph's routes (``recommend``, ``facts``) and
+each co-located member's ``status``, so the separate intent, graph and reply deployments are not started.
+
+``user_config`` is the intent deployment's (``{"version", "max_batch_size", "batch_wait_timeout_s"}``): a new
+intent version is loaded in a worker thread and swapped in while the old one keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+
+from cluster.colocated import ColocatedChain
+from cluster.graph_deployment import GraphService
+from cluster.intent_deployment import IntentRunner
+from cluster.members import MemberName
+from cluster.metrics import ReplicaMetrics, placement
+from cluster.outcomes import MemberOutcome
+from ensemble.chat import ChatRequest, load_reference_frame, load_reply_service
+from ensemble.errors import ShopmeshError
+from ensemble.recommendation import RecommendMode
+from ensemble.registry import Registry
+
+__all__ = ["EnsembleDeployment"]
+
+logger = logging.getLogger(__name__)
+
+
+@serve.deployment(name="EnsembleDeployment")
+class EnsembleDeployment:
+    """Hosts the intent runner, the graph service and the reply service of one replica."""
+
+    def __init__(
+        self,
+        registry_dir: str,
+        intent_version: str | None,
+        graph_dir: str,
+        reply_version: str | None,
+        reply_model_path: str | None,
+        reference_data: str | None,
+        max_batch_size: int,
+        batch_wait_timeout_s: float,
+    ) -> None:
+        registry = Registry(Path(registry_dir))
+        references = load_reference_frame(Path(reference_data) if reference_data else None)
+        self._chain = ColocatedChain(
+            IntentRunner(registry, intent_version),
+            GraphService.load(Path(graph_dir)),
+            load_reply_service(
+                registry, references, reply_version, Path(reply_model_path) if reply_model_path else None
+            ),
+        )
+        self._metrics = ReplicaMetrics(MemberName.INTENT)  # a batch is one pass of the intent stage
+        self._set_batching(max_batch_size, batch_wait_timeout_s)
+        logger.info("ensemble deployment ready: reply %s", self._chain.replies.status())
+
+    def _set_batching(self, max_batch_size: int | None, batch_wait_timeout_s: float | None) -> None:
+        # @serve.batch adds these setters to the method; its type hints do not declare them.
+        batched: Any = self.chat
+        if max_batch_size is not None:
+            batched.set_max_batch_size(int(max_batch_size))
+        if batch_wait_timeout_s is not None:
+            batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
+
+    async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
+        """Apply a new ``user_config``; an intent version that fails to load leaves the current one serving."""
+        self._set_batching(user_config.get("max_batch_size"), user_config.get("batch_wait_timeout_s"))
+        version = user_config.get("version")
+        wanted = None if version in (None, "", "latest") else str(version)
+        runner = self._chain.intent
+        try:
+            await asyncio.to_thread(runner.switch, wanted)
+        except ShopmeshError:
+            logger.exception("intent reload to %s failed; still serving %s", wanted, runner.current.version_id)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def chat(self, requests: list[tuple[ChatRequest, str]]) -> list[dict[str, Any]]:
+        """Whole chain answers for a batch of ``(request, request_id)``, in a thread so the replica keeps
+        accepting requests; each answer says how many requests its batch held (``batch_size``)."""
+        started = time.perf_counter()
+        answers = await asyncio.to_thread(self._chain.answer_batch, [request for request, _ in requests])
+        self._metrics.observe_batch(len(requests), time.perf_counter() - started)
+        logger.debug("chat batch of %s for requests %s", len(requests), [rid for _, rid in requests])
+        return [{**answer, "batch_size": len(requests)} for answer in answers]
+
+    def facts(self, stock_code: str) -> MemberOutcome:
+        return self._chain.graph.facts(stock_code)
+
+    def recommend(
+        self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH, request_id: str = ""
+    ) -> MemberOutcome:
+        logger.debug("recommending for request %s", request_id)
+        return self._chain.graph.recommend(customer_id, k, mode)
+
+    def status(self, member: str = MemberName.INTENT) -> dict[str, Any]:
+        """The status of one co-located member, as its own deployment would give it, with where it runs."""
+        chain = self._chain
+        where = {**placement(), "deployment": "EnsembleDeployment"}
+        if member == MemberName.GRAPH:
+            return {**chain.graph.status(), **where}
+        if member == MemberName.REPLY:
+            status = {**chain.replies.status(), **where}
+        elif member == MemberName.INTENT:
+            status = {**chain.intent.status(), **where}
+        else:
+            raise ValueError(f"member {member!r} is not served by the ensemble deployment")
+        self._metrics.serving(status["version"], member)
+        return status
