@@ -74,7 +74,8 @@ class MemberServing:
     """How one deployment runs: replicas (or autoscaling), the CPU and GPU share of each replica, request
     batching and how many requests a replica takes at once (``None``: Serve's default). ``resources`` asks for
     custom Ray resources as well (e.g. ``{"gpu_pool": 1}`` places replicas on the nodes started with
-    ``--resources '{"gpu_pool": N}'``)."""
+    ``--resources '{"gpu_pool": N}'``). ``num_gpus`` reserves GPUs for each replica, so replicas are placed on
+    GPU nodes; the members still run their models on the CPU there (loading them on CUDA is not built yet)."""
 
     replicas: int = 1
     num_cpus: float = 0.25
