@@ -89,7 +89,7 @@ class RegistryRunner(Generic[S]):
             raise
 
     def status(self, **details: Any) -> dict[str, Any]:
-        """The loaded version, or ``None`` and why none is loaded."""
+        """The loaded version, or ``None`` and why none is loaded, with the caller's ``details``."""
         if self.service is None:
-            return {"member": str(self.name), "version": None, "error": self.load_error}
+            return {"member": str(self.name), "version": None, "error": self.load_error, **details}
         return {"member": str(self.name), "version": self.service.version_id, **details}

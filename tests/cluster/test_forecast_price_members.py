@@ -45,6 +45,7 @@ def test_runners_say_not_trained_when_the_registry_is_empty(tmp_path: Path) -> N
         forecast.unwrap("forecaster")
     assert caught.value.member == "forecaster"
     assert forecast_runner(registry).status() == {"member": "forecaster", "version": None, "error": forecast.error}
+    assert forecast_runner(registry).status(node_id="n1")["node_id"] == "n1"
 
 
 def test_forecast_runner_answers_found_missing_and_invalid(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """``shopmesh serve --address`` on a real two-node Ray cluster started with ``ray start`` on this machine.
 
 The head offers a custom resource ``head_node``, the second node ``second_node``; the serving options place
-the graph member on the head and the intent member on the second node, so the chat answers cross both nodes
-through Serve's proxy. Every Ray process of this cluster is stopped at the end, whatever happened.
+the chat chain (intent, graph and reply share one deployment in the default topology, with the intent member's
+options) on the second node and the forecaster on the head, so the answers cross both nodes through Serve's
+proxy. Every Ray process of this cluster is stopped at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def test_serve_deploys_onto_both_nodes_of_a_running_cluster(tiny_workspace: Path
         port = sock.getsockname()[1]
     serving = {
         "intent": {"num_cpus": 0.25, "resources": {"second_node": 0.5}},
-        "graph": {"num_cpus": 0.25, "resources": {"head_node": 1}},
+        "forecaster": {"num_cpus": 0.25, "resources": {"head_node": 1}},
     }
     env = {**os.environ, "SHOPMESH_HOME": str(tiny_workspace), "RAY_USAGE_STATS_ENABLED": "0"}
     command = [sys.executable, "-m", "shopmesh.cli", "serve", "--address", two_nodes.address, "--port", str(port)]
@@ -143,8 +144,8 @@ def test_serve_deploys_onto_both_nodes_of_a_running_cluster(tiny_workspace: Path
 
     # Assert
     assert f"on the Ray cluster at {two_nodes.address}" in output
-    assert health["intent"]["node_id"] == two_nodes.nodes["second_node"]
-    assert health["graph"]["node_id"] == two_nodes.nodes["head_node"]
+    assert health["intent"]["node_id"] == health["graph"]["node_id"] == two_nodes.nodes["second_node"]
+    assert health["forecaster"]["node_id"] == two_nodes.nodes["head_node"]
     assert all(chat.status_code == 200 for chat in chats), [chat.text for chat in chats]
     assert all(chat.json()["products"][0]["stock_code"] == "71053" for chat in chats)
     assert proc.returncode == 0, output[-3000:]
