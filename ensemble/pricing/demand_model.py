@@ -126,14 +126,20 @@ class DemandModel:
         return DemandModel(brands=updated)
 
 
-def _fit_brand(part: pd.DataFrame, own: FloatArray, comp: FloatArray, week_ridge: float) -> BrandDemand:
+def _fit_brand(
+    part: pd.DataFrame, own: FloatArray, comp: FloatArray, week_ridge: float, cross_price: bool
+) -> BrandDemand:
     stores = np.sort(part["store"].unique())
     weeks = np.sort(part["week"].unique())
     store_idx = np.searchsorted(stores, part["store"].to_numpy())
     week_idx = np.searchsorted(weeks, part["week"].to_numpy())
     deal = part["deal"].to_numpy(dtype=float)
     feat = part["feat"].to_numpy(dtype=float)
-    slopes = np.stack([own, deal * own, feat * own, comp, deal, feat], axis=1)  # (n, 6)
+    # Without cross-price terms the competitor column is left out and its coefficient is 0.
+    columns = [own, deal * own, feat * own, comp, deal, feat]
+    if not cross_price:
+        del columns[3]
+    slopes = np.stack(columns, axis=1)  # (n, 6) or (n, 5)
     n = len(part)
     design = np.zeros((n, len(stores) + len(weeks) + slopes.shape[1]))
     design[np.arange(n), store_idx] = 1.0
@@ -146,7 +152,10 @@ def _fit_brand(part: pd.DataFrame, own: FloatArray, comp: FloatArray, week_ridge
     coef = np.linalg.solve(gram + 1e-9 * np.eye(len(gram)), design.T @ target)
     residual = target - design @ coef
     noise_sd = float(np.sqrt(residual @ residual / max(n - design.shape[1], 1)))
-    e, e_deal, e_feat, c, d, f = coef[len(stores) + len(weeks) :]
+    slope_coef = list(coef[len(stores) + len(weeks) :])
+    if not cross_price:
+        slope_coef.insert(3, 0.0)
+    e, e_deal, e_feat, c, d, f = slope_coef
     own_price = np.exp(own)
     cost = own_price * (1.0 - part["profit"].to_numpy(dtype=float) / 100.0)
     return BrandDemand(
@@ -167,9 +176,10 @@ def _fit_brand(part: pd.DataFrame, own: FloatArray, comp: FloatArray, week_ridge
     )
 
 
-def fit_demand_model(rows: pd.DataFrame, week_ridge: float = 1.0) -> DemandModel:
+def fit_demand_model(rows: pd.DataFrame, week_ridge: float = 1.0, cross_price: bool = True) -> DemandModel:
     """Fit :class:`BrandDemand` for every brand present in ``rows`` (Dominick's rows, e.g. the even
-    stores)."""
+    stores); ``cross_price=False`` leaves the competitor-price term out (the comparison model of
+    :func:`~ensemble.pricing.demand_check.check_demand_model`)."""
     needed = {"store", "brand", "week", "logmove", "deal", "feat", "profit"}
     missing = needed - set(rows.columns)
     if missing:
@@ -180,7 +190,7 @@ def fit_demand_model(rows: pd.DataFrame, week_ridge: float = 1.0) -> DemandModel
     brands: dict[int, BrandDemand] = {}
     for brand in sorted(rows["brand"].unique()):
         mask = (rows["brand"] == brand).to_numpy()
-        brands[int(brand)] = _fit_brand(rows.loc[mask], own[mask], comp[mask], week_ridge)
+        brands[int(brand)] = _fit_brand(rows.loc[mask], own[mask], comp[mask], week_ridge, cross_price)
         logger.info(
             "brand %s: elasticity %.2f, noise sd %.3f",
             brand,

@@ -9,7 +9,7 @@ from typing import Any
 
 from ensemble.datasets import ColumnKind, read_csv_checked
 from ensemble.intent_ensemble import EnsembleMode, evaluate_intent_ensemble
-from ensemble.pricing import evaluate_pricing
+from ensemble.pricing import check_demand_model, evaluate_pricing, evaluate_pricing_seeds
 from shopmesh.commands.evaluate_forecast import register_forecast
 from shopmesh.commands.evaluate_recommend import register_recommend
 from shopmesh.commands.predict import intent_ensemble_for
@@ -25,9 +25,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     pricing = group.add_parser("pricing", help="bandit pricing against baselines in the Dominick's simulator")
     pricing.add_argument("--weeks", type=int, default=80, help="simulated weeks")
-    pricing.add_argument("--seed", type=int, default=0)
+    pricing.add_argument("--seed", type=int, default=0, help="the seed of a single run (without --seeds)")
+    pricing.add_argument(
+        "--seeds", type=int, default=None, help="repeat over seeds 0..N-1 and give each share with a 95%% interval"
+    )
+    pricing.add_argument(
+        "--competitor-reaction",
+        type=float,
+        default=0.0,
+        help="0 = historical competitor prices; r in (0, 1] = competitors follow r x our last price move",
+    )
     pricing.add_argument("--plot", type=Path, default=None, help="regret curve PNG (default: in the workspace)")
     pricing.set_defaults(handler=run_pricing)
+
+    demand = group.add_parser(
+        "demand", help="the pricing simulator's demand model on held-out stores and weeks, against simpler models"
+    )
+    demand.add_argument(
+        "--calibration-share", type=float, default=0.5, help="share of the odd stores' weeks that calibrates levels"
+    )
+    demand.set_defaults(handler=run_demand)
 
     intent = group.add_parser("intent", help="the intent ensemble: accuracy, macro-F1, ECE, out-of-scope detection")
     intent.add_argument("--data", type=Path, required=True, help="CSV of labelled messages")
@@ -49,10 +66,28 @@ def run_pricing(args: argparse.Namespace) -> int:
     if args.weeks < 1:
         raise CommandError(f"--weeks must be at least 1, got {args.weeks}")
     plot = args.plot or args.workspace.root / "pricing_regret.png"
+    if not 0.0 <= args.competitor_reaction <= 1.0:
+        raise CommandError(f"--competitor-reaction must be between 0 and 1, got {args.competitor_reaction}")
+    if args.seeds is not None and args.seeds < 2:
+        raise CommandError(f"--seeds must be at least 2 for an interval, got {args.seeds}; leave it out for one run")
     plot.parent.mkdir(parents=True, exist_ok=True)
-    result = evaluate_pricing(weeks=args.weeks, seed=args.seed, plot_path=plot)
+    if args.seeds is None:
+        result = evaluate_pricing(
+            weeks=args.weeks, seed=args.seed, plot_path=plot, competitor_reaction=args.competitor_reaction
+        )
+    else:
+        result = evaluate_pricing_seeds(
+            seeds=args.seeds, weeks=args.weeks, competitor_reaction=args.competitor_reaction, plot_path=plot
+        )
     result["plot"] = str(plot)
     _print(result)
+    return 0
+
+
+def run_demand(args: argparse.Namespace) -> int:
+    if not 0.0 < args.calibration_share < 1.0:
+        raise CommandError(f"--calibration-share must be strictly between 0 and 1, got {args.calibration_share}")
+    _print(check_demand_model(calibration_share=args.calibration_share))
     return 0
 
 

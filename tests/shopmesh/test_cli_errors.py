@@ -47,3 +47,17 @@ def test_kg_query_before_any_build_says_what_to_do(tmp_path: Path, cli: Any) -> 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "kg build" in result.stderr or "build" in result.stderr
+
+
+def test_eval_pricing_rejects_one_seed_and_an_impossible_reaction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--home", str(tmp_path / "home"), "eval", "pricing", "--seeds", "1"])
+    assert code == 2
+    assert "--seeds must be at least 2" in capsys.readouterr().err
+    code = main(["--home", str(tmp_path / "home"), "eval", "pricing", "--competitor-reaction", "2"])
+    assert code == 2
+    assert "--competitor-reaction must be between 0 and 1, got 2.0" in capsys.readouterr().err
+    code = main(["--home", str(tmp_path / "home"), "eval", "demand", "--calibration-share", "0"])
+    assert code == 2
+    assert "--calibration-share must be strictly between 0 and 1" in capsys.readouterr().err

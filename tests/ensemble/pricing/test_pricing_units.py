@@ -1,31 +1,44 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
-from ensemble.errors import UnknownPricingKeyError
+from ensemble.errors import DataError, UnknownPricingKeyError
 from ensemble.pricing import (
     Guardrails,
     PriceContext,
     ThompsonPricer,
     allowed_prices,
+    build_world,
+    check_demand_model,
+    evaluate_pricing_seeds,
     fit_demand_model,
 )
 
 
-def _synthetic_rows(elasticity: float, seed: int = 0) -> pd.DataFrame:
-    """Two brands in 6 stores x 60 weeks; brand 1's own elasticity is known."""
+def _synthetic_rows(
+    elasticity: float, seed: int = 0, stores: range = range(2, 14, 2), cross_price: float = 0.5
+) -> pd.DataFrame:
+    """Two brands in ``stores`` x 60 weeks; brand 1's own elasticity and the cross-price coefficient are known."""
     rng = np.random.default_rng(seed)
     rows = []
-    for store in range(2, 14, 2):
+    for store in stores:
         for week in range(1, 61):
             prices = np.exp(rng.normal(np.log(0.04), 0.15, size=11))
             deal, feat = float(rng.random() < 0.3), float(rng.random() < 0.2)
             for brand in (1, 2):
                 comp = (np.log(prices).sum() - np.log(prices[brand - 1])) / 10
                 logmove = (
-                    2.0 + 0.1 * store + elasticity * np.log(prices[brand - 1]) + 0.5 * comp + 0.3 * deal + 0.6 * feat
+                    2.0
+                    + 0.1 * store
+                    + elasticity * np.log(prices[brand - 1])
+                    + cross_price * comp
+                    + 0.3 * deal
+                    + 0.6 * feat
                 )
                 row = {"store": store, "brand": brand, "week": week, "logmove": logmove + rng.normal(0, 0.1)}
                 row.update({f"price{b + 1}": prices[b] for b in range(11)})
@@ -98,3 +111,67 @@ def test_recommend_price_explains_and_rejects_unknown_keys() -> None:
         pricer.recommend_price(7, 1, PriceContext())
     with pytest.raises(UnknownPricingKeyError, match="brand 3 is unknown"):
         pricer.recommend_price(1, 3, PriceContext())
+
+
+def test_reacting_competitors_follow_the_last_price_move() -> None:
+    # Prepare: a world on the synthetic odd stores, with and without reaction
+    rows = _synthetic_rows(elasticity=-2.5, stores=range(2, 14))
+    model = fit_demand_model(rows[rows["store"] % 2 == 0])
+    odd = rows[rows["store"] % 2 == 1]
+    historical = build_world(model, odd, weeks=10, seed=0)
+    reacting = build_world(model, odd, weeks=10, seed=0, competitor_reaction=0.5)
+    cut = reacting.reference_price * 0.9
+    # Execute
+    unchanged = historical.competitor_context(3, cut)
+    followed = reacting.competitor_context(3, cut)
+    # Assert: no reaction replays history; a 10 % cut is answered by 0.5 x log(0.9) on the log competitor price
+    np.testing.assert_allclose(unchanged, historical.competitor_log_price[:, 3])
+    np.testing.assert_allclose(followed - reacting.competitor_log_price[:, 3], 0.5 * np.log(0.9))
+    # The cut lowers this week's demand through the (positive) cross-price coefficient
+    assert (reacting.mean_log_units(3, cut, followed) < reacting.mean_log_units(3, cut, unchanged)).all()
+    with pytest.raises(DataError, match="competitor_reaction must be between 0"):
+        build_world(model, odd, weeks=10, competitor_reaction=1.5)
+
+
+def test_seeded_evaluation_gives_intervals_regret_curves_and_no_violations(tmp_path: Path) -> None:
+    # Prepare
+    rows = _synthetic_rows(elasticity=-2.5, stores=range(2, 14))
+    plot = tmp_path / "regret.png"
+    # Execute
+    report = evaluate_pricing_seeds(
+        seeds=3, weeks=20, competitor_reaction=0.3, plot_path=plot, rows=rows, warmup_weeks=4
+    )
+    # Assert
+    assert set(report["policies"]) == {"historical", "greedy", "thompson", "oracle"}
+    for name, policy in report["policies"].items():
+        share = policy["pct_of_oracle"]
+        assert len(policy["per_seed"]) == 3
+        assert share["low"] <= share["mean"] <= share["high"]
+        assert share["mean"] == pytest.approx(np.mean(policy["per_seed"]), abs=1e-3)
+        if name != "oracle":
+            assert share["mean"] < 100.0 + 1e-9
+    # Seeds differ: the bandit's shares are not all equal; the oracle is 100 % in every seed
+    assert len(set(report["policies"]["thompson"]["per_seed"])) > 1
+    assert report["policies"]["oracle"]["per_seed"] == [100.0] * 3
+    assert report["guardrail_violations"] == {"greedy": 0, "thompson": 0, "oracle": 0}
+    assert report["competitor_reaction"] == 0.3
+    with Image.open(plot) as image:
+        assert image.size[0] > 400
+    with pytest.raises(DataError, match="seeds must be at least 2"):
+        evaluate_pricing_seeds(seeds=1, rows=rows)
+
+
+def test_demand_check_prefers_the_cross_price_model_when_competitors_matter() -> None:
+    # Prepare: competitor prices vary within a week (random per store), so their effect is identifiable
+    rows = _synthetic_rows(elasticity=-2.5, stores=range(2, 14), cross_price=1.5)
+    # Execute
+    report = check_demand_model(rows)
+    # Assert: the full model recovers the noise level (0.1) and the coefficient; without the term the
+    # competitors' spread (sd about 0.05 x 1.5) is left in the error; the per-series mean is far worse
+    assert report["full"]["rmse"] == pytest.approx(0.1, abs=0.03)
+    assert report["competitor_elasticities"]["1"] == pytest.approx(1.5, abs=0.3)
+    assert report["no_cross_price"]["rmse"] > report["full"]["rmse"] * 1.1
+    assert report["series_mean"]["rmse"] > report["full"]["rmse"] * 1.5
+    assert set(report["full_by_brand"]) == {"1", "2"}
+    with pytest.raises(DataError, match="calibration_share must be strictly between 0 and 1"):
+        check_demand_model(rows, calibration_share=1.0)
