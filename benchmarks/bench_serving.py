@@ -45,7 +45,16 @@ from typing import Any
 import matplotlib
 from loadgen import LoadResult, drive, http_load
 from ray import serve
-from serving_stack import PeerProcess, RayMemory, Workspace, bitext_test_texts, ensure_workspace, free_port, ray_memory
+from serving_stack import (
+    PeerProcess,
+    RayMemory,
+    Workspace,
+    bitext_test_texts,
+    ensure_workspace,
+    free_port,
+    peer_cache,
+    ray_memory,
+)
 
 import cluster
 
@@ -194,7 +203,7 @@ def _peer_cells(
 ) -> list[dict[str, Any]]:
     """The peer at each concurrency, in a process started for this pass and stopped after it."""
     cells = []
-    with PeerProcess(workspace.cache) as peer:
+    with PeerProcess(peer_cache(workspace)) as peer:
         _warm_up(f"{peer.url}/v1/intent", [{"text": t} for t in texts], args)
         for concurrency in args.concurrency:
             load = _http(f"{peer.url}/v1/intent", [{"text": t} for t in texts], system, concurrency, args)
