@@ -15,6 +15,7 @@ from shopmesh.commands.evaluate_recommend import register_recommend
 from shopmesh.commands.predict import intent_ensemble_for
 from shopmesh.errors import CommandError
 from shopmesh.plots import confusion_matrix_plot, png_path
+from shopmesh.progress import ticking
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,7 +54,8 @@ def run_pricing(args: argparse.Namespace) -> int:
     if args.weeks < 1:
         raise CommandError(f"--weeks must be at least 1, got {args.weeks}")
     plot = png_path(args.plot, args.workspace.root / "pricing_regret.png")
-    result = evaluate_pricing(weeks=args.weeks, seed=args.seed, plot_path=plot)
+    with ticking(f"simulating {args.weeks} weeks of pricing"):
+        result = evaluate_pricing(weeks=args.weeks, seed=args.seed, plot_path=plot)
     result["plot"] = str(plot)
     _print(result)
     return 0
@@ -73,8 +75,9 @@ def run_intent(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.data} has no rows to evaluate; give a CSV with at least one labelled message")
     plot = png_path(args.plot, args.workspace.root / "intent_confusion.png")
     ensemble = intent_ensemble_for(args)
-    decisions = ensemble.predict(texts, args.mode)
-    scores = score_decisions(ensemble, decisions, labels, mode=args.mode, oos_texts=oos_texts)
+    with ticking(f"evaluating on {len(texts)} messages"):
+        decisions = ensemble.predict(texts, args.mode)
+        scores = score_decisions(ensemble, decisions, labels, mode=args.mode, oos_texts=oos_texts)
     confusion_matrix_plot(labels, [d.intent for d in decisions], plot, title=f"{ensemble.version}, {args.mode} mode")
     result: dict[str, Any] = {"version": ensemble.version, "mode": args.mode, **scores, "plot": str(plot)}
     _print(result)

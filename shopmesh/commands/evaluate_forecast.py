@@ -28,6 +28,7 @@ from ensemble.forecasting import (
 from ensemble.forecasting.evaluation import summarise
 from shopmesh.errors import CommandError
 from shopmesh.plots import forecast_bands, png_path
+from shopmesh.progress import ticking
 
 __all__ = ["register_forecast"]
 
@@ -147,7 +148,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     config = _config(args)
     plot = png_path(args.plot, args.workspace.root / "forecast_bands.png")
     data = _data(args, config)
-    result = rolling_evaluation(data.frame, config, learn_ids=data.learn_ids, report_ids=data.report_ids)
+    with ticking("rolling-origin forecasts of every member"):
+        result = rolling_evaluation(data.frame, config, learn_ids=data.learn_ids, report_ids=data.report_ids)
     forecast_bands(result, plot)
     _print({"data": data.source, **summarise(result), "plot": str(plot)})
     return 0
@@ -166,6 +168,7 @@ def run_inventory(args: argparse.Namespace) -> int:
     panel = build_panel(data.frame, min_length=config.horizon + config.min_train + 1)
     learn = None if data.learn_ids is None else [k for k in data.learn_ids if k in set(panel.keys)]
     report = None if data.report_ids is None else [k for k in data.report_ids if k in set(panel.keys)]
-    result = rolling_forecasts(panel, config, learn, report)
+    with ticking("rolling-origin forecasts of every member"):
+        result = rolling_forecasts(panel, config, learn, report)
     _print({"data": data.source, **simulate_inventory(result, policy)})
     return 0

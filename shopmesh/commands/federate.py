@@ -11,6 +11,7 @@ from federation import FederatedResult, FederationConfig, run_federated_deployme
 from federation.config import PartitionScheme, StrategyName
 from shopmesh.errors import CommandError
 from shopmesh.plots import png_path, round_accuracy
+from shopmesh.progress import RoundBar
 
 ENGINES = ("simulation", "deployment")
 
@@ -77,17 +78,18 @@ def run(args: argparse.Namespace) -> int:
         dirichlet_alpha=args.dirichlet_alpha,
     )
     plot = png_path(args.plot, args.workspace.federation / "round_accuracy.png")
-    if args.engine == "deployment":
-        result = run_federated_deployment(
-            config,
-            args.nodes,
-            work_dir=args.workspace.federation,
-            superlink_port=args.superlink_port,
-            insecure=args.insecure,
-            progress=print,
-        )
-    else:
-        result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=print)
+    with RoundBar(args.rounds) as rounds:
+        if args.engine == "deployment":
+            result = run_federated_deployment(
+                config,
+                args.nodes,
+                work_dir=args.workspace.federation,
+                superlink_port=args.superlink_port,
+                insecure=args.insecure,
+                progress=rounds,
+            )
+        else:
+            result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=rounds)
     written = write_round_plot(result, plot)
     print(json.dumps({**result.to_dict(), "plot": str(written) if written else None}, indent=2, default=str))
     return 0 if result.version_id else 1
