@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from ensemble.forecasting.rolling import SERVED, RollingForecasts
@@ -190,6 +191,7 @@ def latency_histograms(cells: Sequence[Mapping[str, Any]], out: Path) -> Path:
             for cell in here:
                 axis.hist(cell["latencies_ms"], bins=bins, histtype="step", linewidth=1.5, label=cell["system"])
             axis.set_xscale("log")
+            axis.xaxis.set_minor_formatter(NullFormatter())  # decade labels only: minor labels overlap
             axis.legend(fontsize=8)
         axis.set_xlabel("latency (ms, log scale)")
         axis.set_ylabel("requests")
