@@ -31,6 +31,7 @@ __all__ = [
     "forecast_bands",
     "latency_histograms",
     "png_path",
+    "pricing_regret",
     "round_accuracy",
 ]
 
@@ -90,6 +91,24 @@ def round_accuracy(accuracy: Mapping[int, float], out: Path, *, title: str = "Fe
     axis.set_ylabel("validation accuracy (weighted over nodes)")
     axis.set_title(title)
     axis.grid(alpha=0.3)
+    return _save(figure, out)
+
+
+def pricing_regret(weekly_profit: Mapping[str, Sequence[float] | np.ndarray], out: Path) -> Path:
+    """Cumulative regret of each pricing policy against the oracle's profit, week by week."""
+    if "oracle" not in weekly_profit:
+        raise CommandError(f"the pricing run has no oracle profit to measure regret against; got {list(weekly_profit)}")
+    oracle = np.cumsum(np.asarray(weekly_profit["oracle"], dtype=np.float64))
+    figure = _figure(7, 4)
+    axis = figure.add_subplot()
+    for name, profit in weekly_profit.items():
+        if name != "oracle":
+            regret = oracle - np.cumsum(np.asarray(profit, dtype=np.float64))
+            axis.plot(np.arange(1, len(regret) + 1), regret, label=name)
+    axis.set_xlabel("simulated week")
+    axis.set_ylabel("cumulative regret vs oracle (profit units)")
+    axis.set_title("Pricing policies on Dominick's odd stores\n(simulator fitted on even stores)")
+    axis.legend()
     return _save(figure, out)
 
 

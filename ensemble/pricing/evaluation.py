@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -98,26 +94,10 @@ def run_policies(
     return weekly, violations
 
 
-def _plot(weekly: dict[str, FloatArray], path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(7, 4))
-    oracle = np.cumsum(weekly["oracle"])
-    for name, profit in weekly.items():
-        if name != "oracle":
-            axis.plot(np.arange(1, len(profit) + 1), oracle - np.cumsum(profit), label=name)
-    axis.set_xlabel("simulated week")
-    axis.set_ylabel("cumulative regret vs oracle (profit units)")
-    axis.set_title("Pricing policies on Dominick's odd stores (simulator fitted on even stores)")
-    axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
 def evaluate_pricing(
     weeks: int = 80,
     seed: int = 0,
-    plot_path: Path | None = None,
+    on_weekly_profit: Callable[[Mapping[str, FloatArray]], None] | None = None,
     guardrails: Guardrails | None = None,
     rows: pd.DataFrame | None = None,
     warmup_weeks: int = 8,
@@ -125,8 +105,8 @@ def evaluate_pricing(
     """Fit the simulator on Dominick's even stores, run the four policies on the odd stores for ``weeks``
     weeks and return a JSON-able dict: per policy total profit and % of oracle (overall and over the last
     quarter of the weeks), the bandit's guardrail violations, the demand model's elasticities and timings.
-    ``rows`` defaults to :func:`~ensemble.datasets.load_dominicks`; ``plot_path`` receives the regret curve
-    (PNG)."""
+    ``rows`` defaults to :func:`~ensemble.datasets.load_dominicks`; ``on_weekly_profit`` receives each
+    policy's realised profit per week, (weeks,) each, e.g. to draw the regret curves."""
     guardrails = guardrails or Guardrails()
     data = load_dominicks() if rows is None else rows
     even, odd = split_dominicks(data)
@@ -148,8 +128,8 @@ def evaluate_pricing(
         }
         for name, profit in weekly.items()
     }
-    if plot_path is not None:
-        _plot(weekly, Path(plot_path))
+    if on_weekly_profit is not None:
+        on_weekly_profit(weekly)
     return {
         "policies": policies,
         "weeks": weeks,
@@ -163,5 +143,4 @@ def evaluate_pricing(
         "unit_cost_assumption": "cost = price x (1 - profit/100), brand median over even stores",
         "fit_seconds": round(fit_seconds, 2),
         "simulate_seconds": round(run_seconds, 2),
-        "plot_path": str(plot_path) if plot_path is not None else None,
     }

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from ensemble.datasets import ColumnKind, read_csv_checked
 from ensemble.intent_ensemble import EnsembleMode, score_decisions
@@ -14,8 +18,10 @@ from shopmesh.commands.evaluate_forecast import register_forecast
 from shopmesh.commands.evaluate_recommend import register_recommend
 from shopmesh.commands.predict import intent_ensemble_for
 from shopmesh.errors import CommandError
-from shopmesh.plots import confusion_matrix_plot, png_path
+from shopmesh.plots import confusion_matrix_plot, png_path, pricing_regret
 from shopmesh.progress import ticking
+
+FloatArray = NDArray[np.float64]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,8 +60,12 @@ def run_pricing(args: argparse.Namespace) -> int:
     if args.weeks < 1:
         raise CommandError(f"--weeks must be at least 1, got {args.weeks}")
     plot = png_path(args.plot, args.workspace.root / "pricing_regret.png")
+
+    def draw(weekly_profit: Mapping[str, FloatArray]) -> None:
+        pricing_regret(weekly_profit, plot)
+
     with ticking(f"simulating {args.weeks} weeks of pricing"):
-        result = evaluate_pricing(weeks=args.weeks, seed=args.seed, plot_path=plot)
+        result = evaluate_pricing(weeks=args.weeks, seed=args.seed, on_weekly_profit=draw)
     result["plot"] = str(plot)
     _print(result)
     return 0

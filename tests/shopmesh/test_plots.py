@@ -105,6 +105,13 @@ def test_latency_histograms_need_the_latencies_in_the_results(tmp_path: Path) ->
         plots.latency_histograms([{"system": "peer", "concurrency": 1}], tmp_path / "old.png")
 
 
+def test_pricing_regret_needs_the_oracle(tmp_path: Path) -> None:
+    weekly = {"oracle": [10.0, 12.0, 11.0], "thompson": [8.0, 11.5, 11.0], "historical": [7.0, 9.0, 8.0]}
+    assert _png_size(plots.pricing_regret(weekly, tmp_path / "regret.png")) == (700, 400)
+    with pytest.raises(CommandError, match="no oracle"):
+        plots.pricing_regret({"thompson": [1.0]}, tmp_path / "x.png")
+
+
 def test_a_plot_path_that_is_not_png_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match=r"must end in \.png"):
         plots.png_path(tmp_path / "plot.jpg", tmp_path / "default.png")
