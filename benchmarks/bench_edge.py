@@ -1,15 +1,25 @@
 """Edge inference side by side: torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, MiniLM intent model.
 
-Same inputs for all three (the model's own tokenisation, so tokenisation time is excluded), batch 1 and
-32, same thread count; int8 is dynamic per-channel. Prints median latencies, ratios to torch, model sizes
-and argmax agreement; asserts nothing.
+The model is MiniLM with a linear head fitted on frozen embeddings of ``--train-per-intent`` Bitext train-split
+messages per intent. Same inputs for all three engines (the model's own tokenisation, so tokenisation time is
+excluded), batch 1 and 32 of test-split messages, same thread count; int8 is dynamic per-channel. Prints median
+latencies, ratios to torch, model sizes and argmax agreement on the whole test split.
 
-    .venv/bin/python benchmarks/bench_edge.py [--threads N] [--repeats N]
+The cascade: on the test split, the device (int8) answers a message when its confidence reaches a threshold
+and passes the rest on; the cluster stand-in here is the same model in torch fp32, so the curve shows what
+answering on the int8 device costs at each share, and how accurate the device's own answers are (a stronger
+cluster model lifts the overall curve where little is answered on the device). Writes
+``benchmarks/results/bench_edge.json`` and ``bench_edge.png`` (share on device vs accuracy, drawn from that
+file; ``--replot`` redraws it without measuring). Asserts nothing.
+
+    .venv/bin/python benchmarks/bench_edge.py [--threads N] [--repeats N] [--train-per-intent N] [--replot]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import statistics
 import tempfile
@@ -20,34 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 import torch
+from numpy.typing import NDArray
 
 from edge.export import BundleSigner, export_fp32, export_intent
+from edge.export.bundle_writer import DEFAULT_CONFIDENCE_THRESHOLD
+from ensemble.datasets import load_bitext, split_bitext
 from ensemble.members.intent import IntentModel, encode
+from shopmesh.plots import CascadePoint, cascade_tradeoff
 
-EXAMPLES = {
-    "order_status": [
-        "where is my order", "has my parcel shipped yet", "track my package please",
-        "when will my delivery arrive", "my order still has not come", "what is the status of order 5521",
-        "is my shipment on its way", "the courier has not delivered my box",
-    ],
-    "returns": [
-        "I want to return these shoes", "how do I send an item back",
-        "can I get a refund for a broken kettle",
-        "the jacket is too small, I want to exchange it", "start a return for my order",
-        "the lamp arrived damaged, refund please", "what is your returns policy",
-        "I would like my money back",
-    ],
-    "greeting": [
-        "hello", "hi there", "good morning", "hey, how are you", "good evening!", "hiya", "greetings",
-        "hello, anyone there?",
-    ],
-    "store_hours": [
-        "when do you open", "what time does the shop close today", "are you open on sunday",
-        "opening hours please", "is the store open on bank holidays", "until when are you open tonight",
-        "what are your hours on saturday", "do you open early on weekdays",
-    ],
-}  # fmt: skip
+RESULTS = Path(__file__).with_name("results")
+THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]
 
 
 def fit_head(model: IntentModel, texts: list[str], gold: list[str]) -> None:
@@ -80,17 +74,62 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def cascade_points(
+    confidence: NDArray[np.floating], device_correct: NDArray[np.bool_], cluster_correct: NDArray[np.bool_]
+) -> list[CascadePoint]:
+    """Per threshold: the share with ``confidence >= threshold`` (answered on the device), the accuracy of those
+    answers (None when there are none), and the accuracy of all answers with the rest from the cluster."""
+    points = []
+    for threshold in THRESHOLDS:
+        on_device = confidence >= threshold
+        answers = np.where(on_device, device_correct, cluster_correct)
+        points.append(
+            CascadePoint(
+                threshold=threshold,
+                device_share=float(on_device.mean()),
+                device_accuracy=float(device_correct[on_device].mean()) if on_device.any() else None,
+                overall_accuracy=float(answers.mean()),
+            )
+        )
+    return points
+
+
+def plot_results(results: Path, out: Path) -> Path:
+    """The cascade trade-off curve from a saved results JSON."""
+    report = json.loads(results.read_text(encoding="utf-8"))
+    cascade = report["cascade"]
+    points = [CascadePoint.from_dict(row) for row in cascade["points"]]
+    return cascade_tradeoff(points, out, threshold=cascade.get("bundle_threshold"))
+
+
+def _sample(frame: pd.DataFrame, per_intent: int) -> pd.DataFrame:
+    return frame.groupby("intent", group_keys=False).head(per_intent).reset_index(drop=True)
+
+
+def _softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--train-per-intent", type=int, default=10, help="train-split messages per intent")
+    parser.add_argument("--replot", action="store_true", help="only redraw bench_edge.png from bench_edge.json")
     args = parser.parse_args()
+    if args.replot:
+        print(f"wrote {plot_results(RESULTS / 'bench_edge.json', RESULTS / 'bench_edge.png')}")
+        return
     torch.set_num_threads(args.threads)
 
-    texts = [t for items in EXAMPLES.values() for t in items]  # 32 texts
-    gold = [label for label, items in EXAMPLES.items() for _ in items]
-    model = IntentModel.from_pretrained(list(EXAMPLES))
-    fit_head(model, texts, gold)
+    splits = split_bitext(load_bitext())
+    train = _sample(splits.train, args.train_per_intent)
+    test_texts = [str(t) for t in splits.test["instruction"]]
+    test_gold = [str(label) for label in splits.test["intent"]]
+    model = IntentModel.from_pretrained(sorted(splits.train["intent"].unique()))
+    fit_head(model, [str(t) for t in train["instruction"]], [str(label) for label in train["intent"]])
+    texts = test_texts[:32]
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = export_intent(model, Path(tmp) / "bundle", version_id="intent:v0001", signer=BundleSigner.generate())
@@ -111,7 +150,6 @@ def main() -> None:
         batches = {1: model.tokenize(texts[:1]), 32: model.tokenize(texts)}
         timings: dict[str, dict[int, float]] = {}
         with torch.no_grad():
-            reference = model(**batches[32]).numpy()
             for size, batch in batches.items():
                 timings.setdefault("torch-fp32", {})[size] = median_ms(partial(model, **batch), args.repeats)
                 feeds = {k: v.numpy() for k, v in batch.items()}
@@ -124,12 +162,38 @@ def main() -> None:
                 f"{by_size[32]:8.2f} {base[32] / by_size[32]:6.2f}"
             )
         print("(x = torch latency / engine latency; >1 is faster than torch)")
-        feeds32 = {k: v.numpy() for k, v in batches[32].items()}
-        for name, sess in engines.items():
-            logits = sess.run(None, feeds32)[0]
+        test_batch = model.tokenize(test_texts)
+        with torch.no_grad():
+            reference = model(**test_batch).numpy()
+        feeds = {k: v.numpy() for k, v in test_batch.items()}
+        gold = np.array([model.labels.index(label) for label in test_gold])
+        outputs = {name: sess.run(None, feeds)[0] for name, sess in engines.items()}
+        for name, logits in outputs.items():
             agree = float((logits.argmax(-1) == reference.argmax(-1)).mean())
             diff = float(np.abs(logits - reference).max())
-            print(f"{name}: max |logit diff| vs torch {diff:.2e}, argmax agreement {agree:.3f}")
+            print(f"{name}: max |logit diff| vs torch {diff:.2e}, argmax agreement {agree:.3f} on {len(gold)} texts")
+
+    device = _softmax(outputs["ort-int8"])
+    points = cascade_points(device.max(axis=-1), device.argmax(-1) == gold, reference.argmax(-1) == gold)
+    print(f"\ncascade on {len(gold)} test-split texts (device int8, cluster stand-in torch fp32)")
+    print(f"{'threshold':>9} {'on device':>9} {'device acc':>10} {'overall acc':>11}")
+    for point in points:
+        device_acc = "-" if point.device_accuracy is None else f"{point.device_accuracy:.3f}"
+        print(f"{point.threshold:9.2f} {point.device_share:9.3f} {device_acc:>10} {point.overall_accuracy:11.3f}")
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "settings": {k: str(v) for k, v in vars(args).items()},
+        "timings_ms": {name: {str(size): ms for size, ms in by_size.items()} for name, by_size in timings.items()},
+        "sizes_mb": sizes,
+        "cascade": {
+            "texts": len(gold),
+            "bundle_threshold": DEFAULT_CONFIDENCE_THRESHOLD,
+            "points": [dataclasses.asdict(point) for point in points],
+        },
+    }
+    (RESULTS / "bench_edge.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    plot_results(RESULTS / "bench_edge.json", RESULTS / "bench_edge.png")
+    print(f"wrote {RESULTS / 'bench_edge.json'} and {RESULTS / 'bench_edge.png'}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """shopmesh's cluster against the peer a user would write instead, side by side on loopback in one run.
 
 Run: ``python benchmarks/bench_serving.py [--home DIR] [--requests 300] [--seconds 20] [--concurrency 1,32]
-[--warmup 100] [--topology colocated,composed] [--serving JSON] [--no-unbatched]``. The workspace (default
+[--warmup 100] [--topology colocated,composed] [--serving JSON] [--no-unbatched] [--replot]``. The workspace (default
 ``.shopmesh``) gets a knowledge graph and a head-trained intent version from the project's CLI when it has none.
 
 Each system first gets ``--warmup`` uncounted requests at the highest concurrency. Then cells, each a bounded
@@ -22,8 +22,9 @@ clients:
 
 Prints a table, the ratios against the issue's goals (at the highest concurrency >= 4x the peer's rps with
 p95 <= 1/4 of the peer's; at 1 client p50 <= the peer's + 5 ms), the memory of the Ray session's processes at
-idle and under load, and writes ``benchmarks/results/bench_serving.json`` and ``bench_serving.png``
-(latency histograms). Asserts nothing. The peer and the cluster are always stopped, also on Ctrl-C.
+idle and under load, and writes ``benchmarks/results/bench_serving.json`` (every request's latency included)
+and ``bench_serving.png`` (latency histograms drawn from that file; ``--replot`` redraws it without measuring).
+Asserts nothing. The peer and the cluster are always stopped, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -42,15 +43,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import matplotlib
 from loadgen import LoadResult, drive, http_load
 from ray import serve
-from serving_stack import PeerProcess, RayMemory, Workspace, bitext_test_texts, ensure_workspace, free_port, ray_memory
+from serving_stack import (
+    PeerProcess,
+    RayMemory,
+    Workspace,
+    bitext_test_texts,
+    ensure_workspace,
+    free_port,
+    peer_cache,
+    ray_memory,
+)
 
 import cluster
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from shopmesh.plots import latency_histograms
 
 logger = logging.getLogger("bench_serving")
 
@@ -90,7 +97,14 @@ class MemorySampler:
 
 
 def _cell(load: LoadResult, system: str) -> dict[str, Any]:
-    return {"system": system, **load.summary(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    """A cell of the results JSON: the summary, the load average, and every request's latency (for the plot)."""
+    latencies = [round(v, 3) for v in load.latencies_ms]
+    return {
+        "system": system,
+        **load.summary(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "latencies_ms": latencies,
+    }
 
 
 def _http(url: str, bodies: list[dict[str, Any]], label: str, concurrency: int, args: argparse.Namespace) -> LoadResult:
@@ -190,17 +204,15 @@ def _peer_cells(
     texts: list[str],
     args: argparse.Namespace,
     system: str,
-    latencies: dict[tuple[str, int], tuple[float, ...]],
 ) -> list[dict[str, Any]]:
     """The peer at each concurrency, in a process started for this pass and stopped after it."""
     cells = []
-    with PeerProcess(workspace.cache) as peer:
+    with PeerProcess(peer_cache(workspace)) as peer:
         _warm_up(f"{peer.url}/v1/intent", [{"text": t} for t in texts], args)
         for concurrency in args.concurrency:
             load = _http(f"{peer.url}/v1/intent", [{"text": t} for t in texts], system, concurrency, args)
             cells.append(_cell(load, system))
-            latencies[system, concurrency] = load.latencies_ms
-            logger.info("%s", cells[-1])
+            logger.info("%s", {k: v for k, v in cells[-1].items() if k != "latencies_ms"})
     return cells
 
 
@@ -240,25 +252,10 @@ def _ratios(cells: list[dict[str, Any]], concurrency: list[int]) -> list[dict[st
     return rows
 
 
-def _plot(latencies: dict[tuple[str, int], tuple[float, ...]], concurrency: list[int], out: Path) -> None:
-    figure, axes = plt.subplots(1, len(concurrency), figsize=(6 * len(concurrency), 4), squeeze=False)
-    for axis, level in zip(axes[0], concurrency, strict=True):
-        values = [v for (_, c), vs in latencies.items() if c == level for v in vs]
-        if not values:
-            continue
-        low, high = max(min(values), 0.1), max(values)
-        bins = [low * (high / low) ** (i / 40) for i in range(41)] if high > low else 10
-        for (system, c), samples in latencies.items():
-            if c == level and samples:
-                axis.hist(samples, bins=bins, histtype="step", label=system, linewidth=1.5)
-        axis.set_xscale("log")
-        axis.set_xlabel("latency (ms, log scale)")
-        axis.set_ylabel("requests")
-        axis.set_title(f"{level} concurrent client(s)")
-        axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(out, dpi=110)
-    plt.close(figure)
+def plot_results(results: Path, out: Path) -> Path:
+    """Latency histograms (a panel per concurrency, a curve per system) from a saved results JSON."""
+    report = json.loads(results.read_text(encoding="utf-8"))
+    return latency_histograms(report["cells"], out)
 
 
 def main() -> None:
@@ -281,28 +278,33 @@ def main() -> None:
         default=list(cluster.Topology),
         help="the cluster topologies to measure, in turn (default: colocated,composed)",
     )
+    parser.add_argument(
+        "--replot", action="store_true", help="only redraw bench_serving.png from the saved bench_serving.json"
+    )
     args = parser.parse_args()
+    if args.replot:
+        plot_results(RESULTS / "bench_serving.json", RESULTS / "bench_serving.png")
+        print(f"wrote {RESULTS / 'bench_serving.png'}")
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would load the driver
     signal.signal(signal.SIGTERM, _interrupt)
     workspace = ensure_workspace(args.home)
     texts = bitext_test_texts()
     cells: list[dict[str, Any]] = []
-    latencies: dict[tuple[str, int], tuple[float, ...]] = {}
     memory: dict[str, Any] = {}
-    cells += _peer_cells(workspace, texts, args, "peer (before)", latencies)
+    cells += _peer_cells(workspace, texts, args, "peer (before)")
     for topology in args.topology:
         for batched in (True, False) if not args.no_unbatched else (True,):
             for system, load in _shopmesh_cells(workspace, texts, args, batched, memory, topology):
                 cells.append(_cell(load, system))
-                latencies[system, load.concurrency] = load.latencies_ms
-    cells += _peer_cells(workspace, texts, args, "peer (after)", latencies)
+    cells += _peer_cells(workspace, texts, args, "peer (after)")
     ratios = _ratios(cells, args.concurrency)
     RESULTS.mkdir(exist_ok=True)
     report = {"settings": {k: str(v) for k, v in vars(args).items()}, "cells": cells, "ratios": ratios}
     report["ray_memory"] = memory
     (RESULTS / "bench_serving.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    _plot(latencies, args.concurrency, RESULTS / "bench_serving.png")
+    plot_results(RESULTS / "bench_serving.json", RESULTS / "bench_serving.png")
     _print(cells, ratios, memory)
     print(f"wrote {RESULTS / 'bench_serving.json'} and {RESULTS / 'bench_serving.png'}")
 

@@ -24,6 +24,7 @@ import psutil
 
 from ensemble.datasets import load_bitext, split_bitext
 from ensemble.registry import Registry
+from shopmesh.config import Workspace, workspace_from
 
 __all__ = [
     "PeerProcess",
@@ -34,6 +35,7 @@ __all__ = [
     "cpu_used_by_role",
     "ensure_workspace",
     "free_port",
+    "peer_cache",
     "process_role",
     "ray_memory",
     "replica_pids",
@@ -46,23 +48,9 @@ PEER_SCRIPT = Path(__file__).with_name("serving_peer.py")
 GIB = 1024**3
 
 
-@dataclass(frozen=True)
-class Workspace:
-    """The shopmesh home the benchmark serves from."""
-
-    root: Path
-
-    @property
-    def registry(self) -> Path:
-        return self.root / "registry"
-
-    @property
-    def graph(self) -> Path:
-        return self.root / "graph"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "bench-cache"
+def peer_cache(workspace: Workspace) -> Path:
+    """Where the peer keeps its fitted classifier between runs: beside the workspace's registry."""
+    return workspace.root / "bench-cache"
 
 
 def _shopmesh(home: Path, *args: str) -> None:
@@ -75,7 +63,7 @@ def _shopmesh(home: Path, *args: str) -> None:
 
 def ensure_workspace(home: Path) -> Workspace:
     """A workspace with a knowledge graph and an intent version, built with the CLI where missing."""
-    workspace = Workspace(home.resolve())
+    workspace = workspace_from(str(home))
     if not (workspace.graph / "manifest.json").exists():
         _shopmesh(workspace.root, "kg", "build")
     if not Registry(workspace.registry).list("intent"):

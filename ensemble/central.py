@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -56,9 +57,11 @@ def train_intent_version(
     trainer: Trainer = Trainer.FINE_TUNE,
     augment: AugmentConfig | None = None,
     data_name: str = "bitext-customer-support",
+    on_step: Callable[[int, int], None] | None = None,
 ) -> CentralResult:
     """Train with ``trainer`` on ``splits.train``, fit the temperature on validation plus a style-rewritten copy
-    of it (:func:`~ensemble.augmentation.styled_copy`), evaluate on both, and publish."""
+    of it (:func:`~ensemble.augmentation.styled_copy`), evaluate on both, and publish. ``on_step`` hears
+    ``(done, total)`` after every fine-tuning batch."""
     start = time.perf_counter()
     train, val = splits.train, splits.val
     labels = sorted(pd.unique(train[label_col]).tolist())
@@ -72,7 +75,7 @@ def train_intent_version(
         augment = augment or AugmentConfig()
         frozen = freeze_embeddings(model)
         logger.info("fine-tuning the encoder (%d embedding parameters frozen) for %d epochs", frozen, cfg.epochs)
-        report = fine_tune(model, texts, targets, cfg, StyleAugmenter(augment))
+        report = fine_tune(model, texts, targets, cfg, StyleAugmenter(augment), on_step=on_step)
         details.update(trainer="fine-tune (embeddings frozen, style augmentation)", epochs=cfg.epochs)
         details.update(learning_rate=cfg.learning_rate, label_smoothing=cfg.label_smoothing)
         details["augmentation"] = dict(vars(augment))

@@ -130,10 +130,12 @@ def fine_tune(
     cfg: TrainConfig,
     augmenter: StyleAugmenter | None = None,
     penalty: Callable[[], torch.Tensor] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     """Mini-batch training of every parameter that requires a gradient; with ``augmenter``, each epoch
     rewrites a fresh random share of the batch's messages (seeded by ``cfg.seed``). ``penalty`` (e.g. FedProx's
-    proximal term) is added to every batch's loss; the report's loss is the task loss alone."""
+    proximal term) is added to every batch's loss; the report's loss is the task loss alone. ``on_step`` is
+    told ``(steps done, total steps)`` after every batch (a progress bar, say)."""
     _check_examples(texts, labels)
     head_params = [p for p in model.head.parameters() if p.requires_grad]
     head_ids = {id(p) for p in head_params}
@@ -169,6 +171,8 @@ def fine_tune(
             scheduler.step()
             steps += 1
             loss_value = float(loss.detach())
+            if on_step is not None:
+                on_step(steps, total)
     model.eval()
     return TrainReport(len(texts), steps, loss_value, time.perf_counter() - start)
 

@@ -37,7 +37,8 @@ from ensemble.registry import Registry
 from federation import FederatedRunError, FederationConfig, run_federated_simulation
 from knowledge_graph import build_graph
 from shopmesh.config import Workspace
-from shopmesh.progress import Progress
+from shopmesh.plots import round_accuracy
+from shopmesh.progress import Progress, RoundBar, StepBar, ticking
 from shopmesh.signals import wait_for_shutdown
 from shopmesh.signing import bundle_signer
 
@@ -67,15 +68,17 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     signer = bundle_signer(workspace)
 
     with progress.stage("knowledge graph") as stage:
-        orders = load_online_retail()
-        graph = build_graph(orders)
-        graph.save(workspace.graph)
+        with ticking("building the knowledge graph"):
+            orders = load_online_retail()
+            graph = build_graph(orders)
+            graph.save(workspace.graph)
         nodes = graph.stats().nodes
         stage.metric = f"{len(orders):,} order lines -> " + ", ".join(f"{n:,} {kind}" for kind, n in nodes.items())
 
     with progress.stage("intent member, central training") as stage:
         splits = bundled_intent_splits()
-        central = train_intent_version(registry, splits)
+        with StepBar("fine-tuning", unit="batch") as bar:
+            central = train_intent_version(registry, splits, on_step=bar)
         m = central.metrics
         stage.metric = (
             f"{central.version.id}: val accuracy {m['val_accuracy']:.4f}, "
@@ -83,22 +86,27 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         )
 
     with progress.stage("federated LoRA rounds (Flower simulation, separate process)") as stage:
-        federation = run_federated_simulation(
-            FederationConfig(
-                registry_dir=str(workspace.registry),
-                base_version=central.version.id,
-                num_server_rounds=options.rounds,
-                min_nodes=options.nodes,
-            ),
-            options.nodes,
-            work_dir=workspace.federation,
-            progress=progress.note,
-        )
+        with RoundBar(options.rounds, say=progress.note) as rounds:
+            federation = run_federated_simulation(
+                FederationConfig(
+                    registry_dir=str(workspace.registry),
+                    base_version=central.version.id,
+                    num_server_rounds=options.rounds,
+                    min_nodes=options.nodes,
+                ),
+                options.nodes,
+                work_dir=workspace.federation,
+                progress=rounds,
+            )
         if federation.version_id is None:
             raise FederatedRunError(
                 f"the federated run ended {federation.status} without a version: {federation.error}"
             )
         accuracy = ", ".join(f"round {r}: {a:.4f}" for r, a in federation.round_accuracy().items())
+        if federation.round_accuracy():
+            figure = workspace.federation / "round_accuracy.png"
+            round_accuracy(federation.round_accuracy(), figure, title=f"Federated rounds ({federation.version_id})")
+            progress.note(f"round accuracy plot: {figure}")
         stage.metric = (
             f"{federation.version_id}: {options.nodes} merchants x {options.rounds} rounds on "
             f"{federation.num_examples:,} examples; node-weighted val accuracy {accuracy}; published model "
@@ -106,7 +114,8 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         )
 
     with progress.stage("intent ensemble (kNN, logistic regression, fusion, out-of-scope)") as stage:
-        built = build_intent_ensemble(registry, federation.version_id, splits)
+        with ticking("building the intent ensemble"):
+            built = build_intent_ensemble(registry, federation.version_id, splits)
         artifact = registry.load(ENSEMBLE_MEMBER, built.id)
         fusion, oos = artifact.config["fusion"], artifact.metrics["pseudo_oos"]
         weights = ", ".join(f"{n} {w:.2f}" for n, w in zip(fusion["names"], fusion["weights"], strict=True))
@@ -121,8 +130,10 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
         model, _ = load_intent(registry, federation.version_id)
         bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
-        bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signer=signer, overwrite=True)
-        report = validate_bundle(bundle_dir, model, splits.val["instruction"].tolist(), splits.val["intent"].tolist())
+        with ticking("exporting and validating the int8 bundle"):
+            bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signer=signer, overwrite=True)
+            val_texts, val_labels = splits.val["instruction"].tolist(), splits.val["intent"].tolist()
+            report = validate_bundle(bundle_dir, model, val_texts, val_labels)
         stage.metric = (
             f"{bundle.model_size_bytes / 2**20:.1f} MB int8 (fp32 {bundle.fp32_size_bytes / 2**20:.1f} MB), "
             f"fp32 max|diff| {report.fp32_max_abs_diff:.1e}; on {report.n_texts} val messages int8 agrees "
@@ -165,16 +176,18 @@ def _other_members(registry: Registry, splits: DataSplits, options: DemoOptions)
     if registry.list(REPLY_MEMBER):
         said.append(f"reply {registry.latest(REPLY_MEMBER).id} reused")
     else:
-        reply, metrics = train_reply_version(
-            registry, splits, ReplyTrainConfig(max_train_seconds=options.reply_seconds)
-        )
+        with StepBar("training the reply model", unit="batch") as bar:
+            reply, metrics = train_reply_version(
+                registry, splits, ReplyTrainConfig(max_train_seconds=options.reply_seconds), on_step=bar
+            )
         said.append(
             f"reply {reply.id} trained ({options.reply_seconds:g} s budget, val ppl {metrics['val_perplexity']:.1f})"
         )
     if registry.list(FORECASTER):
         said.append(f"forecaster {registry.latest(FORECASTER).id} reused")
     else:
-        forecaster = train_forecaster_version(registry)
+        with ticking("fitting the forecaster"):
+            forecaster = train_forecaster_version(registry)
         said.append(f"forecaster {forecaster.id} trained")
     if registry.list(PRICER):
         said.append(f"pricer {registry.latest(PRICER).id} reused")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ensemble.forecasting.baselines import BaselineForecast, forecast_baselines
 from ensemble.forecasting.combine import Combination, choose_combination
 from ensemble.forecasting.conformal import ConformalBand
-from ensemble.forecasting.evaluation import evaluate_forecast, online_retail_frame
+from ensemble.forecasting.evaluation import evaluate_forecast, online_retail_frame, rolling_evaluation
 from ensemble.forecasting.gbm import GbmConfig, gbm_forecasts
 from ensemble.forecasting.inventory import InventoryConfig, simulate_inventory
 from ensemble.forecasting.members import BASELINES, Member, MemberForecast, statistical_forecasts
@@ -56,6 +56,7 @@ __all__ = [
     "pinball_loss",
     "read_series_csv",
     "reorder_point",
+    "rolling_evaluation",
     "rolling_forecasts",
     "simulate_inventory",
     "smape",

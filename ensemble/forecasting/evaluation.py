@@ -30,6 +30,7 @@ __all__ = [
     "NOMINAL_COVERAGE",
     "evaluate_forecast",
     "online_retail_frame",
+    "rolling_evaluation",
     "summarise",
     "window_metrics",
 ]
@@ -152,15 +153,15 @@ def _round(value: Any) -> Any:
     return round(float(value), 4) if isinstance(value, float | np.floating) and np.isfinite(value) else value
 
 
-def evaluate_forecast(
+def rolling_evaluation(
     frame: pd.DataFrame,
     config: RollingConfig | None = None,
     *,
     learn_ids: Collection[str] | None = None,
     report_ids: Collection[str] | None = None,
     gbm: GbmConfig | None = None,
-) -> dict[str, Any]:
-    """Rolling-origin evaluation of a series frame (covariate columns are used by the LightGBM member).
+) -> RollingForecasts:
+    """The rolling-origin forecasts of a series frame (covariate columns are used by the LightGBM member).
 
     ``learn_ids`` are the series the global member learns on (default: all) and ``report_ids`` those scored
     (default: all), e.g. learn on Dominick's even stores and report on the odd ones.
@@ -177,8 +178,19 @@ def evaluate_forecast(
                 f"{name} names no series of the frame on its common date grid (given {len(given or [])}); "
                 "pass ids present in the frame"
             )
-    result = rolling_forecasts(panel, config, learn, report, gbm)
-    return summarise(result)
+    return rolling_forecasts(panel, config, learn, report, gbm)
+
+
+def evaluate_forecast(
+    frame: pd.DataFrame,
+    config: RollingConfig | None = None,
+    *,
+    learn_ids: Collection[str] | None = None,
+    report_ids: Collection[str] | None = None,
+    gbm: GbmConfig | None = None,
+) -> dict[str, Any]:
+    """The metrics of :func:`rolling_evaluation` per model and window (see :func:`summarise`)."""
+    return summarise(rolling_evaluation(frame, config, learn_ids=learn_ids, report_ids=report_ids, gbm=gbm))
 
 
 def online_retail_frame(retail: pd.DataFrame, top_n: int = 100, config: RollingConfig | None = None) -> pd.DataFrame:

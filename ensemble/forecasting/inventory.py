@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,45 +75,6 @@ class _Totals:
     series_fill: list[float] | None = None
 
 
-def _play(band: Band, actual: FloatArray, config: InventoryConfig, totals: _Totals) -> None:
-    """Simulate one window of every series of ``band`` (n, h) against ``actual`` (n, h)."""
-    lead = config.lead_time_weeks
-    horizon = actual.shape[1]
-    weeks = horizon - lead
-    for i in range(actual.shape[0]):
-        arrivals = np.zeros(horizon + lead + 1)
-        on_hand = -1.0
-        demand_total = sold_total = 0.0
-        for j in range(weeks):
-            quantiles = {
-                0.1: band.lower[i, j:].tolist(),
-                0.5: band.point[i, j:].tolist(),
-                0.9: band.upper[i, j:].tolist(),
-            }
-            if on_hand < 0:
-                start = reorder_point(quantiles, lead, config.service_level, on_hand=0.0)
-                on_hand = float(start.order_quantity)
-            else:
-                on_hand += arrivals[j]
-                on_order = float(arrivals[j + 1 : j + lead].sum())
-                suggestion = reorder_point(quantiles, lead, config.service_level, on_hand=on_hand, on_order=on_order)
-                if suggestion.order_quantity > 0:
-                    arrivals[j + lead] += suggestion.order_quantity
-                    totals.orders += 1
-            demand = float(actual[i, j])
-            sold = min(on_hand, demand)
-            on_hand -= sold
-            demand_total += demand
-            sold_total += sold
-            totals.weeks += 1
-            totals.stockout_weeks += int(demand > sold + 1e-9)
-            totals.held += on_hand
-        totals.demand += demand_total
-        totals.sold += sold_total
-        if totals.series_fill is not None and demand_total > 0:
-            totals.series_fill.append(sold_total / demand_total)
-
-
 def _conformal_levels(calibration: Calibration, name: str, point: FloatArray, lead: int, level: float) -> FloatArray:
     """Order-up-to levels (n, weeks) for protection periods of ``lead + 1`` weeks starting at each week."""
     horizon = point.shape[1]
@@ -127,18 +89,23 @@ def _conformal_levels(calibration: Calibration, name: str, point: FloatArray, le
     return np.asarray(np.maximum(levels, 0.0), dtype=np.float64)
 
 
-def _play_levels(levels: FloatArray, actual: FloatArray, lead: int, totals: _Totals) -> None:
-    """Base-stock play: each week order up to ``levels[i, j]``; orders arrive ``lead`` weeks later."""
+# A policy's order decision: (series, week, on hand, on order) -> units to order. At week 0 it is asked with an
+# empty shelf and nothing on order, and its answer is the opening stock (delivered at once, not counted as an order).
+OrderRule = Callable[[int, int, float, float], float]
+
+
+def _simulate(actual: FloatArray, weeks: int, lead: int, order: OrderRule, totals: _Totals) -> None:
+    """Play ``weeks`` weeks of every series of ``actual`` (n, h) under ``order``; orders placed in week ``j``
+    arrive at the start of week ``j + lead``; demand that the shelf cannot serve is lost."""
     horizon = actual.shape[1]
     for i in range(actual.shape[0]):
         arrivals = np.zeros(horizon + lead + 1)
-        on_hand = float(math.ceil(levels[i, 0]))
+        on_hand = float(order(i, 0, 0.0, 0.0))
         demand_total = sold_total = 0.0
-        for j in range(levels.shape[1]):
+        for j in range(weeks):
             if j > 0:
                 on_hand += arrivals[j]
-                position = on_hand + float(arrivals[j + 1 : j + lead].sum())
-                quantity = math.ceil(levels[i, j] - position) if levels[i, j] > position else 0
+                quantity = order(i, j, on_hand, float(arrivals[j + 1 : j + lead].sum()))
                 if quantity > 0:
                     arrivals[j + lead] += quantity
                     totals.orders += 1
@@ -154,6 +121,33 @@ def _play_levels(levels: FloatArray, actual: FloatArray, lead: int, totals: _Tot
         totals.sold += sold_total
         if totals.series_fill is not None and demand_total > 0:
             totals.series_fill.append(sold_total / demand_total)
+
+
+def _reorder_rule(band: Band, config: InventoryConfig) -> OrderRule:
+    """The reorder suggestion of :func:`reorder_point` from forecast weeks ``j ..`` of ``band`` (n, h)."""
+
+    def order(i: int, j: int, on_hand: float, on_order: float) -> float:
+        quantiles = {
+            0.1: band.lower[i, j:].tolist(),
+            0.5: band.point[i, j:].tolist(),
+            0.9: band.upper[i, j:].tolist(),
+        }
+        suggestion = reorder_point(
+            quantiles, config.lead_time_weeks, config.service_level, on_hand=on_hand, on_order=on_order
+        )
+        return float(suggestion.order_quantity)
+
+    return order
+
+
+def _base_stock_rule(levels: FloatArray) -> OrderRule:
+    """Order up to ``levels[i, j]`` (n, weeks) in whole units."""
+
+    def order(i: int, j: int, on_hand: float, on_order: float) -> float:
+        position = on_hand + on_order
+        return float(math.ceil(levels[i, j] - position)) if levels[i, j] > position else 0.0
+
+    return order
 
 
 def _table(models: dict[str, _Totals], config: InventoryConfig) -> dict[str, Any]:
@@ -180,6 +174,8 @@ def simulate_inventory(result: RollingForecasts, config: InventoryConfig | None 
     config.check(result.config.horizon)
     models: dict[str, _Totals] = {}
     calibrated: dict[str, _Totals] = {}
+    lead = config.lead_time_weeks
+    weeks = result.config.horizon - lead  # the weeks whose lead time and review period the forecast covers
     for window in result.windows:
         bands = {
             SERVED: window.conformal[SERVED],
@@ -187,14 +183,12 @@ def simulate_inventory(result: RollingForecasts, config: InventoryConfig | None 
             str(Member.AUTO_ETS): window.native[Member.AUTO_ETS],
         }
         for name, band in bands.items():
-            _play(band, window.actual, config, models.setdefault(name, _Totals(series_fill=[])))
+            totals = models.setdefault(name, _Totals(series_fill=[]))
+            _simulate(window.actual, weeks, lead, _reorder_rule(band, config), totals)
             if window.validation is not None:
-                levels = _conformal_levels(
-                    window.validation, name, band.point, config.lead_time_weeks, config.service_level
-                )
-                _play_levels(
-                    levels, window.actual, config.lead_time_weeks, calibrated.setdefault(name, _Totals(series_fill=[]))
-                )
+                levels = _conformal_levels(window.validation, name, band.point, lead, config.service_level)
+                totals = calibrated.setdefault(name, _Totals(series_fill=[]))
+                _simulate(window.actual, weeks, lead, _base_stock_rule(levels), totals)
     return {
         "policy": {
             "service_level_target": config.service_level,

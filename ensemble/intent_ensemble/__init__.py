@@ -11,7 +11,7 @@ from ensemble.intent_ensemble.artifact import (
     load_intent_ensemble,
 )
 from ensemble.intent_ensemble.errors import EnsembleArtifactError, IntentEnsembleError, UnknownModeError
-from ensemble.intent_ensemble.evaluation import evaluate_intent_ensemble
+from ensemble.intent_ensemble.evaluation import evaluate_intent_ensemble, score_decisions
 from ensemble.intent_ensemble.fitting import FusionWeights, fit_fusion, fit_knn, fit_logreg, fuse
 from ensemble.intent_ensemble.members import HeadMember, KnnMember, LogRegMember, Member, SharedEncoder
 from ensemble.intent_ensemble.oos import OosCalibration, calibrate_oos, in_scope_scores
@@ -47,4 +47,5 @@ __all__ = [
     "in_scope_scores",
     "load_intent_ensemble",
     "oos_metrics",
+    "score_decisions",
 ]

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from ensemble.errors import DataError
-from ensemble.intent_ensemble.predictor import EnsembleMode, IntentEnsemble
+from ensemble.intent_ensemble.predictor import EnsembleDecision, EnsembleMode, IntentEnsemble
 from ensemble.intent_ensemble.scoring import classification_metrics, oos_metrics
 from ensemble.metrics import accuracy, expected_calibration_error, macro_f1
 
-__all__ = ["evaluate_intent_ensemble", "evaluate_members"]
+__all__ = ["evaluate_intent_ensemble", "evaluate_members", "score_decisions"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,23 @@ def evaluate_intent_ensemble(
         raise DataError(f"got {len(texts)} texts but {len(labels)} labels; they must pair up")
     if not texts:
         raise DataError("no labelled rows to evaluate; give a CSV with at least one row")
-    decisions = ensemble.predict(texts, mode)
+    return score_decisions(ensemble, ensemble.predict(texts, mode), labels, mode=mode, oos_texts=oos_texts)
+
+
+def score_decisions(
+    ensemble: IntentEnsemble,
+    decisions: Sequence[EnsembleDecision],
+    labels: Sequence[str],
+    *,
+    mode: str | EnsembleMode = EnsembleMode.FUSION,
+    oos_texts: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """The metrics of :func:`evaluate_intent_ensemble` for ``decisions`` already made on the labelled texts
+    (one per label, in ``mode``), for a caller that also wants the decisions themselves."""
+    if len(decisions) != len(labels):
+        raise DataError(f"got {len(decisions)} decisions but {len(labels)} labels; they must pair up")
+    if not decisions:
+        raise DataError("no labelled rows to evaluate; give a CSV with at least one row")
     predicted = [d.intent for d in decisions]
     confidence = np.array([d.confidence for d in decisions])
     correct = np.array([p == t for p, t in zip(predicted, labels, strict=True)])
@@ -41,7 +57,7 @@ def evaluate_intent_ensemble(
         "accuracy": accuracy(list(labels), predicted),
         "macro_f1": macro_f1(list(labels), predicted),
         "ece": expected_calibration_error(confidence, correct),
-        "examples": float(len(texts)),
+        "examples": float(len(decisions)),
         "flagged_out_of_scope": float(np.mean([d.out_of_scope for d in decisions])),
         "unknown_labels": float(len(set(labels) - set(ensemble.labels))),
     }

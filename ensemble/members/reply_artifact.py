@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,16 @@ def save_reply(
 
 
 def train_reply_version(
-    registry: Registry, splits: DataSplits, cfg: ReplyTrainConfig, *, data: str = "bitext-customer-support (bundled)"
+    registry: Registry,
+    splits: DataSplits,
+    cfg: ReplyTrainConfig,
+    *,
+    data: str = "bitext-customer-support (bundled)",
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[ModelVersion, dict[str, float]]:
-    """Train a reply model on ``splits`` (reply-token cross-entropy) and publish it with its lineage."""
-    model, metrics = train_reply(splits, cfg)
+    """Train a reply model on ``splits`` (reply-token cross-entropy) and publish it with its lineage; ``on_step``
+    hears the training steps."""
+    model, metrics = train_reply(splits, cfg, on_step=on_step)
     columns = [c for c in ("instruction", "intent", "response") if c in splits.train.columns]
     lineage = Lineage(
         parent=None,

@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -167,8 +167,14 @@ def new_model(splits: DataSplits, cfg: ReplyTrainConfig) -> ReplyModel:
     return ReplyModel.from_texts(texts, cfg.model, vocab_size=cfg.vocab_size)
 
 
-def fit(model: ReplyModel, examples: Sequence[EncodedExample], cfg: ReplyTrainConfig) -> dict[str, float]:
-    """Train ``model`` in place with AdamW on the reply-token loss; returns step, epoch and loss figures."""
+def fit(
+    model: ReplyModel,
+    examples: Sequence[EncodedExample],
+    cfg: ReplyTrainConfig,
+    on_step: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """Train ``model`` in place with AdamW on the reply-token loss; returns step, epoch and loss figures.
+    ``on_step`` is told ``(steps done, steps of every epoch)`` after each batch (the time limit may end it early)."""
     if not examples:
         raise ModelError("no training examples; give a non-empty training split")
     rng = random.Random(cfg.seed)
@@ -198,6 +204,8 @@ def fit(model: ReplyModel, examples: Sequence[EncodedExample], cfg: ReplyTrainCo
             optimiser.step()
             recent = [*recent[-19:], loss.item()]
             step += 1
+            if on_step is not None:
+                on_step(step, total_steps)
             if step % 20 == 0:
                 logger.info("reply step %s/%s loss %.3f (%.0f s)", step, total_steps, loss.item(), elapsed)
         if stopped_by_clock:
@@ -217,11 +225,15 @@ def fit(model: ReplyModel, examples: Sequence[EncodedExample], cfg: ReplyTrainCo
 
 
 def train_reply(
-    splits: DataSplits, cfg: ReplyTrainConfig | None = None, model: ReplyModel | None = None
+    splits: DataSplits,
+    cfg: ReplyTrainConfig | None = None,
+    model: ReplyModel | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[ReplyModel, dict[str, float]]:
     """Train on ``splits.train``, evaluate on ``splits.val``; returns the model and its metrics.
 
-    ``model`` continues training an existing reply model instead of starting a new one.
+    ``model`` continues training an existing reply model instead of starting a new one; ``on_step`` hears the
+    training steps (see :func:`fit`).
     """
     cfg = cfg or ReplyTrainConfig()
     start = time.perf_counter()
@@ -232,7 +244,7 @@ def train_reply(
         "train_tokens": float(sum(len(e.input_ids) for e in examples)),
         "parameters": float(sum(p.numel() for p in model.parameters())),
     }
-    metrics.update(fit(model, examples, cfg))
+    metrics.update(fit(model, examples, cfg, on_step))
     metrics.update(evaluate_reply(model, splits.val, cfg))
     metrics["total_seconds"] = time.perf_counter() - start
     logger.info(

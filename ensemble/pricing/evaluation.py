@@ -19,13 +19,9 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -107,34 +103,6 @@ def run_policies(
     return weekly, violations
 
 
-def _regret(weekly: dict[str, FloatArray]) -> dict[str, FloatArray]:
-    """Cumulative regret against the oracle of every other policy (each (N,))."""
-    oracle = np.cumsum(weekly["oracle"])
-    return {name: oracle - np.cumsum(profit) for name, profit in weekly.items() if name != "oracle"}
-
-
-def _plot(runs: list[dict[str, FloatArray]], path: Path, title: str) -> None:
-    """Cumulative regret per policy: one thin line per seed, the mean over seeds bold."""
-    figure, axis = plt.subplots(figsize=(7, 4))
-    colours = dict(zip(("historical", "greedy", "thompson"), ("tab:grey", "tab:orange", "tab:blue"), strict=True))
-    curves = [_regret(weekly) for weekly in runs]
-    for name, colour in colours.items():
-        stacked = np.stack([curve[name] for curve in curves])  # (seeds, N)
-        weeks = np.arange(1, stacked.shape[1] + 1)
-        if len(curves) > 1:
-            for row in stacked:
-                axis.plot(weeks, row, color=colour, alpha=0.25, linewidth=0.8)
-        axis.plot(weeks, stacked.mean(axis=0), color=colour, linewidth=2, label=name)
-    axis.set_xlabel("simulated week")
-    axis.set_ylabel("cumulative regret vs oracle (profit units)")
-    axis.set_title(title)
-    axis.legend()
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
 def _shares(weekly: dict[str, FloatArray], weeks: int) -> dict[str, dict[str, float]]:
     oracle_total = float(weekly["oracle"].sum())
     tail = max(1, weeks // 4)
@@ -176,7 +144,7 @@ def _model_summary(model: DemandModel) -> dict[str, Any]:
 def evaluate_pricing(
     weeks: int = 80,
     seed: int = 0,
-    plot_path: Path | None = None,
+    on_weekly_profit: Callable[[Mapping[str, FloatArray]], None] | None = None,
     guardrails: Guardrails | None = None,
     rows: pd.DataFrame | None = None,
     warmup_weeks: int = 8,
@@ -185,16 +153,17 @@ def evaluate_pricing(
     """Fit the simulator on Dominick's even stores, run the four policies on the odd stores for ``weeks``
     weeks and return a JSON-able dict: per policy total profit and % of oracle (overall and over the last
     quarter of the weeks), the bandit's guardrail violations, the demand model's elasticities and timings.
-    ``rows`` defaults to :func:`~ensemble.datasets.load_dominicks`; ``plot_path`` receives the regret curve
-    (PNG); ``competitor_reaction`` makes the other brands follow the retailer's prices (0: historical)."""
+    ``rows`` defaults to :func:`~ensemble.datasets.load_dominicks`; ``on_weekly_profit`` receives each
+    policy's realised profit per week, (weeks,) each, e.g. to draw the regret curves; ``competitor_reaction``
+    makes the other brands follow the retailer's prices (0: historical)."""
     guardrails = guardrails or Guardrails()
     model, odd, fit_seconds = _fit(rows)
     world = build_world(model, odd, weeks, seed, competitor_reaction)
     started = time.perf_counter()
     weekly, violations = run_policies(world, guardrails, seed, warmup_weeks)
     run_seconds = time.perf_counter() - started
-    if plot_path is not None:
-        _plot([weekly], Path(plot_path), "Pricing policies on Dominick's odd stores (simulator fitted on even stores)")
+    if on_weekly_profit is not None:
+        on_weekly_profit(weekly)
     return {
         "policies": _shares(weekly, weeks),
         "weeks": weeks,
@@ -207,7 +176,6 @@ def evaluate_pricing(
         **_model_summary(world.model),
         "fit_seconds": round(fit_seconds, 2),
         "simulate_seconds": round(run_seconds, 2),
-        "plot_path": str(plot_path) if plot_path is not None else None,
     }
 
 
@@ -215,7 +183,7 @@ def evaluate_pricing_seeds(
     seeds: int = 10,
     weeks: int = 80,
     competitor_reaction: float = 0.0,
-    plot_path: Path | None = None,
+    on_weekly_profit: Callable[[Sequence[Mapping[str, FloatArray]]], None] | None = None,
     guardrails: Guardrails | None = None,
     rows: pd.DataFrame | None = None,
     warmup_weeks: int = 8,
@@ -224,7 +192,8 @@ def evaluate_pricing_seeds(
     """The policy comparison repeated over seeds ``0 .. seeds-1`` (each seed draws new demand noise and new
     bandit samples; the demand model is fitted once). Per policy: the % of oracle profit of every seed and its
     mean with a ``level`` t-interval; ``thompson_minus_greedy_pt``: the paired difference of the two learning
-    pricers over the same seeds, with its interval; ``plot_path``: the regret curve of every seed (PNG)."""
+    pricers over the same seeds, with its interval; ``on_weekly_profit`` receives every seed's weekly profit per
+    policy (one mapping per seed), e.g. to draw the regret curves."""
     if seeds < 2:
         raise DataError(f"seeds must be at least 2 for an interval over seeds; got {seeds}")
     if not 0.0 < level < 1.0:
@@ -252,9 +221,8 @@ def evaluate_pricing_seeds(
             "per_seed": [round(float(v), 3) for v in per_seed],
         }
     paired = np.array([share["thompson"]["pct_of_oracle"] - share["greedy"]["pct_of_oracle"] for share in shares])
-    if plot_path is not None:
-        title = f"Regret over {seeds} seeds, competitor reaction {competitor_reaction:g} (Dominick's odd stores)"
-        _plot(runs, Path(plot_path), title)
+    if on_weekly_profit is not None:
+        on_weekly_profit(runs)
     return {
         "policies": policies,
         "thompson_minus_greedy_pt": _interval(paired, level),
@@ -268,5 +236,4 @@ def evaluate_pricing_seeds(
         **_model_summary(model),
         "fit_seconds": round(fit_seconds, 2),
         "simulate_seconds": round(time.perf_counter() - started, 2),
-        "plot_path": str(plot_path) if plot_path is not None else None,
     }

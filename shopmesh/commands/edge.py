@@ -10,6 +10,7 @@ from pathlib import Path
 from edge.export import export_registry_version
 from edge.runtime import EdgeClient
 from ensemble.registry import Registry
+from shopmesh.progress import ticking
 from shopmesh.signing import bundle_signer, trusted_keys
 
 
@@ -36,7 +37,9 @@ def run_export(args: argparse.Namespace) -> int:
     registry = Registry(args.workspace.registry)
     version = registry.resolve("intent", args.version)
     out = args.out or args.workspace.bundles / version.id.replace(":", "-")
-    info = export_registry_version(registry, out, signer=bundle_signer(args.workspace), version=version.id)
+    signer = bundle_signer(args.workspace)
+    with ticking(f"exporting {version.id} to int8 ONNX and validating it"):
+        info = export_registry_version(registry, out, signer=signer, version=version.id)
     print(json.dumps({"bundle": str(info.path), "version": version.id, "model_bytes": info.model_size_bytes}, indent=2))
     return 0
 

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ensemble.datasets import ColumnKind, read_csv_checked
-from ensemble.intent_ensemble import EnsembleMode, evaluate_intent_ensemble
+from ensemble.intent_ensemble import EnsembleMode, score_decisions
 from ensemble.pricing import check_demand_model, evaluate_pricing, evaluate_pricing_seeds
 from shopmesh.commands.evaluate_forecast import register_forecast
 from shopmesh.commands.evaluate_recommend import register_recommend
 from shopmesh.commands.predict import intent_ensemble_for
 from shopmesh.errors import CommandError
+from shopmesh.plots import confusion_matrix_plot, png_path, pricing_regret
+from shopmesh.progress import ticking
+
+FloatArray = NDArray[np.float64]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,6 +63,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--mode", choices=[m.value for m in EnsembleMode], default=EnsembleMode.FUSION.value, help="ensemble mode"
     )
     intent.add_argument("--version", default=None, help="intent-ensemble version (default: latest)")
+    intent.add_argument(
+        "--plot", type=Path, default=None, help="confusion matrix PNG (default: intent_confusion.png in the workspace)"
+    )
     intent.set_defaults(handler=run_intent)
 
 
@@ -65,20 +76,26 @@ def _print(result: dict[str, Any]) -> None:
 def run_pricing(args: argparse.Namespace) -> int:
     if args.weeks < 1:
         raise CommandError(f"--weeks must be at least 1, got {args.weeks}")
-    plot = args.plot or args.workspace.root / "pricing_regret.png"
     if not 0.0 <= args.competitor_reaction <= 1.0:
         raise CommandError(f"--competitor-reaction must be between 0 and 1, got {args.competitor_reaction}")
     if args.seeds is not None and args.seeds < 2:
         raise CommandError(f"--seeds must be at least 2 for an interval, got {args.seeds}; leave it out for one run")
-    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot = png_path(args.plot, args.workspace.root / "pricing_regret.png")
+    title = f"Pricing policies on Dominick's odd stores, competitor reaction {args.competitor_reaction:g}"
+
+    def draw(weekly_profit: Mapping[str, FloatArray] | Sequence[Mapping[str, FloatArray]]) -> None:
+        pricing_regret(weekly_profit, plot, title=title)
+
     if args.seeds is None:
-        result = evaluate_pricing(
-            weeks=args.weeks, seed=args.seed, plot_path=plot, competitor_reaction=args.competitor_reaction
-        )
+        with ticking(f"simulating {args.weeks} weeks of pricing"):
+            result = evaluate_pricing(
+                weeks=args.weeks, seed=args.seed, on_weekly_profit=draw, competitor_reaction=args.competitor_reaction
+            )
     else:
-        result = evaluate_pricing_seeds(
-            seeds=args.seeds, weeks=args.weeks, competitor_reaction=args.competitor_reaction, plot_path=plot
-        )
+        with ticking(f"simulating {args.weeks} weeks of pricing for {args.seeds} seeds"):
+            result = evaluate_pricing_seeds(
+                seeds=args.seeds, weeks=args.weeks, competitor_reaction=args.competitor_reaction, on_weekly_profit=draw
+            )
     result["plot"] = str(plot)
     _print(result)
     return 0
@@ -99,14 +116,16 @@ def run_intent(args: argparse.Namespace) -> int:
     if args.oos_data is not None:
         oos = read_csv_checked(args.oos_data, {args.text_col: ColumnKind.STR}, what="out-of-scope messages CSV")
         oos_texts = oos[args.text_col].astype(str).tolist()
+    texts = frame[args.text_col].astype(str).tolist()
+    labels = frame[args.label_col].astype(str).tolist()
+    if not texts:
+        raise CommandError(f"{args.data} has no rows to evaluate; give a CSV with at least one labelled message")
+    plot = png_path(args.plot, args.workspace.root / "intent_confusion.png")
     ensemble = intent_ensemble_for(args)
-    result: dict[str, Any] = evaluate_intent_ensemble(
-        ensemble,
-        frame[args.text_col].astype(str).tolist(),
-        frame[args.label_col].astype(str).tolist(),
-        mode=args.mode,
-        oos_texts=oos_texts,
-    )
-    result = {"version": ensemble.version, "mode": args.mode, **result}
+    with ticking(f"evaluating on {len(texts)} messages"):
+        decisions = ensemble.predict(texts, args.mode)
+        scores = score_decisions(ensemble, decisions, labels, mode=args.mode, oos_texts=oos_texts)
+    confusion_matrix_plot(labels, [d.intent for d in decisions], plot, title=f"{ensemble.version}, {args.mode} mode")
+    result: dict[str, Any] = {"version": ensemble.version, "mode": args.mode, **scores, "plot": str(plot)}
     _print(result)
     return 0

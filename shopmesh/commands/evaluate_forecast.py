@@ -19,13 +19,16 @@ from ensemble.forecasting import (
     RollingConfig,
     build_panel,
     dominicks_weekly_units,
-    evaluate_forecast,
     online_retail_frame,
     read_series_csv,
+    rolling_evaluation,
     rolling_forecasts,
     simulate_inventory,
 )
+from ensemble.forecasting.evaluation import summarise
 from shopmesh.errors import CommandError
+from shopmesh.plots import forecast_bands, png_path
+from shopmesh.progress import ticking
 
 __all__ = ["register_forecast"]
 
@@ -85,6 +88,12 @@ def register_forecast(group: argparse._SubParsersAction[argparse.ArgumentParser]
         description=_FORECAST_DESCRIPTION,
     )
     _add_data_arguments(forecast)
+    forecast.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="PNG of forecast vs actual with the P10-P90 band (default: forecast_bands.png in the workspace)",
+    )
     forecast.set_defaults(handler=run_forecast)
     inventory = group.add_parser(
         "inventory",
@@ -137,9 +146,12 @@ def _print(result: dict[str, Any]) -> None:
 
 def run_forecast(args: argparse.Namespace) -> int:
     config = _config(args)
+    plot = png_path(args.plot, args.workspace.root / "forecast_bands.png")
     data = _data(args, config)
-    result = evaluate_forecast(data.frame, config, learn_ids=data.learn_ids, report_ids=data.report_ids)
-    _print({"data": data.source, **result})
+    with ticking("rolling-origin forecasts of every member"):
+        result = rolling_evaluation(data.frame, config, learn_ids=data.learn_ids, report_ids=data.report_ids)
+    forecast_bands(result, plot)
+    _print({"data": data.source, **summarise(result), "plot": str(plot)})
     return 0
 
 
@@ -156,6 +168,7 @@ def run_inventory(args: argparse.Namespace) -> int:
     panel = build_panel(data.frame, min_length=config.horizon + config.min_train + 1)
     learn = None if data.learn_ids is None else [k for k in data.learn_ids if k in set(panel.keys)]
     report = None if data.report_ids is None else [k for k in data.report_ids if k in set(panel.keys)]
-    result = rolling_forecasts(panel, config, learn, report)
+    with ticking("rolling-origin forecasts of every member"):
+        result = rolling_forecasts(panel, config, learn, report)
     _print({"data": data.source, **simulate_inventory(result, policy)})
     return 0

@@ -16,6 +16,7 @@ from ensemble.recommendation import (
     read_interactions_csv,
 )
 from shopmesh.errors import CommandError
+from shopmesh.progress import ticking
 
 __all__ = ["register_recommend", "run_recommend"]
 
@@ -94,6 +95,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         validation_fraction=args.validation_fraction,
     )
-    report = evaluate_recommenders(interactions, split, catalog)
+    with ticking("fitting and ranking with every recommender"):
+        report = evaluate_recommenders(interactions, split, catalog)
     print(json.dumps(report.to_dict(), indent=2, default=str))
     return 0

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from federation import FederationConfig, run_federated_deployment, run_federated_simulation
+from federation import FederatedResult, FederationConfig, run_federated_deployment, run_federated_simulation
 from federation.config import PartitionScheme, StrategyName
 from shopmesh.errors import CommandError
+from shopmesh.plots import png_path, round_accuracy
+from shopmesh.progress import RoundBar
 
 ENGINES = ("simulation", "deployment")
 
@@ -41,7 +45,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--superlink-port", type=int, default=None, help="deployment engine: the SuperLink's port (default: a free one)"
     )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="PNG of the validation accuracy per round (default: federation/round_accuracy.png in the workspace)",
+    )
     parser.set_defaults(handler=run)
+
+
+def write_round_plot(result: FederatedResult, out: Path) -> Path | None:
+    """The accuracy-per-round figure of ``result``, or None (said on stderr) when no round reported one."""
+    accuracy = result.round_accuracy()
+    if not accuracy:
+        print(f"no round reported a validation accuracy; {out} not written", file=sys.stderr)
+        return None
+    title = f"Federated rounds ({result.version_id or result.status}, {len(result.participants)} nodes)"
+    return round_accuracy(accuracy, out, title=title)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,16 +77,19 @@ def run(args: argparse.Namespace) -> int:
         partitioning=PartitionScheme(args.partitioning),
         dirichlet_alpha=args.dirichlet_alpha,
     )
-    if args.engine == "deployment":
-        result = run_federated_deployment(
-            config,
-            args.nodes,
-            work_dir=args.workspace.federation,
-            superlink_port=args.superlink_port,
-            insecure=args.insecure,
-            progress=print,
-        )
-    else:
-        result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=print)
-    print(json.dumps(result.to_dict(), indent=2, default=str))
+    plot = png_path(args.plot, args.workspace.federation / "round_accuracy.png")
+    with RoundBar(args.rounds) as rounds:
+        if args.engine == "deployment":
+            result = run_federated_deployment(
+                config,
+                args.nodes,
+                work_dir=args.workspace.federation,
+                superlink_port=args.superlink_port,
+                insecure=args.insecure,
+                progress=rounds,
+            )
+        else:
+            result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=rounds)
+    written = write_round_plot(result, plot)
+    print(json.dumps({**result.to_dict(), "plot": str(written) if written else None}, indent=2, default=str))
     return 0 if result.version_id else 1

@@ -11,6 +11,7 @@ from typing import Any
 from ensemble.datasets import load_online_retail
 from knowledge_graph import ProductGraph, build_graph
 from shopmesh.config import Workspace
+from shopmesh.progress import ticking
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,8 +50,9 @@ def _print(obj: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     workspace: Workspace = args.workspace
     start = time.perf_counter()
-    orders = load_online_retail(args.data)
-    graph = build_graph(orders)
+    with ticking("building the knowledge graph"):
+        orders = load_online_retail(args.data)
+        graph = build_graph(orders)
     built = time.perf_counter() - start
     graph.save(workspace.graph)
     snapshot = graph.export_edge_snapshot(workspace.graph.parent / "edge-snapshot.json", top_n=args.snapshot_top)

@@ -13,6 +13,7 @@ from ensemble.datasets import ColumnKind, DataSplits, bundled_intent_splits, rea
 from ensemble.intent_ensemble import EnsembleMode, IntentEnsemble, ensure_intent_ensemble
 from ensemble.registry import ModelVersion, Registry
 from shopmesh.errors import CommandError
+from shopmesh.progress import StepBar, ticking
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +35,8 @@ def _bitext_splits() -> DataSplits:
 
 
 def _train_intent(registry: Registry, splits: DataSplits) -> ModelVersion:
-    return train_intent_version(registry, splits).version
+    with StepBar("training an intent version first", unit="batch") as bar:
+        return train_intent_version(registry, splits, on_step=bar).version
 
 
 def intent_ensemble_for(args: argparse.Namespace) -> IntentEnsemble:
@@ -48,7 +50,9 @@ def run_intent(args: argparse.Namespace) -> int:
     if not args.out.parent.is_dir():
         raise CommandError(f"cannot write {args.out}: folder {args.out.parent} does not exist; create it first")
     texts = frame[args.text_col].astype(str).tolist()
-    decisions = intent_ensemble_for(args).predict(texts, args.mode)
+    ensemble = intent_ensemble_for(args)
+    with ticking(f"classifying {len(texts)} messages"):
+        decisions = ensemble.predict(texts, args.mode)
     result = pd.DataFrame(
         {
             "text": texts,

@@ -27,6 +27,7 @@ from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
 from ensemble.training import CENTRAL_FINE_TUNE
 from shopmesh.errors import CommandError
+from shopmesh.progress import StepBar, ticking
 
 REPLY_COLUMNS = {"instruction": ColumnKind.STR, "intent": ColumnKind.STR, "response": ColumnKind.STR}
 
@@ -83,20 +84,23 @@ def run_intent(args: argparse.Namespace) -> int:
         splits = split_bitext(frame, label_col=args.label_col)
     registry = Registry(args.workspace.registry)
     cfg = None if args.epochs is None else dataclasses.replace(CENTRAL_FINE_TUNE, epochs=args.epochs)
-    result = train_intent_version(
-        registry,
-        splits,
-        text_col=args.text_col,
-        label_col=args.label_col,
-        train_config=cfg,
-        trainer=Trainer(args.trainer),
-        data_name=str(args.data or "bitext-customer-support (bundled)"),
-    )
+    with StepBar("fine-tuning the intent member", unit="batch") as bar:
+        result = train_intent_version(
+            registry,
+            splits,
+            text_col=args.text_col,
+            label_col=args.label_col,
+            train_config=cfg,
+            trainer=Trainer(args.trainer),
+            data_name=str(args.data or "bitext-customer-support (bundled)"),
+            on_step=bar,
+        )
     # The ensemble (kNN, logistic regression, fusion, out-of-scope threshold) is rebuilt on the new version, so
     # every command that uses the latest version gets all its members.
-    ensemble = build_intent_ensemble(
-        registry, result.version.id, splits, text_col=args.text_col, label_col=args.label_col
-    )
+    with ticking("building the intent ensemble"):
+        ensemble = build_intent_ensemble(
+            registry, result.version.id, splits, text_col=args.text_col, label_col=args.label_col
+        )
     print(json.dumps({"version": result.version.id, "ensemble": ensemble.id, **result.metrics}, indent=2))
     return 0
 
@@ -111,7 +115,8 @@ def run_reply(args: argparse.Namespace) -> int:
         base_model_path=str(args.base_model) if args.base_model else None,
     )
     data = str(args.data or "bitext-customer-support (bundled)")
-    version, metrics = train_reply_version(Registry(args.workspace.registry), splits, cfg, data=data)
+    with StepBar("training the reply model", unit="batch") as bar:
+        version, metrics = train_reply_version(Registry(args.workspace.registry), splits, cfg, data=data, on_step=bar)
     print(metrics_summary(metrics))
     print(json.dumps({"version": version.id, **metrics}, indent=2))
     return 0
@@ -121,13 +126,15 @@ def run_forecaster(args: argparse.Namespace) -> int:
     if args.top_n < 1:
         raise CommandError(f"--top-n must be at least 1, got {args.top_n}")
     registry = Registry(args.workspace.registry)
-    version = train_forecaster_version(registry, load_online_retail(args.data), top_n=args.top_n)
+    with ticking(f"fitting the forecaster on the top {args.top_n} products"):
+        version = train_forecaster_version(registry, load_online_retail(args.data), top_n=args.top_n)
     print(json.dumps({"version": version.id, **registry.load("forecaster", version.id).metrics}, indent=2, default=str))
     return 0
 
 
 def run_pricer(args: argparse.Namespace) -> int:
     registry = Registry(args.workspace.registry)
-    version = fit_pricing_version(registry, load_dominicks(args.data))
+    with ticking("fitting the demand model and the pricer"):
+        version = fit_pricing_version(registry, load_dominicks(args.data))
     print(json.dumps({"version": version.id, **registry.load("pricer", version.id).metrics}, indent=2, default=str))
     return 0

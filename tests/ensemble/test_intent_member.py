@@ -210,3 +210,16 @@ def test_linear_schedule_warms_up_then_decays(step: int, expected: float) -> Non
     cfg = TrainConfig(schedule="linear", warmup_fraction=0.2)
     assert _lr_factor(cfg, step, 10) == pytest.approx(expected)
     assert _lr_factor(TrainConfig(), step, 10) == 1.0
+
+
+def test_fine_tune_reports_every_batch_to_its_step_callback() -> None:
+    # Prepare: 6 texts in batches of 4 -> 2 batches per epoch, 3 epochs
+    model = IntentModel.tiny(LABELS)
+    seen: list[tuple[int, int]] = []
+    # Execute
+    report = fine_tune(
+        model, TEXTS, TARGETS, TrainConfig(epochs=3, batch_size=4), on_step=lambda d, t: seen.append((d, t))
+    )
+    # Assert
+    assert seen == [(i, 6) for i in range(1, 7)]
+    assert report.steps == 6

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from shopmesh.cli import main
 
@@ -31,12 +32,29 @@ def test_eval_forecast_on_a_user_csv_with_a_covariate(tmp_path: Path, capsys: py
     # Prepare
     data = _series_csv(tmp_path / "sales.csv")
     args = ["--series", str(data), "--id-col", "sku", "--date-col", "week", "--value-col", "units"]
+    plot = tmp_path / "figures" / "forecast.png"
     # Execute
-    code = main(["--home", str(tmp_path / "h"), "eval", "forecast", *args, "--covariate-cols", "promo", *SMALL])
+    code = main(
+        [
+            "--home",
+            str(tmp_path / "h"),
+            "eval",
+            "forecast",
+            *args,
+            "--covariate-cols",
+            "promo",
+            *SMALL,
+            "--plot",
+            str(plot),
+        ]
+    )
     # Assert
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["data"] == str(data)
+    assert report["plot"] == str(plot)
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size == (700, 4 * 260)  # the 4 series, one panel each
     assert report["protocol"]["covariates"] == ["promo"] and report["protocol"]["series"] == 4
     assert len(report["models"]["served"]["mase_per_window"]) == 2
 

@@ -84,10 +84,12 @@ def test_train_reply_lowers_the_loss_and_reports_metrics() -> None:
         generation=GenerationSettings(max_new_tokens=12),
     )
     untrained_vocab = 400 + 32  # an untrained model's perplexity is about the vocabulary size
+    steps: list[tuple[int, int]] = []
     # Execute
-    model, metrics = train_reply(splits, cfg)
+    model, metrics = train_reply(splits, cfg, on_step=lambda done, total: steps.append((done, total)))
     # Assert
     assert metrics["steps"] == 60
+    assert steps == [(i, 60) for i in range(1, 61)]  # every batch reported, of 10 rows x 30 epochs in fives
     assert metrics["epochs_completed"] == 30
     assert metrics["stopped_by_time_limit"] == 0.0
     assert metrics["val_perplexity"] < untrained_vocab / 4
