@@ -143,6 +143,7 @@ def run_federated_deployment(
     keep_files: bool = False,
     insecure: bool = False,
     progress: Callable[[str], None] | None = None,
+    min_nodes: int | None = None,
 ) -> FederatedResult:
     """Run ``config.num_server_rounds`` rounds with ``num_nodes`` local SuperNodes on Flower's deployment engine.
 
@@ -152,8 +153,10 @@ def run_federated_deployment(
     ``work_dir`` (default ``.shopmesh/federation``) holds one folder per run with each process's
     ``FLWR_HOME`` and log; it is removed after a successful run unless ``keep_files`` (kept after a failure).
     With ``insecure`` the SuperLink and SuperNodes run without TLS and without node authentication (logged
-    as a warning). Progress lines of the ``flwr run --stream`` output (run id, rounds, replies received, failures) go to
-    ``progress`` or to this module's logger.
+    as a warning). Each round starts once ``min_nodes`` SuperNodes (default: all ``num_nodes``) are connected, so
+    with fewer a run goes on after nodes drop out; a node that vanishes mid-round is recorded among the round's
+    failures once the SuperLink misses its heartbeats. Progress lines of the ``flwr run --stream`` output (run
+    id, rounds, replies received, failures) go to ``progress`` or to this module's logger.
 
     Every Flower process is ended before this returns or raises. Raises :class:`FederationConfigError` for
     bad arguments or busy ports, :class:`FederatedRunError` if a process fails, the run fails (with the
@@ -161,6 +164,11 @@ def run_federated_deployment(
     """
     if num_nodes < 1:
         raise FederationConfigError(f"num_nodes must be at least 1, got {num_nodes}; start one or more SuperNodes")
+    if min_nodes is not None and not 1 <= min_nodes <= num_nodes:
+        raise FederationConfigError(
+            f"min_nodes must be between 1 and num_nodes={num_nodes}, got {min_nodes}; it is how many SuperNodes "
+            "a round needs"
+        )
     if not re.fullmatch(r"[A-Za-z0-9_-]+", connection):
         raise FederationConfigError(f"connection {connection!r} must be letters, digits, '-' or '_'")
     project_root = Path(__file__).resolve().parent.parent
@@ -177,7 +185,7 @@ def run_federated_deployment(
         # The ServerApp and ClientApps import this project from the unpacked app bundle, which holds no data
         # files, so the data path is always absolute.
         data_path=str(Path(config.data_path).resolve() if config.data_path else default_bitext_path()),
-        min_nodes=num_nodes,
+        min_nodes=num_nodes if min_nodes is None else min_nodes,
     )
     run_config_path = run_dir / "run-config.toml"
     run_dir.mkdir(parents=True)

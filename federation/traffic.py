@@ -1,13 +1,13 @@
 """Bytes on the wire of a federated run, counted from the messages themselves.
 
-Flower 1.42 moves a message as a tree of serialised objects (the message, its record dict, each record, each
-array and its chunks; identical chunks once), pushed by the sender and pulled by the receiver. The content of
-every message the server sends or receives (its record dict and everything below it) is measured as the sum of
-those objects' serialised sizes (Flower's own ``deflate()`` of each object in the tree), per round, phase and
-direction; the tensors' objects are counted apart from the rest (config, metrics). The message's own header
-(ids, type, timestamps: about a hundred bytes) is left out. The reference is a full fine-tune of the same model: the same
-messages, each carrying the base model's whole state instead of the adapters. Transport framing (gRPC, TLS)
-is left out of both sides.
+Flower 1.42 moves a message as a tree of serialised objects (the message, its record dict, each record, each array
+and its chunks; identical chunks once), pushed by the sender and pulled by the receiver. The content of every
+message the server sends or receives (its record dict and everything below it) is measured as the sum of those
+objects' serialised sizes (Flower's own ``deflate()`` of each object in the tree), per round, phase and direction;
+the tensors' objects are counted apart from the rest (config, metrics). The message's own header (ids, type,
+timestamps: about a hundred bytes) is left out. The reference is a full fine-tune of the same model: the same
+messages, each carrying the base model's whole state instead of the adapters. Transport framing (gRPC, TLS) is
+left out of both sides.
 """
 
 from __future__ import annotations
