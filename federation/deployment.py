@@ -90,16 +90,40 @@ def _pump_output(process: StartedProcess, tail: deque[str], progress: Callable[[
 
 
 def _wait_for_cli(
-    cli: StartedProcess, services: Sequence[StartedProcess], deadline: float, timeout_s: float, tail: deque[str]
+    cli: StartedProcess,
+    superlink: StartedProcess,
+    supernodes: Sequence[StartedProcess],
+    min_nodes: int,
+    deadline: float,
+    timeout_s: float,
+    tail: deque[str],
 ) -> None:
-    """Block until ``flwr run`` exits; fail early when a SuperLink or SuperNode dies or time runs out."""
+    """Block until ``flwr run`` exits; fail early when the SuperLink dies, when fewer than ``min_nodes``
+    SuperNodes are left, or when time runs out. A SuperNode that dies while enough remain is logged: the
+    SuperLink reports it to the ServerApp as unavailable, and the rounds go on without it."""
+    lost: set[str] = set()
     while cli.popen.poll() is None:
-        for service in services:
-            if service.popen.poll() is not None:
-                raise FederatedRunError(
-                    f"{service.name} exited with code {service.popen.returncode} during the run; its log:\n"
-                    + service.log_tail()
+        if superlink.popen.poll() is not None:
+            raise FederatedRunError(
+                f"{superlink.name} exited with code {superlink.popen.returncode} during the run; its log:\n"
+                + superlink.log_tail()
+            )
+        for node in supernodes:
+            if node.popen.poll() is not None and node.name not in lost:
+                lost.add(node.name)
+                logger.warning(
+                    "%s exited with code %s during the run; %s of %s SuperNodes remain",
+                    node.name,
+                    node.popen.returncode,
+                    len(supernodes) - len(lost),
+                    len(supernodes),
                 )
+        left = len(supernodes) - len(lost)
+        if left < min_nodes:
+            raise FederatedRunError(
+                f"only {left} of {len(supernodes)} SuperNodes are left ({', '.join(sorted(lost))} exited), fewer "
+                f"than the {min_nodes} a round needs; restart them or lower min_nodes"
+            )
         if time.monotonic() > deadline:
             raise FederatedRunError(
                 f"the federated deployment did not finish within {timeout_s:.0f} s; raise timeout_s or lower "
@@ -110,7 +134,7 @@ def _wait_for_cli(
         raise FederatedRunError(
             f"`flwr run` exited with code {cli.popen.returncode}; its output:\n"
             + "\n".join(tail)
-            + f"\nSuperLink log:\n{services[0].log_tail()}"
+            + f"\nSuperLink log:\n{superlink.log_tail()}"
         )
 
 
@@ -236,7 +260,7 @@ def run_federated_deployment(
             )
             reader = threading.Thread(target=_pump_output, args=(cli, tail, progress), daemon=True)
             reader.start()
-            _wait_for_cli(cli, [federation.superlink, *nodes], deadline, timeout_s, tail)
+            _wait_for_cli(cli, federation.superlink, nodes, settings.min_nodes, deadline, timeout_s, tail)
             reader.join(timeout=5.0)
             result = _wait_for_summary(summary_path, federation.superlink, tail)
     except FederatedRunError as err:
