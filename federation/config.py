@@ -8,6 +8,7 @@ server can ship the exact settings (with the resolved base version) to every nod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -52,6 +53,7 @@ class FederationConfig:
     batch_size: int = 32
     lora_r: int = 8
     lora_alpha: int = 16
+    lora_targets: str = "query,value"  # comma-separated encoder modules that get adapters (also key, dense)
     registry_dir: str = ".shopmesh/registry"
     base_version: str = ""  # "" = the latest intent version in the registry
     data_path: str = ""  # "" = the bundled Bitext CSV
@@ -74,6 +76,10 @@ class FederationConfig:
 
     def __post_init__(self) -> None:
         _check_combination(self)
+
+    def lora_target_modules(self) -> tuple[str, ...]:
+        """``lora_targets`` as a tuple of module names."""
+        return tuple(name.strip() for name in self.lora_targets.split(",") if name.strip())
 
     def to_run_config(self) -> dict[str, int | float | str]:
         """The flat kebab-case mapping Flower uses (the inverse of :func:`parse_run_config`)."""
@@ -108,6 +114,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "dirichlet_alpha": (1e-6, 1e6),
 }
 
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
 _CHOICES: dict[str, type[StrEnum]] = {"StrategyName": StrategyName, "PartitionScheme": PartitionScheme}
 
 
@@ -137,6 +145,12 @@ def _coerce(name: str, expected: str, value: Any) -> Any:
 
 
 def _check_combination(config: FederationConfig) -> None:
+    targets = config.lora_target_modules()
+    if not targets or not all(_MODULE_NAME.fullmatch(name) for name in targets):
+        raise FederationConfigError(
+            f"run config 'lora-targets' = {config.lora_targets!r} must name one or more encoder modules separated "
+            'by commas, e.g. lora-targets="query,value" or "query,key,value,dense"'
+        )
     if config.fraction_train == 0.0:
         raise FederationConfigError("run config 'fraction-train' = 0.0 would train nothing; use a fraction in (0, 1]")
     f = config.num_malicious_nodes

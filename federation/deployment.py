@@ -90,16 +90,40 @@ def _pump_output(process: StartedProcess, tail: deque[str], progress: Callable[[
 
 
 def _wait_for_cli(
-    cli: StartedProcess, services: Sequence[StartedProcess], deadline: float, timeout_s: float, tail: deque[str]
+    cli: StartedProcess,
+    superlink: StartedProcess,
+    supernodes: Sequence[StartedProcess],
+    min_nodes: int,
+    deadline: float,
+    timeout_s: float,
+    tail: deque[str],
 ) -> None:
-    """Block until ``flwr run`` exits; fail early when a SuperLink or SuperNode dies or time runs out."""
+    """Block until ``flwr run`` exits; fail early when the SuperLink dies, when fewer than ``min_nodes``
+    SuperNodes are left, or when time runs out. A SuperNode that dies while enough remain is logged: the
+    SuperLink reports it to the ServerApp as unavailable, and the rounds go on without it."""
+    lost: set[str] = set()
     while cli.popen.poll() is None:
-        for service in services:
-            if service.popen.poll() is not None:
-                raise FederatedRunError(
-                    f"{service.name} exited with code {service.popen.returncode} during the run; its log:\n"
-                    + service.log_tail()
+        if superlink.popen.poll() is not None:
+            raise FederatedRunError(
+                f"{superlink.name} exited with code {superlink.popen.returncode} during the run; its log:\n"
+                + superlink.log_tail()
+            )
+        for node in supernodes:
+            if node.popen.poll() is not None and node.name not in lost:
+                lost.add(node.name)
+                logger.warning(
+                    "%s exited with code %s during the run; %s of %s SuperNodes remain",
+                    node.name,
+                    node.popen.returncode,
+                    len(supernodes) - len(lost),
+                    len(supernodes),
                 )
+        left = len(supernodes) - len(lost)
+        if left < min_nodes:
+            raise FederatedRunError(
+                f"only {left} of {len(supernodes)} SuperNodes are left ({', '.join(sorted(lost))} exited), fewer "
+                f"than the {min_nodes} a round needs; restart them or lower min_nodes"
+            )
         if time.monotonic() > deadline:
             raise FederatedRunError(
                 f"the federated deployment did not finish within {timeout_s:.0f} s; raise timeout_s or lower "
@@ -110,7 +134,7 @@ def _wait_for_cli(
         raise FederatedRunError(
             f"`flwr run` exited with code {cli.popen.returncode}; its output:\n"
             + "\n".join(tail)
-            + f"\nSuperLink log:\n{services[0].log_tail()}"
+            + f"\nSuperLink log:\n{superlink.log_tail()}"
         )
 
 
@@ -143,6 +167,7 @@ def run_federated_deployment(
     keep_files: bool = False,
     insecure: bool = False,
     progress: Callable[[str], None] | None = None,
+    min_nodes: int | None = None,
 ) -> FederatedResult:
     """Run ``config.num_server_rounds`` rounds with ``num_nodes`` local SuperNodes on Flower's deployment engine.
 
@@ -152,8 +177,10 @@ def run_federated_deployment(
     ``work_dir`` (default ``.shopmesh/federation``) holds one folder per run with each process's
     ``FLWR_HOME`` and log; it is removed after a successful run unless ``keep_files`` (kept after a failure).
     With ``insecure`` the SuperLink and SuperNodes run without TLS and without node authentication (logged
-    as a warning). Progress lines of the ``flwr run --stream`` output (run id, rounds, replies received, failures) go to
-    ``progress`` or to this module's logger.
+    as a warning). Each round starts once ``min_nodes`` SuperNodes (default: all ``num_nodes``) are connected, so
+    with fewer a run goes on after nodes drop out; a node that vanishes mid-round is recorded among the round's
+    failures once the SuperLink misses its heartbeats. Progress lines of the ``flwr run --stream`` output (run
+    id, rounds, replies received, failures) go to ``progress`` or to this module's logger.
 
     Every Flower process is ended before this returns or raises. Raises :class:`FederationConfigError` for
     bad arguments or busy ports, :class:`FederatedRunError` if a process fails, the run fails (with the
@@ -161,6 +188,11 @@ def run_federated_deployment(
     """
     if num_nodes < 1:
         raise FederationConfigError(f"num_nodes must be at least 1, got {num_nodes}; start one or more SuperNodes")
+    if min_nodes is not None and not 1 <= min_nodes <= num_nodes:
+        raise FederationConfigError(
+            f"min_nodes must be between 1 and num_nodes={num_nodes}, got {min_nodes}; it is how many SuperNodes "
+            "a round needs"
+        )
     if not re.fullmatch(r"[A-Za-z0-9_-]+", connection):
         raise FederationConfigError(f"connection {connection!r} must be letters, digits, '-' or '_'")
     project_root = Path(__file__).resolve().parent.parent
@@ -177,7 +209,7 @@ def run_federated_deployment(
         # The ServerApp and ClientApps import this project from the unpacked app bundle, which holds no data
         # files, so the data path is always absolute.
         data_path=str(Path(config.data_path).resolve() if config.data_path else default_bitext_path()),
-        min_nodes=num_nodes,
+        min_nodes=num_nodes if min_nodes is None else min_nodes,
     )
     run_config_path = run_dir / "run-config.toml"
     run_dir.mkdir(parents=True)
@@ -228,7 +260,7 @@ def run_federated_deployment(
             )
             reader = threading.Thread(target=_pump_output, args=(cli, tail, progress), daemon=True)
             reader.start()
-            _wait_for_cli(cli, [federation.superlink, *nodes], deadline, timeout_s, tail)
+            _wait_for_cli(cli, federation.superlink, nodes, settings.min_nodes, deadline, timeout_s, tail)
             reader.join(timeout=5.0)
             result = _wait_for_summary(summary_path, federation.superlink, tail)
     except FederatedRunError as err:

@@ -57,10 +57,12 @@ def publish_aggregate(
     adapters: Mapping[str, torch.Tensor],
     rounds: Sequence[RoundRecord],
     flower_class: str,
+    traffic: Mapping[str, Any],
 ) -> tuple[ModelVersion, dict[str, float]]:
     """Apply ``adapters`` to the base version, merge, refit the temperature on the validation split and its
     style-rewritten copy (the head changed, so the base version's temperature no longer fits), evaluate on the
-    validation split and publish."""
+    validation split and publish; the lineage keeps the run's ``traffic`` (bytes per round, ratio to a full
+    fine-tune)."""
     model = build_model(config, base_id)
     load_adapter_state(model, adapters)
     model = publishable(model)
@@ -83,7 +85,7 @@ def publish_aggregate(
         "num_examples": sum(examples.values()),
         "examples_per_node": {str(node): n for node, n in sorted(examples.items())},
         "round_metrics": [record.to_dict() for record in rounds],
-        "lora": {"r": config.lora_r, "alpha": config.lora_alpha},
+        "lora": {"r": config.lora_r, "alpha": config.lora_alpha, "targets": list(config.lora_target_modules())},
         "local_training": {
             "epochs": config.local_epochs,
             "learning_rate": config.learning_rate,
@@ -92,6 +94,7 @@ def publish_aggregate(
             "augment_rate": config.augment_rate,
         },
         "fraction_train": config.fraction_train,
+        "traffic": dict(traffic),
     }
     lineage = Lineage(
         parent=base_id,

@@ -13,6 +13,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
 from federation.errors import RoundFailedError
+from federation.traffic import RoundTraffic
 
 __all__ = ["RoundRecord", "TrackedStrategy"]
 
@@ -32,6 +33,7 @@ class RoundRecord:
     failures: dict[int, str] = field(default_factory=dict)
     train_aggregate: dict[str, float] = field(default_factory=dict)
     evaluate_aggregate: dict[str, float] = field(default_factory=dict)
+    traffic: RoundTraffic = field(default_factory=RoundTraffic)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (node ids become strings, as JSON object keys must be)."""
@@ -45,6 +47,7 @@ class RoundRecord:
             "failures": {str(k): v for k, v in sorted(self.failures.items())},
             "train_aggregate": self.train_aggregate,
             "evaluate_aggregate": self.evaluate_aggregate,
+            "traffic": self.traffic.to_dict(),
         }
 
 
@@ -56,7 +59,8 @@ class TrackedStrategy(Strategy):
     """Any Flower strategy plus a :class:`RoundRecord` per round.
 
     Selection and aggregation are the wrapped strategy's own (``configure_*`` and ``aggregate_*`` delegate to
-    it, so stateful ones such as FedAdam keep their state); this class only records each reply on the way.
+    it, so stateful ones such as FedAdam keep their state); this class only records each message on the way
+    (replies' metrics, and the bytes of every message in both directions).
     """
 
     def __init__(self, inner: Strategy) -> None:
@@ -70,12 +74,16 @@ class TrackedStrategy(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        return self.inner.configure_train(server_round, arrays, config, grid)
+        messages = list(self.inner.configure_train(server_round, arrays, config, grid))
+        self._record(server_round).traffic.direction("train", "down").add(messages)
+        return messages
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        return self.inner.configure_evaluate(server_round, arrays, config, grid)
+        messages = list(self.inner.configure_evaluate(server_round, arrays, config, grid))
+        self._record(server_round).traffic.direction("evaluate", "down").add(messages)
+        return messages
 
     def _record(self, server_round: int) -> RoundRecord:
         return self.rounds.setdefault(server_round, RoundRecord(server_round))
@@ -85,6 +93,7 @@ class TrackedStrategy(Strategy):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
         record = self._record(server_round)
+        record.traffic.direction("train", "up").add(replies)
         for reply in replies:
             node = reply.metadata.src_node_id
             if reply.has_error():
@@ -115,6 +124,7 @@ class TrackedStrategy(Strategy):
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         replies = list(replies)
         record = self._record(server_round)
+        record.traffic.direction("evaluate", "up").add(replies)
         for reply in replies:
             node = reply.metadata.src_node_id
             if reply.has_error():

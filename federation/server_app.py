@@ -22,7 +22,8 @@ from federation.errors import RoundFailedError
 from federation.publish import contributed_examples, publish_aggregate
 from federation.strategies import build_strategy
 from federation.summary import FederatedResult, write_summary
-from federation.task import initial_adapters, resolve_base_version
+from federation.task import base_state, initial_adapters, resolve_base_version
+from federation.traffic import array_record_bytes, full_model_bytes, traffic_summary
 
 __all__ = ["app", "build_server_app", "run_federation"]
 
@@ -44,9 +45,10 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
     )
     node_config = ConfigRecord({**config.to_run_config(), "base-version": base_id})
     strategy = build_strategy(config)
+    initial = initial_adapters(config, base_id)
     result = strategy.start(
         grid=grid,
-        initial_arrays=ArrayRecord(initial_adapters(config, base_id)),
+        initial_arrays=ArrayRecord(initial),
         num_rounds=config.num_server_rounds,
         timeout=ROUND_TIMEOUT_S,
         train_config=node_config,
@@ -55,8 +57,18 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
     rounds = [strategy.rounds[r] for r in sorted(strategy.rounds)]
     if len(result.arrays) == 0:
         raise RoundFailedError(f"{config.num_server_rounds} round(s) ended without an aggregate; check the nodes' logs")
+    traffic = traffic_summary(
+        [record.traffic for record in rounds],
+        full_model_bytes(base_state(config, base_id)),
+        array_record_bytes(initial),
+    )
+    logger.info(
+        "traffic: %.0f bytes per round, %.2f %% of a full fine-tune's",
+        traffic["mean_bytes_per_round"],
+        100 * traffic["ratio"],
+    )
     version, metrics = publish_aggregate(
-        config, base_id, result.arrays.to_torch_state_dict(), rounds, type(strategy.inner).__name__
+        config, base_id, result.arrays.to_torch_state_dict(), rounds, type(strategy.inner).__name__, traffic
     )
     examples = contributed_examples(rounds)
     return FederatedResult(
@@ -67,6 +79,7 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
         participants=sorted(examples),
         num_examples=sum(examples.values()),
         metrics=metrics,
+        traffic=traffic,
         wall_seconds=time.perf_counter() - start,
     )
 

@@ -33,6 +33,7 @@ class FederatedResult:
     participants: list[int] = field(default_factory=list)
     num_examples: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    traffic: dict[str, Any] = field(default_factory=dict)  # see federation.traffic.traffic_summary
     error: str | None = None
     wall_seconds: float | None = None
 

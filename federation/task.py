@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn import Linear
 
 from ensemble.augmentation import AugmentConfig, StyleAugmenter
 from ensemble.datasets import load_bitext, split_bitext
@@ -25,11 +26,12 @@ from ensemble.members.lora import adapter_state, apply_lora, load_adapter_state
 from ensemble.registry import Registry, fingerprint_frame
 from ensemble.training import TrainConfig, TrainReport, evaluate, fine_tune
 from federation.config import FederationConfig, StrategyName
-from federation.errors import PartitionError
+from federation.errors import FederationConfigError, PartitionError
 from federation.partitions import PartitionSpec, partition_rows
 
 __all__ = [
     "NodeData",
+    "base_state",
     "build_model",
     "initial_adapters",
     "load_node_data",
@@ -123,9 +125,21 @@ def resolve_base_version(config: FederationConfig) -> str:
 def build_model(config: FederationConfig, base_id: str) -> IntentModel:
     """A fresh copy of the base version with LoRA adapters of the configured rank (seeded initialisation)."""
     model, _ = load_intent(Registry(config.registry_dir), base_id)
-    model.config = dataclasses.replace(model.config, lora_r=config.lora_r, lora_alpha=config.lora_alpha)
+    model.config = dataclasses.replace(
+        model.config,
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_targets=config.lora_target_modules(),
+    )
     torch.manual_seed(config.seed)
-    return apply_lora(model)
+    try:
+        return apply_lora(model)
+    except ValueError as err:  # peft: a target module the encoder does not have
+        linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.encoder.named_modules() if isinstance(m, Linear)})
+        raise FederationConfigError(
+            f"run config 'lora-targets' = {config.lora_targets!r} names a module the base encoder lacks ({err}); "
+            f"its linear modules are {linear}"
+        ) from err
 
 
 @functools.lru_cache(maxsize=2)
@@ -133,6 +147,12 @@ def _node_model(config: FederationConfig, base_id: str) -> IntentModel:
     # Reused across messages of one run: only the adapters and the head change, and every train or evaluate
     # call loads a complete adapter state first, so nothing of a previous round leaks into the next.
     return build_model(config, base_id)
+
+
+def base_state(config: FederationConfig, base_id: str) -> dict[str, torch.Tensor]:
+    """Every tensor of the base version (what a full fine-tune would exchange instead of the adapters)."""
+    model, _ = load_intent(Registry(config.registry_dir), base_id)
+    return dict(model.state_dict())
 
 
 def initial_adapters(config: FederationConfig, base_id: str) -> dict[str, torch.Tensor]:

@@ -253,3 +253,63 @@ def test_a_run_past_its_timeout_raises_and_leaves_no_process(tmp_path: Path, cap
     assert (run_dir / "superlink.log").exists()
     assert not (run_dir / "tls").exists()
     assert any("WITHOUT TLS" in record.getMessage() for record in caplog.records)
+
+
+def test_a_supernode_killed_mid_round_is_recorded_and_the_rounds_go_on_with_the_rest(
+    tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
+) -> None:
+    # Prepare: three merchants, rounds need two; one SuperNode (a third of them) is killed as round 1 starts
+    config = FederationConfig(
+        num_server_rounds=2,
+        registry_dir=str(tmp_path / "registry"),
+        max_train_examples=16,
+        batch_size=16,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        fraction_evaluate=0.0,
+        seed=3,
+    )
+    publish_tiny_base(Path(config.registry_dir), bitext_intents)
+    work_dir = tmp_path / "work"
+    killed: list[int] = []
+
+    def progress(line: str) -> None:
+        if "ROUND 1/2" in line and not killed:
+            victim = psutil.Process(_supernode_pids(work_dir)[-1])
+            for process in [*victim.children(recursive=True), victim]:
+                process.kill()
+            killed.append(victim.pid)
+
+    # Execute
+    result = run_federated_deployment(
+        config, NUM_NODES, work_dir=work_dir, timeout_s=900, progress=progress, min_nodes=2
+    )
+
+    # Assert: round 1 completed with the two others and recorded the vanished node; round 2 went on without it
+    assert killed, "the run never reached round 1"
+    assert result.status == "published"
+    round_one, round_two = result.rounds
+    assert len(round_one["train"]) == 2
+    (reason,) = round_one["failures"].values()
+    assert "Node Unavailable" in reason
+    (vanished,) = (int(node) for node in round_one["failures"])
+    assert vanished not in round_one["participants"]
+    assert round_two["participants"] == round_one["participants"] and round_two["failures"] == {}
+    assert result.participants == round_one["participants"]
+    lineage = Registry(config.registry_dir).load("intent", result.version_id).lineage
+    assert lineage.details["round_metrics"][0]["failures"] == round_one["failures"]
+    assert _flower_processes(work_dir) == []
+
+
+def _supernode_pids(work_dir: Path) -> list[int]:
+    """The SuperNode processes of the runs under ``work_dir``, oldest pid first."""
+    found = []
+    for pid in _flower_processes(work_dir):
+        try:
+            argv = psutil.Process(pid).cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(arg.endswith("flower-supernode") for arg in argv):
+            found.append(pid)
+    return sorted(found)

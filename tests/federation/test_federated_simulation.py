@@ -14,7 +14,8 @@ from ensemble.members.lora import load_adapter_state
 from ensemble.registry import Registry
 from ensemble.training import fit_temperature
 from federation import FederatedRunError, FederationConfig, run_federated_simulation
-from federation.task import build_model, initial_adapters, load_node_data, load_splits, local_train
+from federation.task import base_state, build_model, initial_adapters, load_node_data, load_splits, local_train
+from federation.traffic import array_record_bytes, full_model_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +95,21 @@ def test_published_aggregate_is_the_example_weighted_mean_of_the_nodes_adapters(
     assert lineage.details["rounds"] == 1
     assert lineage.details["participants"] == result.participants
     assert lineage.details["num_examples"] == total
+
+    # Assert: bytes on the wire, counted from the messages: each node got the initial adapters and sent its own
+    adapter_bytes = array_record_bytes(start)
+    train = result.rounds[0]["traffic"]["train"]
+    assert train["down"]["messages"] == train["down"]["with_arrays"] == NUM_NODES
+    assert train["down"]["array_bytes"] == NUM_NODES * adapter_bytes
+    assert train["up"]["array_bytes"] == sum(array_record_bytes(state) for state in node_states)
+    assert 0 < train["up"]["other_bytes"] < 4_000  # metadata, the metrics and node info
+    traffic = result.traffic
+    model_bytes = full_model_bytes(base_state(config, base_id))
+    assert traffic["adapter_bytes"] == adapter_bytes
+    assert traffic["full_model_bytes"] == model_bytes > adapter_bytes
+    round_bytes = traffic["rounds"][0]["bytes_down"] + traffic["rounds"][0]["bytes_up"]
+    assert traffic["ratio"] == pytest.approx(round_bytes / traffic["rounds"][0]["full_fine_tune_bytes"])
+    assert lineage.details["traffic"] == traffic
 
 
 def test_a_node_with_a_label_the_model_does_not_know_fails_the_run_with_a_clear_error(

@@ -66,6 +66,8 @@ def test_values_are_typed_and_round_trip() -> None:
         ({"strategy": "krum", "min-nodes": 2}, "needs at least 3 nodes"),
         ({"strategy": "multikrum", "min-nodes": 3, "num-nodes-to-select": 4}, "'num-nodes-to-select' = 4 exceeds"),
         ({"partitioning": "natural", "natural-id-column": ""}, "'natural-id-column' is empty"),
+        ({"lora-targets": ""}, "'lora-targets' = '' must name one or more encoder modules"),
+        ({"lora-targets": "query value"}, "'lora-targets' = 'query value' must name one or more"),
     ],
 )
 def test_invalid_values_are_refused_with_the_key_and_value(run_config: dict[str, object], message: str) -> None:
