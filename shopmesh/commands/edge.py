@@ -1,4 +1,5 @@
-"""``shopmesh edge``: export a registry version to a signed int8 ONNX bundle; classify with the device SDK."""
+"""``shopmesh edge``: export a registry version to a signed int8 ONNX bundle, publish it to devices with a staged
+rollout, classify with the device SDK."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
+from cluster.edge_rollout import BundleCatalog
 from edge.export import export_registry_version
-from edge.runtime import EdgeClient
+from edge.runtime import EdgeClient, TrustStore
 from ensemble.registry import Registry
+from shopmesh.errors import CommandError
 from shopmesh.signing import bundle_signer, trusted_keys
 
 
@@ -21,6 +25,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--version", default=None, help="intent version (default: latest)")
     export.add_argument("--out", type=Path, default=None, help="bundle directory (default: in the workspace)")
     export.set_defaults(handler=run_export)
+
+    publish = group.add_parser(
+        "publish", help="serve an exported bundle to devices from the cluster, to a share of them first"
+    )
+    publish.add_argument("version", help="intent version whose bundle to publish (e.g. intent:v0002, v0002, 2)")
+    publish.add_argument(
+        "--rollout",
+        type=int,
+        default=100,
+        help="percentage of devices (by a stable hash of the device id) that get this version; the others keep "
+        "the last version published to 100 (default: 100, which completes the rollout)",
+    )
+    publish.add_argument(
+        "--bundle", type=Path, default=None, help="bundle directory (default: the one `edge export` wrote)"
+    )
+    publish.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="the cluster's state directory (default: the one `shopmesh serve` uses, cluster-state in the workspace)",
+    )
+    publish.set_defaults(handler=run_publish)
 
     public = group.add_parser("public-key", help="print the platform's public key and key id for device settings")
     public.set_defaults(handler=run_public_key)
@@ -38,6 +64,22 @@ def run_export(args: argparse.Namespace) -> int:
     out = args.out or args.workspace.bundles / version.id.replace(":", "-")
     info = export_registry_version(registry, out, signer=bundle_signer(args.workspace), version=version.id)
     print(json.dumps({"bundle": str(info.path), "version": version.id, "model_bytes": info.model_size_bytes}, indent=2))
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    workspace = args.workspace
+    if args.bundle is not None:
+        expected, bundle = args.version, args.bundle
+    else:
+        expected = Registry(workspace.registry).resolve("intent", args.version).id
+        bundle = workspace.bundles / expected.replace(":", "-")
+        if not bundle.is_dir():
+            raise CommandError(f"no bundle of {expected} in {bundle}; run `shopmesh edge export --version {expected}`")
+    state_dir = args.state_dir or default_state_dir(workspace.registry)
+    catalog = BundleCatalog(state_dir / EDGE_BUNDLES_DIR)
+    state = catalog.publish(bundle, TrustStore(trusted_keys(workspace)), args.rollout, version=expected)
+    print(json.dumps({**asdict(state), "catalog": str(catalog.root)}, indent=2))
     return 0
 
 
