@@ -7,11 +7,14 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
 from cluster.edge_rollout import BundleCatalog
 from edge.export import export_registry_version
+from edge.export.cascade import DEFAULT_MAX_LOSS
 from edge.runtime import EdgeClient, TrustStore
+from ensemble.datasets.seeds import bundled_intent_splits
 from ensemble.registry import Registry
 from shopmesh.errors import CommandError
 from shopmesh.signing import bundle_signer, trusted_keys
@@ -24,6 +27,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = group.add_parser("export", help="export an intent version to a signed int8 ONNX bundle")
     export.add_argument("--version", default=None, help="intent version (default: latest)")
     export.add_argument("--out", type=Path, default=None, help="bundle directory (default: in the workspace)")
+    export.add_argument(
+        "--max-loss",
+        type=float,
+        default=DEFAULT_MAX_LOSS,
+        help="fit the escalation threshold on the Bitext validation split so that at most this share of messages "
+        "is answered otherwise than the cluster would (default: 0.005, half an accuracy point)",
+    )
+    export.add_argument(
+        "--threshold", type=float, default=None, help="a fixed escalation threshold instead of fitting one"
+    )
     export.set_defaults(handler=run_export)
 
     publish = group.add_parser(
@@ -62,8 +75,23 @@ def run_export(args: argparse.Namespace) -> int:
     registry = Registry(args.workspace.registry)
     version = registry.resolve("intent", args.version)
     out = args.out or args.workspace.bundles / version.id.replace(":", "-")
-    info = export_registry_version(registry, out, signer=bundle_signer(args.workspace), version=version.id)
-    print(json.dumps({"bundle": str(info.path), "version": version.id, "model_bytes": info.model_size_bytes}, indent=2))
+    if args.threshold is not None:
+        calibration: dict[str, Any] = {"confidence_threshold": args.threshold}
+    else:
+        texts = bundled_intent_splits().val["instruction"].tolist()
+        calibration = {"calibration_texts": texts, "max_loss": args.max_loss}
+    info = export_registry_version(
+        registry, out, signer=bundle_signer(args.workspace), version=version.id, **calibration
+    )
+    fit = info.manifest.threshold_fit
+    summary = {
+        "bundle": str(info.path),
+        "version": version.id,
+        "model_bytes": info.model_size_bytes,
+        "confidence_threshold": info.manifest.confidence_threshold,
+        "threshold_fit": asdict(fit) if fit is not None else None,
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 
