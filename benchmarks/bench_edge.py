@@ -1,10 +1,18 @@
-"""Edge inference side by side: torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, MiniLM intent model.
+"""Edge inference side by side, and the device/cluster cascade with the threshold fitted at export.
 
-Same inputs for all three (the model's own tokenisation, so tokenisation time is excluded), batch 1 and
-32, same thread count; int8 is dynamic per-channel. Prints median latencies, ratios to torch, model sizes
-and argmax agreement; asserts nothing.
+``latency``: torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, MiniLM intent model. Same inputs for all
+three (the model's own tokenisation, so tokenisation time is excluded), batch 1 and 32, same thread count;
+int8 is dynamic per-channel. Prints median latencies, ratios to torch, model sizes and argmax agreement.
 
-    .venv/bin/python benchmarks/bench_edge.py [--threads N] [--repeats N]
+``cascade``: an intent version (the registry's newest with ``--registry``, else MiniLM with a head trained on
+the Bitext train split in a scratch registry) and, with ``--ensemble``, the intent ensemble built on it as the
+cluster's answer (else the torch fp32 model). The bundle's threshold is fitted on the validation split
+(at most 0.5 pt lost); the Bitext test split and ``tests/data/intent_heldout.csv`` then report the share
+answered on the device, one message at a time, and accuracy of the cascade vs cluster-only, at the fitted
+threshold and at the old fixed 0.7. Asserts nothing.
+
+    .venv/bin/python benchmarks/bench_edge.py [--part latency|cascade|all] [--threads N] [--repeats N]
+        [--registry DIR] [--ensemble]
 """
 
 from __future__ import annotations
@@ -20,10 +28,27 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pandas as pd
 import torch
 
-from edge.export import BundleSigner, export_fp32, export_intent
+from edge.export import (
+    BundleSigner,
+    Calibration,
+    cascade_scores,
+    cluster_calibration,
+    export_fp32,
+    export_intent,
+    export_registry_version,
+)
+from edge.runtime import EdgeBundle
+from ensemble.central import Trainer, train_intent_version
+from ensemble.datasets import bundled_intent_splits
+from ensemble.intent_ensemble import build_intent_ensemble
 from ensemble.members.intent import IntentModel, encode
+from ensemble.registry import Registry
+
+HELDOUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "intent_heldout.csv"
+FIXED_THRESHOLD = 0.7  # what every bundle used before the threshold was fitted
 
 EXAMPLES = {
     "order_status": [
@@ -80,13 +105,60 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=30)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def cascade(args: argparse.Namespace) -> None:
+    """Share on device and accuracy of the cascade vs cluster-only, fitted threshold vs the fixed 0.7."""
+    splits = bundled_intent_splits()
+    heldout = pd.read_csv(HELDOUT)
+    sets = {
+        "bitext val (fit)": (splits.val["instruction"].tolist(), splits.val["intent"].tolist()),
+        "bitext test": (splits.test["instruction"].tolist(), splits.test["intent"].tolist()),
+        "intent_heldout": (heldout["text"].tolist(), heldout["intent"].tolist()),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        if args.registry is not None:
+            registry = Registry(args.registry)
+        else:
+            registry = Registry(Path(tmp) / "registry")
+            train_intent_version(registry, splits, trainer=Trainer.HEAD)
+        version = registry.latest("intent").id
+        if args.ensemble and args.registry is None:
+            build_intent_ensemble(registry, version, splits)
+        teachers: dict[str, Calibration] = {
+            name: cluster_calibration(registry, version, texts) for name, (texts, _) in sets.items()
+        }
+        signer = BundleSigner.generate()
+        info = export_registry_version(
+            registry, Path(tmp) / "bundle", signer=signer, version=version, calibration=teachers["bitext val (fit)"]
+        )
+        bundle = EdgeBundle.load(info.path, [signer.trusted_key])
+        fit = bundle.manifest.threshold_fit
+        if fit is None:
+            raise SystemExit(f"{info.path} carries no fitted threshold; the export ignored its calibration")
+        print(f"{version} prepared in {time.perf_counter() - started:.0f} s; cluster answers from {fit.teacher}")
+        print(
+            f"fitted threshold {fit.threshold:.4f} (target: at most {100 * fit.max_loss:.1f} % of validation messages "
+            f"answered otherwise than the cluster; got {100 * fit.disagreement:.2f} %)"
+        )
+        print(
+            f"{'set':<17} {'n':>5} {'threshold':>9} {'on device':>9} {'cascade acc':>11} {'cluster acc':>11} "
+            f"{'loss pt':>7} {'device-only acc':>15}"
+        )
+        for name, (texts, gold) in sets.items():
+            guesses = [bundle.predict([text])[0] for text in texts]  # one message at a time, as on a device
+            conf = [g.confidence for g in guesses]
+            device = [g.intent for g in guesses]
+            for threshold in (fit.threshold, FIXED_THRESHOLD):
+                sc = cascade_scores(threshold, conf, device, list(teachers[name].teacher_intents), gold)
+                print(
+                    f"{name:<17} {sc.n_texts:>5} {threshold:>9.4f} {100 * sc.device_share:>8.1f}% "
+                    f"{sc.cascade_accuracy:>11.4f} {sc.cluster_accuracy:>11.4f} {sc.loss_points:>7.2f} "
+                    f"{sc.device_accuracy:>15.4f}"
+                )
+        print("(loss pt = accuracy points lost against cluster-only serving; negative: the cascade is better)")
 
+
+def latency(args: argparse.Namespace) -> None:
     texts = [t for items in EXAMPLES.values() for t in items]  # 32 texts
     gold = [label for label, items in EXAMPLES.items() for _ in items]
     model = IntentModel.from_pretrained(list(EXAMPLES))
@@ -130,6 +202,21 @@ def main() -> None:
             agree = float((logits.argmax(-1) == reference.argmax(-1)).mean())
             diff = float(np.abs(logits - reference).max())
             print(f"{name}: max |logit diff| vs torch {diff:.2e}, argmax agreement {agree:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["latency", "cascade", "all"], default="all")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--registry", type=Path, default=None, help="a registry with a trained intent version")
+    parser.add_argument("--ensemble", action="store_true", help="build the intent ensemble as the cluster's answer")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.part in ("latency", "all"):
+        latency(args)
+    if args.part in ("cascade", "all"):
+        cascade(args)
 
 
 if __name__ == "__main__":
