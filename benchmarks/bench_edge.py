@@ -1,18 +1,24 @@
-"""Edge inference side by side: torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, MiniLM intent model.
+"""Edge inference side by side, and the device/cluster cascade.
 
-The model is MiniLM with a linear head fitted on frozen embeddings of ``--train-per-intent`` Bitext train-split
-messages per intent. Same inputs for all three engines (the model's own tokenisation, so tokenisation time is
-excluded), batch 1 and 32 of test-split messages, same thread count; int8 is dynamic per-channel. Prints median
-latencies, ratios to torch, model sizes and argmax agreement on the whole test split.
+``latency`` (the default part): the model is MiniLM with a linear head fitted on frozen embeddings of
+``--train-per-intent`` Bitext train-split messages per intent. Same inputs for all three engines (torch fp32, ONNX
+Runtime fp32 and int8; the model's own tokenisation, so tokenisation time is excluded), batch 1 and 32 of test-split
+messages, same thread count; int8 is dynamic per-channel. Prints median latencies, ratios to torch, model sizes and
+argmax agreement on the whole test split. Its cascade curve: on the test split, the device (int8) answers a message
+when its confidence reaches a threshold and passes the rest on; the cluster stand-in here is the same model in torch
+fp32, so the curve shows what answering on the int8 device costs at each share. Writes
+``benchmarks/results/bench_edge.json`` and ``bench_edge.png`` (share on device vs accuracy, drawn from that file;
+``--replot`` redraws it without measuring).
 
-The cascade: on the test split, the device (int8) answers a message when its confidence reaches a threshold
-and passes the rest on; the cluster stand-in here is the same model in torch fp32, so the curve shows what
-answering on the int8 device costs at each share, and how accurate the device's own answers are (a stronger
-cluster model lifts the overall curve where little is answered on the device). Writes
-``benchmarks/results/bench_edge.json`` and ``bench_edge.png`` (share on device vs accuracy, drawn from that
-file; ``--replot`` redraws it without measuring). Asserts nothing.
+``cascade``: an intent version (the registry's newest with ``--registry``, else MiniLM with a head trained on the
+Bitext train split in a scratch registry) and, with ``--ensemble``, the intent ensemble built on it as the cluster's
+answer (else the torch fp32 model). The bundle's threshold is fitted on the validation split (at most 0.5 pt lost);
+the Bitext test split and ``tests/data/intent_heldout.csv`` then report the share answered on the device, one message
+at a time, and accuracy of the cascade vs cluster-only, at the fitted threshold and at the old fixed 0.7.
+Asserts nothing.
 
-    .venv/bin/python benchmarks/bench_edge.py [--threads N] [--repeats N] [--train-per-intent N] [--replot]
+    .venv/bin/python benchmarks/bench_edge.py [--part latency|cascade|all] [--threads N] [--repeats N]
+        [--train-per-intent N] [--registry DIR] [--ensemble] [--replot]
 """
 
 from __future__ import annotations
@@ -34,13 +40,27 @@ import pandas as pd
 import torch
 from numpy.typing import NDArray
 
-from edge.export import BundleSigner, export_fp32, export_intent
+from edge.export import (
+    BundleSigner,
+    Calibration,
+    cascade_scores,
+    cluster_calibration,
+    export_fp32,
+    export_intent,
+    export_registry_version,
+)
 from edge.export.bundle_writer import DEFAULT_CONFIDENCE_THRESHOLD
-from ensemble.datasets import load_bitext, split_bitext
+from edge.runtime import EdgeBundle
+from ensemble.central import Trainer, train_intent_version
+from ensemble.datasets import bundled_intent_splits, load_bitext, split_bitext
+from ensemble.intent_ensemble import build_intent_ensemble
 from ensemble.members.intent import IntentModel, encode
+from ensemble.registry import Registry
 from shopmesh.plots import CascadePoint, cascade_tradeoff
 
 RESULTS = Path(__file__).with_name("results")
+HELDOUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "intent_heldout.csv"
+FIXED_THRESHOLD = 0.7  # what every bundle used before the threshold was fitted
 THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]
 
 
@@ -111,18 +131,61 @@ def _softmax(logits: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True), dtype=np.float32)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--train-per-intent", type=int, default=10, help="train-split messages per intent")
-    parser.add_argument("--replot", action="store_true", help="only redraw bench_edge.png from bench_edge.json")
-    args = parser.parse_args()
-    if args.replot:
-        print(f"wrote {plot_results(RESULTS / 'bench_edge.json', RESULTS / 'bench_edge.png')}")
-        return
-    torch.set_num_threads(args.threads)
+def cascade(args: argparse.Namespace) -> None:
+    """Share on device and accuracy of the cascade vs cluster-only, fitted threshold vs the fixed 0.7."""
+    splits = bundled_intent_splits()
+    heldout = pd.read_csv(HELDOUT)
+    sets = {
+        "bitext val (fit)": (splits.val["instruction"].tolist(), splits.val["intent"].tolist()),
+        "bitext test": (splits.test["instruction"].tolist(), splits.test["intent"].tolist()),
+        "intent_heldout": (heldout["text"].tolist(), heldout["intent"].tolist()),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        if args.registry is not None:
+            registry = Registry(args.registry)
+        else:
+            registry = Registry(Path(tmp) / "registry")
+            train_intent_version(registry, splits, trainer=Trainer.HEAD)
+        version = registry.latest("intent").id
+        if args.ensemble and args.registry is None:
+            build_intent_ensemble(registry, version, splits)
+        teachers: dict[str, Calibration] = {
+            name: cluster_calibration(registry, version, texts) for name, (texts, _) in sets.items()
+        }
+        signer = BundleSigner.generate()
+        info = export_registry_version(
+            registry, Path(tmp) / "bundle", signer=signer, version=version, calibration=teachers["bitext val (fit)"]
+        )
+        bundle = EdgeBundle.load(info.path, [signer.trusted_key])
+        fit = bundle.manifest.threshold_fit
+        if fit is None:
+            raise SystemExit(f"{info.path} carries no fitted threshold; the export ignored its calibration")
+        print(f"{version} prepared in {time.perf_counter() - started:.0f} s; cluster answers from {fit.teacher}")
+        print(
+            f"fitted threshold {fit.threshold:.4f} (target: at most {100 * fit.max_loss:.1f} % of validation messages "
+            f"answered otherwise than the cluster; got {100 * fit.disagreement:.2f} %)"
+        )
+        print(
+            f"{'set':<17} {'n':>5} {'threshold':>9} {'on device':>9} {'cascade acc':>11} {'cluster acc':>11} "
+            f"{'loss pt':>7} {'device-only acc':>15}"
+        )
+        for name, (texts, gold) in sets.items():
+            guesses = [bundle.predict([text])[0] for text in texts]  # one message at a time, as on a device
+            conf = [g.confidence for g in guesses]
+            device = [g.intent for g in guesses]
+            for threshold in (fit.threshold, FIXED_THRESHOLD):
+                sc = cascade_scores(threshold, conf, device, list(teachers[name].teacher_intents), gold)
+                print(
+                    f"{name:<17} {sc.n_texts:>5} {threshold:>9.4f} {100 * sc.device_share:>8.1f}% "
+                    f"{sc.cascade_accuracy:>11.4f} {sc.cluster_accuracy:>11.4f} {sc.loss_points:>7.2f} "
+                    f"{sc.device_accuracy:>15.4f}"
+                )
+        print("(loss pt = accuracy points lost against cluster-only serving; negative: the cascade is better)")
 
+
+def latency(args: argparse.Namespace) -> None:
+    """Engines side by side and the cascade curve against the fp32 stand-in; writes the JSON and the PNG."""
     splits = split_bitext(load_bitext())
     train = _sample(splits.train, args.train_per_intent)
     test_texts = [str(t) for t in splits.test["instruction"]]
@@ -194,6 +257,26 @@ def main() -> None:
     (RESULTS / "bench_edge.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     plot_results(RESULTS / "bench_edge.json", RESULTS / "bench_edge.png")
     print(f"wrote {RESULTS / 'bench_edge.json'} and {RESULTS / 'bench_edge.png'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["latency", "cascade", "all"], default="latency")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--train-per-intent", type=int, default=10, help="train-split messages per intent")
+    parser.add_argument("--registry", type=Path, default=None, help="a registry with a trained intent version")
+    parser.add_argument("--ensemble", action="store_true", help="build the intent ensemble as the cluster's answer")
+    parser.add_argument("--replot", action="store_true", help="only redraw bench_edge.png from bench_edge.json")
+    args = parser.parse_args()
+    if args.replot:
+        print(f"wrote {plot_results(RESULTS / 'bench_edge.json', RESULTS / 'bench_edge.png')}")
+        return
+    torch.set_num_threads(args.threads)
+    if args.part in ("latency", "all"):
+        latency(args)
+    if args.part in ("cascade", "all"):
+        cascade(args)
 
 
 if __name__ == "__main__":

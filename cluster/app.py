@@ -17,7 +17,7 @@ from typing import Any
 
 from ray.serve import Application, Deployment
 
-from cluster.config import ClusterConfig
+from cluster.config import STATE_DIR_ENV, ClusterConfig
 from cluster.ensemble_deployment import EnsembleDeployment
 from cluster.errors import ClusterConfigError
 from cluster.forecast_deployment import ForecastDeployment
@@ -233,11 +233,10 @@ def build_app(config: ClusterConfig) -> Application:
         idempotency_db=str(config.state_path / "idempotency.sqlite"),
         colocated=tuple(row.name.value for row in SERVED_MEMBERS if colocated and row.colocated),
     )
-    app: Application = (
-        _deployment(Ingress)
-        .options(**ingress.deployment_options(max(4 * config.member(MemberName.INTENT).max_batch_size, 32)))
-        .bind(handles, settings)
-    )
+    options = ingress.deployment_options(max(4 * config.member(MemberName.INTENT).max_batch_size, 32))
+    # The ingress's module-level routes (the edge bundles) find the state directory in their environment.
+    options["ray_actor_options"]["runtime_env"] = {"env_vars": {STATE_DIR_ENV: str(config.state_path.absolute())}}
+    app: Application = _deployment(Ingress).options(**options).bind(handles, settings)
     return app
 
 

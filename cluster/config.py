@@ -12,12 +12,29 @@ from typing import Any
 from cluster.errors import ClusterConfigError
 from cluster.members import INGRESS, MemberName, MemberServing, Topology
 
-__all__ = ["MAX_BODY_BYTES", "MAX_TEXT_LENGTH", "ClusterConfig", "ray_address_from_env", "serving_from_env"]
+__all__ = [
+    "EDGE_BUNDLES_DIR",
+    "MAX_BODY_BYTES",
+    "MAX_TEXT_LENGTH",
+    "STATE_DIR_ENV",
+    "ClusterConfig",
+    "default_state_dir",
+    "ray_address_from_env",
+    "serving_from_env",
+    "state_dir_from_env",
+]
 
 MAX_TEXT_LENGTH = 2000  # the hard ceiling of a chat message, enforced by the request schema
 MAX_BODY_BYTES = 1_000_000  # request bodies above this are refused with 413 before they are parsed
 
 _ENV_PREFIX = "SHOPMESH_CLUSTER_"
+STATE_DIR_ENV = _ENV_PREFIX + "STATE_DIR"  # also how the ingress deployment learns the state directory
+EDGE_BUNDLES_DIR = "edge-bundles"  # published edge bundles and their rollout, under the state directory
+
+
+def default_state_dir(registry_dir: Path) -> Path:
+    """The cluster's state directory when none is given: ``cluster-state`` beside the registry."""
+    return registry_dir.parent / "cluster-state"
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,7 @@ class ClusterConfig:
     @property
     def state_path(self) -> Path:
         """Where the cluster keeps its own state (``state_dir``, else ``cluster-state`` beside the registry)."""
-        return self.state_dir if self.state_dir is not None else self.registry_dir.parent / "cluster-state"
+        return self.state_dir if self.state_dir is not None else default_state_dir(self.registry_dir)
 
     @property
     def url(self) -> str:
@@ -223,6 +240,19 @@ def serving_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     if not isinstance(parsed, dict):
         raise ClusterConfigError(f"{_ENV_PREFIX}SERVING must be a JSON object, got {raw!r}")
     return parsed
+
+
+def state_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """The cluster's state directory as ``SHOPMESH_CLUSTER_STATE_DIR`` names it (set for the ingress by
+    :func:`cluster.app.build_app`); :class:`ClusterConfigError` when it is unset."""
+    env = os.environ if environ is None else environ
+    raw = env.get(STATE_DIR_ENV)
+    if not raw:
+        raise ClusterConfigError(
+            f"{STATE_DIR_ENV} is not set, so the edge bundle routes do not know the cluster's state directory; "
+            "build the application with cluster.app.build_app or set the variable"
+        )
+    return Path(raw)
 
 
 def ray_address_from_env(environ: Mapping[str, str] | None = None) -> str | None:

@@ -10,6 +10,7 @@ __all__ = [
     "ClusterError",
     "ClusterNotRunningError",
     "ClusterStartError",
+    "EdgePublishError",
     "MemberUnavailableError",
     "NotFoundError",
     "RequestRejectedError",
@@ -30,6 +31,10 @@ class ClusterStartError(ClusterError):
 
 class ClusterNotRunningError(ClusterError):
     """An operation needs the Serve application started by :func:`cluster.start`, and none is running."""
+
+
+class EdgePublishError(ClusterError):
+    """An edge bundle cannot be published (unsigned, altered, a bad rollout percentage) or the catalog is unusable."""
 
 
 class RequestRejectedError(ClusterError):

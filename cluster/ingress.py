@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.config import MAX_BODY_BYTES
+from cluster.edge_bundles import router as edge_bundles_router
 from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
 from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
 from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
@@ -166,6 +167,7 @@ def request_id(request: Request) -> str:
 api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
 api.add_middleware(BodyLimit)
 register_pages(api)
+api.include_router(edge_bundles_router)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "the body could not be read (for example not UTF-8)"},

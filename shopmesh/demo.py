@@ -19,7 +19,7 @@ import pandas as pd
 
 import cluster
 from cluster import ClusterConfig
-from edge.export import export_intent, validate_bundle
+from edge.export import cluster_calibration, export_intent, validate_bundle
 from edge.runtime import EdgeClient, TrustedKey
 from ensemble.central import train_intent_version
 from ensemble.datasets import DataSplits, bundled_intent_splits, load_dominicks, load_online_retail
@@ -130,15 +130,29 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
         model, _ = load_intent(registry, federation.version_id)
         bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
-        with ticking("exporting and validating the int8 bundle"):
-            bundle = export_intent(model, bundle_dir, version_id=federation.version_id, signer=signer, overwrite=True)
-            val_texts, val_labels = splits.val["instruction"].tolist(), splits.val["intent"].tolist()
-            report = validate_bundle(bundle_dir, model, val_texts, val_labels)
+        with ticking("exporting and validating the int8 bundle, fitting its escalation threshold"):
+            val_texts = splits.val["instruction"].tolist()
+            calibration = cluster_calibration(registry, federation.version_id, val_texts)
+            bundle = export_intent(
+                model,
+                bundle_dir,
+                version_id=federation.version_id,
+                signer=signer,
+                calibration=calibration,
+                overwrite=True,
+            )
+            report = validate_bundle(bundle_dir, model, val_texts, splits.val["intent"].tolist())
+            fit = bundle.manifest.threshold_fit
         stage.metric = (
             f"{bundle.model_size_bytes / 2**20:.1f} MB int8 (fp32 {bundle.fp32_size_bytes / 2**20:.1f} MB), "
             f"fp32 max|diff| {report.fp32_max_abs_diff:.1e}; on {report.n_texts} val messages int8 agrees "
             f"{report.int8_agreement:.4f}, accuracy torch {report.torch_accuracy:.4f} / int8 {report.int8_accuracy:.4f}"
         )
+        if fit is not None:
+            stage.metric += (
+                f"; escalation threshold {fit.threshold:.3f} fitted against {fit.teacher}: "
+                f"{100 * fit.device_share:.1f} % of val on device, {100 * fit.disagreement:.2f} % answered otherwise"
+            )
 
     config = ClusterConfig(
         registry_dir=workspace.registry,

@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from edge.export.cascade import Calibration, fit_threshold
 from edge.export.errors import BundleExistsError, ExportError, ParityError
 from edge.export.onnx_graph import (
     INPUT_NAMES,
@@ -30,6 +31,7 @@ from edge.export.onnx_graph import (
     torch_logits,
 )
 from edge.export.signing import BundleSigner
+from edge.runtime.inference import IntentRunner
 from edge.runtime.manifest import (
     LABELS_FILE,
     MANIFEST_FILE,
@@ -38,6 +40,7 @@ from edge.runtime.manifest import (
     TOKENIZER_FILE,
     Manifest,
     Probe,
+    ThresholdFit,
     file_digest,
 )
 from ensemble.members.intent import MEMBER, IntentModel
@@ -122,6 +125,35 @@ def _int8_probes(staging: Path, model: IntentModel, texts: Sequence[str]) -> tup
     return tuple(Probe(text=t, intent=model.labels[int(i)]) for t, i in zip(texts, best, strict=True))
 
 
+def _fit_threshold(staging: Path, model: IntentModel, calibration: Calibration) -> ThresholdFit:
+    """Fit the escalation threshold with the staged graph and tokenizer, run as a device runs them."""
+    unknown = sorted(set(calibration.teacher_intents) - set(model.labels))
+    if unknown:
+        raise ExportError(f"teacher intents {unknown[:5]} are not labels of the model ({model.labels})")
+    runner = IntentRunner(
+        staging / MODEL_FILE, (staging / TOKENIZER_FILE).read_text(encoding="utf-8"), model.labels, source="staging"
+    )
+    # One message at a time, as a device classifies them: dynamic int8 quantizes each batch's activations with
+    # that batch's range, so batch composition moves the probabilities slightly.
+    probs = np.concatenate([runner.probabilities([text]) for text in calibration.texts])
+    fit = fit_threshold(
+        probs.max(axis=-1),
+        [model.labels[int(i)] for i in probs.argmax(axis=-1)],
+        list(calibration.teacher_intents),
+        max_loss=calibration.max_loss,
+        teacher_name=calibration.teacher,
+    )
+    logger.info(
+        "escalation threshold %.4f: %.1f %% of %s validation texts on device, %.2f %% answered otherwise than %s",
+        fit.threshold,
+        100 * fit.device_share,
+        fit.n_texts,
+        100 * fit.disagreement,
+        fit.teacher,
+    )
+    return fit
+
+
 def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -159,7 +191,8 @@ def export_intent(
     sequence: int | None = None,
     rollback: bool = False,
     quantize: bool = True,
-    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    confidence_threshold: float | None = None,
+    calibration: Calibration | None = None,
     probe_texts: Sequence[str] = DEFAULT_PROBE_TEXTS,
     atol: float = DEFAULT_ATOL,
     overwrite: bool = False,
@@ -174,6 +207,9 @@ def export_intent(
     only. ``sequence`` (default: the number in ``version_id``) orders bundles: devices refuse a lower one unless
     ``rollback`` is set. The probe texts, with the intents the exported graph gives them, travel in the manifest
     for the device's post-install health check.
+    The manifest's escalation threshold is fitted on ``calibration`` (validation texts and the cluster's intents
+    for them, :mod:`edge.export.cascade`) with the exported int8 graph, or is ``confidence_threshold``, or,
+    with neither, the fixed 0.7 of bundles made before fitting.
     """
     out = Path(out_dir)
     if not version_id:
@@ -183,8 +219,17 @@ def export_intent(
     seq = version_sequence(version_id) if sequence is None else sequence
     if seq < 0:
         raise ExportError(f"sequence must be non-negative, got {seq}")
-    if not 0.0 <= confidence_threshold <= 1.0:
+    if confidence_threshold is not None and calibration is not None:
+        raise ExportError("pass confidence_threshold or calibration (to fit it), not both")
+    if confidence_threshold is not None and not 0.0 <= confidence_threshold <= 1.0:
         raise ExportError(f"confidence_threshold must lie in [0, 1], got {confidence_threshold}")
+    if calibration is not None:
+        n_texts, n_intents = len(calibration.texts), len(calibration.teacher_intents)
+        if not n_texts or n_texts != n_intents:
+            raise ExportError(
+                f"calibration needs validation texts and one teacher intent per text: {n_intents} intents for "
+                f"{n_texts} texts"
+            )
     if out.exists() and not overwrite:
         raise BundleExistsError(f"{out} already exists; pass overwrite=True or choose another folder")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -200,6 +245,11 @@ def export_intent(
                 graph = fp32
         bundle_tokenizer(model).save(str(staging / TOKENIZER_FILE))
         _write_json(staging / LABELS_FILE, model.labels)
+        fit = _fit_threshold(staging, model, calibration) if calibration is not None else None
+        if fit is not None:
+            threshold = fit.threshold
+        else:
+            threshold = DEFAULT_CONFIDENCE_THRESHOLD if confidence_threshold is None else confidence_threshold
         manifest = Manifest(
             member=MEMBER,
             version_id=version_id,
@@ -208,13 +258,14 @@ def export_intent(
             opset=graph.opset,
             input_names=INPUT_NAMES,
             output_names=OUTPUT_NAMES,
-            confidence_threshold=confidence_threshold,
+            confidence_threshold=threshold,
             quantization=QUANTIZATION if quantize else "none",
             key_id=signer.key_id,
             sequence=seq,
             rollback=rollback,
             probes=_int8_probes(staging, model, probe_texts),
             files={name: file_digest(staging / name) for name in (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)},
+            threshold_fit=fit,
         )
         raw = manifest.to_bytes()
         (staging / MANIFEST_FILE).write_bytes(raw)

@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Unpack
 
 import httpx
 
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
-from edge.runtime.client import check_text, config_from_arguments
-from edge.runtime.config import EdgeClientConfig
+from edge.runtime.client import check_text, open_device, update_source
+from edge.runtime.config import ClientOptions, EdgeClientConfig, config_from_arguments
 from edge.runtime.errors import ClusterError
-from edge.runtime.fetch import open_source
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
 from edge.runtime.protocol import (
     CHAT_PATH,
@@ -33,10 +33,10 @@ from edge.runtime.protocol import (
     is_permanent_rejection,
     parse_answer,
 )
-from edge.runtime.resilience import Attempts, CircuitBreaker, RetryPolicy
+from edge.runtime.resilience import Attempts, CircuitBreaker
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
-from edge.runtime.trust import TrustedKey, TrustStore
+from edge.runtime.trust import TrustedKey
 
 logger = logging.getLogger(__name__)
 
@@ -73,31 +73,12 @@ class AsyncEdgeClient:
         cluster_url: str,
         trusted_keys: Sequence[TrustedKey],
         outbox_dir: str | Path,
-        confidence_threshold: float | None = None,
-        timeout_s: float = 2.0,
-        device_id: str | None = None,
-        intra_op_threads: int = 1,
-        install_dir: str | Path | None = None,
-        retry: RetryPolicy | None = None,
-        breaker_failures: int = 1,
-        breaker_reset_s: float = 30.0,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        **options: Unpack[ClientOptions],
     ) -> AsyncEdgeClient:
-        config = config_from_arguments(
-            bundle_dir,
-            cluster_url,
-            trusted_keys,
-            outbox_dir=outbox_dir,
-            confidence_threshold=confidence_threshold,
-            timeout_s=timeout_s,
-            device_id=device_id,
-            intra_op_threads=intra_op_threads,
-            install_dir=install_dir,
-            retry=retry or RetryPolicy(),
-            breaker_failures=breaker_failures,
-            breaker_reset_s=breaker_reset_s,
-        )
+        """The client for these settings (the optional ones are :class:`~edge.runtime.config.ClientOptions`)."""
+        config = config_from_arguments(bundle_dir, cluster_url, trusted_keys, outbox_dir, options)
         return await cls.from_config(config, http_client=http_client, clock=clock)
 
     @classmethod
@@ -108,11 +89,7 @@ class AsyncEdgeClient:
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> AsyncEdgeClient:
-        trust = TrustStore(config.trusted_keys)
-        serving = await asyncio.to_thread(
-            ServingBundle, config.bundle_dir, config.install_dir, trust, intra_op_threads=config.intra_op_threads
-        )
-        outbox = await asyncio.to_thread(Outbox, config.outbox_dir, config.device_id)
+        serving, outbox = await asyncio.to_thread(open_device, config)
         return cls(config, serving, outbox, http_client, clock)
 
     @property
@@ -124,9 +101,7 @@ class AsyncEdgeClient:
         return self._serving.bundle.version_id
 
     def _threshold_for(self, bundle: EdgeBundle) -> float:
-        if self.config.confidence_threshold is not None:
-            return self.config.confidence_threshold
-        return bundle.manifest.confidence_threshold
+        return self.config.threshold(bundle.manifest.confidence_threshold)
 
     async def classify(self, text: str) -> EdgeAnswer:
         return (await self.classify_batch([text]))[0]
@@ -184,12 +159,15 @@ class AsyncEdgeClient:
         remaining = await asyncio.to_thread(len, self.outbox)
         return FlushResult(delivered=delivered, rejected=rejected, remaining=remaining)
 
-    async def update(self, source: str | Path, observe: Callable[[InstallPhase], None] | None = None) -> UpdateResult:
+    async def update(
+        self, source: str | Path | None = None, observe: Callable[[InstallPhase], None] | None = None
+    ) -> UpdateResult:
         """:meth:`EdgeClient.update` in a worker thread (its downloads use a short-lived sync HTTP client)."""
 
         def run() -> UpdateResult:
             with httpx.Client(timeout=self.config.timeout_s) as http:
-                return self._serving.update(open_source(source, http, self.config.timeout_s), observe)
+                found = update_source(source, http, self.config)
+                return self._serving.unchanged() if found is None else self._serving.update(found, observe)
 
         return await asyncio.to_thread(run)
 

@@ -9,14 +9,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Unpack
 
 import httpx
 
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
-from edge.runtime.config import EdgeClientConfig, default_device_id
+from edge.runtime.config import ClientOptions, EdgeClientConfig, config_from_arguments
 from edge.runtime.errors import ClusterError, InvalidTextError
-from edge.runtime.fetch import open_source
+from edge.runtime.fetch import BundleSource, offered_bundle_url, open_source
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
 from edge.runtime.protocol import (
     CHAT_PATH,
@@ -28,14 +28,14 @@ from edge.runtime.protocol import (
     is_permanent_rejection,
     parse_answer,
 )
-from edge.runtime.resilience import Attempts, CircuitBreaker, RetryPolicy
+from edge.runtime.resilience import Attempts, CircuitBreaker
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey, TrustStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHAT_PATH", "EdgeAnswer", "EdgeClient", "Source", "check_text", "config_from_arguments"]
+__all__ = ["CHAT_PATH", "EdgeAnswer", "EdgeClient", "Source", "check_text", "open_device", "update_source"]
 
 
 def check_text(text: object) -> str:
@@ -46,21 +46,24 @@ def check_text(text: object) -> str:
     return text
 
 
-def config_from_arguments(
-    bundle_dir: str | Path, cluster_url: str, trusted_keys: Sequence[TrustedKey], **options: Any
-) -> EdgeClientConfig:
-    """The one place keyword arguments of the clients become an :class:`EdgeClientConfig`."""
-    device_id = options.pop("device_id", None) or default_device_id()
-    install_dir = options.pop("install_dir", None)
-    return EdgeClientConfig(
-        bundle_dir=Path(bundle_dir),
-        cluster_url=cluster_url.rstrip("/"),
-        trusted_keys=tuple(trusted_keys),
-        outbox_dir=Path(options.pop("outbox_dir")),
-        device_id=device_id,
-        install_dir=Path(install_dir) if install_dir is not None else None,
-        **options,
+def open_device(config: EdgeClientConfig) -> tuple[ServingBundle, Outbox]:
+    """The verified serving bundle and the durable outbox of a client (slow: it loads and checks a bundle)."""
+    serving = ServingBundle(
+        config.bundle_dir,
+        config.install_dir,
+        TrustStore(config.trusted_keys),
+        intra_op_threads=config.intra_op_threads,
     )
+    return serving, Outbox(config.outbox_dir, config.device_id)
+
+
+def update_source(source: str | Path | None, http: httpx.Client, config: EdgeClientConfig) -> BundleSource | None:
+    """Where an update comes from: ``source``, or with None the bundle the cluster offers this device (if any)."""
+    if source is None:
+        source = offered_bundle_url(http, config.cluster_url, config.device_id, config.timeout_s)
+        if source is None:
+            return None
+    return open_source(source, http, config.timeout_s)
 
 
 class EdgeClient:
@@ -71,6 +74,7 @@ class EdgeClient:
     the device's best guess is returned as ``"device-offline"`` and the message is stored in the durable
     outbox under the same key, which :meth:`flush` replays. Quick failures are retried with backoff; after
     ``breaker_failures`` failed calls the circuit opens and messages are answered on the device at once.
+    The optional settings are :class:`~edge.runtime.config.ClientOptions`.
     """
 
     def __init__(
@@ -80,31 +84,11 @@ class EdgeClient:
         cluster_url: str,
         trusted_keys: Sequence[TrustedKey],
         outbox_dir: str | Path,
-        confidence_threshold: float | None = None,
-        timeout_s: float = 2.0,
-        device_id: str | None = None,
-        intra_op_threads: int = 1,
-        install_dir: str | Path | None = None,
-        retry: RetryPolicy | None = None,
-        breaker_failures: int = 1,
-        breaker_reset_s: float = 30.0,
         http_client: httpx.Client | None = None,
         clock: Callable[[], float] = time.monotonic,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        config = config_from_arguments(
-            bundle_dir,
-            cluster_url,
-            trusted_keys,
-            outbox_dir=outbox_dir,
-            confidence_threshold=confidence_threshold,
-            timeout_s=timeout_s,
-            device_id=device_id,
-            intra_op_threads=intra_op_threads,
-            install_dir=install_dir,
-            retry=retry or RetryPolicy(),
-            breaker_failures=breaker_failures,
-            breaker_reset_s=breaker_reset_s,
-        )
+        config = config_from_arguments(bundle_dir, cluster_url, trusted_keys, outbox_dir, options)
         self._setup(config, http_client, clock)
 
     @classmethod
@@ -121,13 +105,7 @@ class EdgeClient:
 
     def _setup(self, config: EdgeClientConfig, http_client: httpx.Client | None, clock: Callable[[], float]) -> None:
         self.config = config
-        self._serving = ServingBundle(
-            config.bundle_dir,
-            config.install_dir,
-            TrustStore(config.trusted_keys),
-            intra_op_threads=config.intra_op_threads,
-        )
-        self.outbox = Outbox(config.outbox_dir, config.device_id)
+        self._serving, self.outbox = open_device(config)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_s, clock)
         self._rng = random.Random()
         self._owns_http = http_client is None
@@ -147,9 +125,7 @@ class EdgeClient:
         return self._threshold_for(self._serving.bundle)
 
     def _threshold_for(self, bundle: EdgeBundle) -> float:
-        if self.config.confidence_threshold is not None:
-            return self.config.confidence_threshold
-        return bundle.manifest.confidence_threshold
+        return self.config.threshold(bundle.manifest.confidence_threshold)
 
     def classify(self, text: str) -> EdgeAnswer:
         """Classify one message (raises :class:`InvalidTextError` for empty or non-string text)."""
@@ -198,15 +174,21 @@ class EdgeClient:
         """
         return self._serving.swap(Path(bundle_dir))
 
-    def update(self, source: str | Path, observe: Callable[[InstallPhase], None] | None = None) -> UpdateResult:
-        """Install a bundle from a folder or an ``http(s)://`` base URL and serve it (needs ``install_dir``).
+    def update(
+        self, source: str | Path | None = None, observe: Callable[[InstallPhase], None] | None = None
+    ) -> UpdateResult:
+        """Install a bundle and serve it (needs ``install_dir``): from a folder, an ``http(s)://`` base URL, or
+        (``source`` None) the bundle the cluster's staged rollout offers this device.
 
         The download is staged (HTTP downloads resume where an earlier attempt stopped), the signature and
         hashes are checked, the switch is one atomic rename, and the new version must classify its bundled probe
         texts as expected, else the previous version is restored (:class:`HealthCheckError`). On any error the
-        previous version keeps serving.
+        previous version keeps serving. When the cluster offers nothing, nothing changes (``changed`` False).
         """
-        return self._serving.update(open_source(source, self._http, self.config.timeout_s), observe)
+        found = update_source(source, self._http, self.config)
+        if found is None:
+            return self._serving.unchanged()
+        return self._serving.update(found, observe)
 
     def close(self) -> None:
         if self._owns_http:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 import socket
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TypedDict
 
 from edge.runtime.errors import EdgeError
 from edge.runtime.resilience import RetryPolicy
 from edge.runtime.trust import TrustedKey, TrustStore
 
-__all__ = ["EdgeClientConfig", "default_device_id"]
+__all__ = ["ClientOptions", "EdgeClientConfig", "config_from_arguments", "default_device_id"]
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -68,3 +70,48 @@ class EdgeClientConfig:
             )
         if self.intra_op_threads < 1:
             raise EdgeError(f"intra_op_threads must be at least 1, got {self.intra_op_threads}")
+
+    def threshold(self, bundle_threshold: float) -> float:
+        """The confidence at or above which the device answers: the configured one, else the bundle's."""
+        return self.confidence_threshold if self.confidence_threshold is not None else bundle_threshold
+
+
+class ClientOptions(TypedDict, total=False):
+    """The optional keyword settings of :class:`EdgeClient` and :meth:`AsyncEdgeClient.open`.
+
+    Each is the :class:`EdgeClientConfig` field of the same name; ``None`` (or leaving it out) takes the
+    field's default.
+    """
+
+    confidence_threshold: float | None
+    timeout_s: float
+    device_id: str | None
+    intra_op_threads: int
+    install_dir: str | Path | None
+    retry: RetryPolicy | None
+    breaker_failures: int
+    breaker_reset_s: float
+
+
+def config_from_arguments(
+    bundle_dir: str | Path,
+    cluster_url: str,
+    trusted_keys: Sequence[TrustedKey],
+    outbox_dir: str | Path,
+    options: ClientOptions,
+) -> EdgeClientConfig:
+    """The one place the clients' keyword arguments become an :class:`EdgeClientConfig`."""
+    known = {f.name for f in fields(EdgeClientConfig)} & set(ClientOptions.__annotations__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise EdgeError(f"unknown client options {unknown}; the options are {sorted(known)}")
+    given = {name: value for name, value in options.items() if value is not None and name != "install_dir"}
+    install_dir = options.get("install_dir")
+    return EdgeClientConfig(
+        bundle_dir=Path(bundle_dir),
+        cluster_url=cluster_url.rstrip("/"),
+        trusted_keys=tuple(trusted_keys),
+        outbox_dir=Path(outbox_dir),
+        install_dir=Path(install_dir) if install_dir is not None else None,
+        **given,  # type: ignore[arg-type]
+    )

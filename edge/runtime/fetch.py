@@ -1,4 +1,7 @@
-"""Where an update comes from: a bundle folder, or an HTTP base URL serving the bundle's files.
+"""Where an update comes from: a bundle folder, an HTTP base URL serving the bundle's files, or the cluster.
+
+The cluster names the bundle a device should run at ``GET /v1/edge/bundles/latest?device=ID`` (its staged
+rollout decides by the device id); :func:`offered_bundle_url` turns that answer into the files' base URL.
 
 HTTP downloads resume: a partial file left by an interrupted download is continued with a ``Range`` request,
 and restarted from zero only when the server does not answer ``206 Partial Content``.
@@ -10,15 +13,16 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from edge.runtime.errors import UpdateError
+from edge.runtime.protocol import BUNDLES_LATEST_PATH
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BundleSource", "DirectorySource", "HttpSource", "open_source"]
+__all__ = ["BundleSource", "DirectorySource", "HttpSource", "offered_bundle_url", "open_source"]
 
 _CHUNK = 1 << 16
 _SMALL_LIMIT = 1 << 20  # manifest.json and manifest.sig are read whole; refuse anything larger
@@ -140,3 +144,27 @@ def open_source(source: str | Path, client: httpx.Client, timeout_s: float) -> B
     if isinstance(source, str) and source.startswith(("http://", "https://")):
         return HttpSource(source, client, timeout_s)
     return DirectorySource(Path(source))
+
+
+def offered_bundle_url(client: httpx.Client, cluster_url: str, device_id: str, timeout_s: float) -> str | None:
+    """The base URL of the bundle files the cluster offers this device, or None when it offers none (404)."""
+    url = f"{cluster_url}{BUNDLES_LATEST_PATH}"
+    try:
+        response = client.get(url, params={"device": device_id}, timeout=timeout_s)
+    except httpx.HTTPError as err:
+        raise UpdateError(f"GET {url} failed: {err!r}; check the cluster URL and the network") from err
+    if response.status_code == 404:
+        logger.info("the cluster offers device %s no bundle: %s", device_id, response.text[:200])
+        return None
+    if response.status_code != 200:
+        raise UpdateError(f"GET {url}?device={device_id} answered HTTP {response.status_code}: {response.text[:200]}")
+    try:
+        body: Any = response.json()
+        path = body["bundle"]["files_path"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise UpdateError(
+            f"GET {url} answered no bundle.files_path ({response.text[:120]!r}); is it a shopmesh cluster?"
+        ) from err
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise UpdateError(f"GET {url} answered files_path {path!r}; expected an absolute path on the cluster")
+    return f"{cluster_url}{path}"

@@ -36,6 +36,7 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "Probe",
+    "ThresholdFit",
     "check_not_downgrade",
     "file_digest",
     "verify_files",
@@ -71,6 +72,18 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class ThresholdFit:
+    """How the bundle's escalation threshold was fitted (``edge.export.cascade``) and what it gave there."""
+
+    threshold: float
+    max_loss: float  # the target: at most this share of messages answered otherwise than the teacher
+    n_texts: int  # validation texts it was fitted on
+    device_share: float  # share of them answered on the device
+    disagreement: float  # share of them the device answered otherwise than the teacher (<= max_loss)
+    teacher: str  # what gave the reference answers, e.g. "intent-ensemble:v0003 (fusion)"
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What a bundle holds; serialised as manifest.json and signed."""
 
@@ -89,6 +102,7 @@ class Manifest:
     probes: tuple[Probe, ...] = ()
     files: Mapping[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    threshold_fit: ThresholdFit | None = None  # None: confidence_threshold was set by hand
 
     def to_bytes(self) -> bytes:
         """Canonical JSON bytes (sorted keys), the exact bytes that are signed."""
@@ -129,6 +143,7 @@ class Manifest:
                 probes=tuple(Probe(text=str(p["text"]), intent=str(p["intent"])) for p in data["probes"]),
                 files=files,
                 format_version=version,
+                threshold_fit=_threshold_fit(data.get("threshold_fit")),
             )
         except (
             UnicodeDecodeError,
@@ -150,6 +165,21 @@ def file_digest(path: Path) -> FileEntry:
             digest.update(chunk)
             size += len(chunk)
     return FileEntry(sha256=digest.hexdigest(), size=size)
+
+
+def _threshold_fit(value: object) -> ThresholdFit | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"threshold_fit must be an object or null, got {value!r:.80}")
+    return ThresholdFit(
+        threshold=float(value["threshold"]),
+        max_loss=float(value["max_loss"]),
+        n_texts=int(value["n_texts"]),
+        device_share=float(value["device_share"]),
+        disagreement=float(value["disagreement"]),
+        teacher=str(value["teacher"]),
+    )
 
 
 def _strict_bool(value: object) -> bool:

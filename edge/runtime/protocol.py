@@ -10,6 +10,7 @@ import httpx
 from edge.runtime.errors import ClusterError
 
 __all__ = [
+    "BUNDLES_LATEST_PATH",
     "CHAT_PATH",
     "IDEMPOTENCY_HEADER",
     "ClusterAnswer",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 CHAT_PATH = "/v1/chat"
+BUNDLES_LATEST_PATH = "/v1/edge/bundles/latest"  # ?device=ID: the bundle of the device's rollout bucket
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 Source = Literal["device", "cluster", "device-offline"]
 # Client errors that retrying may fix; any other 4xx is the cluster refusing this message for good.

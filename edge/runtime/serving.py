@@ -96,6 +96,12 @@ class ServingBundle:
         logger.info("edge bundle swapped from %s to %s", old, new.version_id)
         return new.version_id
 
+    def unchanged(self) -> UpdateResult:
+        """The result of an update that found nothing to install."""
+        current = self.store.current() if self.store is not None else None
+        version = self._bundle.version_id
+        return UpdateResult(version, version, current or self._bundle.path, changed=False)
+
     def update(self, source: BundleSource, observe: Callable[[InstallPhase], None] | None = None) -> UpdateResult:
         """Install from ``source``, switch to it, check it on its probe texts; roll back if that check fails."""
         store = self.store

@@ -1,4 +1,5 @@
-"""``shopmesh edge``: export a registry version to a signed int8 ONNX bundle; classify with the device SDK."""
+"""``shopmesh edge``: export a registry version to a signed int8 ONNX bundle, publish it to devices with a staged
+rollout, classify with the device SDK."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
+from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
+from cluster.edge_rollout import BundleCatalog
 from edge.export import export_registry_version
-from edge.runtime import EdgeClient
+from edge.export.cascade import DEFAULT_MAX_LOSS
+from edge.runtime import EdgeClient, TrustStore
+from ensemble.datasets.seeds import bundled_intent_splits
 from ensemble.registry import Registry
+from shopmesh.errors import CommandError
 from shopmesh.progress import ticking
 from shopmesh.signing import bundle_signer, trusted_keys
 
@@ -21,7 +28,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = group.add_parser("export", help="export an intent version to a signed int8 ONNX bundle")
     export.add_argument("--version", default=None, help="intent version (default: latest)")
     export.add_argument("--out", type=Path, default=None, help="bundle directory (default: in the workspace)")
+    export.add_argument(
+        "--max-loss",
+        type=float,
+        default=DEFAULT_MAX_LOSS,
+        help="fit the escalation threshold on the Bitext validation split so that at most this share of messages "
+        "is answered otherwise than the cluster would (default: 0.005, half an accuracy point)",
+    )
+    export.add_argument(
+        "--threshold", type=float, default=None, help="a fixed escalation threshold instead of fitting one"
+    )
     export.set_defaults(handler=run_export)
+
+    publish = group.add_parser(
+        "publish", help="serve an exported bundle to devices from the cluster, to a share of them first"
+    )
+    publish.add_argument("version", help="intent version whose bundle to publish (e.g. intent:v0002, v0002, 2)")
+    publish.add_argument(
+        "--rollout",
+        type=int,
+        default=100,
+        help="percentage of devices (by a stable hash of the device id) that get this version; the others keep "
+        "the last version published to 100 (default: 100, which completes the rollout)",
+    )
+    publish.add_argument(
+        "--bundle", type=Path, default=None, help="bundle directory (default: the one `edge export` wrote)"
+    )
+    publish.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="the cluster's state directory (default: the one `shopmesh serve` uses, cluster-state in the workspace)",
+    )
+    publish.set_defaults(handler=run_publish)
 
     public = group.add_parser("public-key", help="print the platform's public key and key id for device settings")
     public.set_defaults(handler=run_public_key)
@@ -37,10 +76,40 @@ def run_export(args: argparse.Namespace) -> int:
     registry = Registry(args.workspace.registry)
     version = registry.resolve("intent", args.version)
     out = args.out or args.workspace.bundles / version.id.replace(":", "-")
-    signer = bundle_signer(args.workspace)
-    with ticking(f"exporting {version.id} to int8 ONNX and validating it"):
-        info = export_registry_version(registry, out, signer=signer, version=version.id)
-    print(json.dumps({"bundle": str(info.path), "version": version.id, "model_bytes": info.model_size_bytes}, indent=2))
+    if args.threshold is not None:
+        calibration: dict[str, Any] = {"confidence_threshold": args.threshold}
+    else:
+        texts = bundled_intent_splits().val["instruction"].tolist()
+        calibration = {"calibration_texts": texts, "max_loss": args.max_loss}
+    with ticking(f"exporting {version.id} to int8 ONNX, validating it and fitting its escalation threshold"):
+        info = export_registry_version(
+            registry, out, signer=bundle_signer(args.workspace), version=version.id, **calibration
+        )
+    fit = info.manifest.threshold_fit
+    summary = {
+        "bundle": str(info.path),
+        "version": version.id,
+        "model_bytes": info.model_size_bytes,
+        "confidence_threshold": info.manifest.confidence_threshold,
+        "threshold_fit": asdict(fit) if fit is not None else None,
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    workspace = args.workspace
+    if args.bundle is not None:
+        expected, bundle = args.version, args.bundle
+    else:
+        expected = Registry(workspace.registry).resolve("intent", args.version).id
+        bundle = workspace.bundles / expected.replace(":", "-")
+        if not bundle.is_dir():
+            raise CommandError(f"no bundle of {expected} in {bundle}; run `shopmesh edge export --version {expected}`")
+    state_dir = args.state_dir or default_state_dir(workspace.registry)
+    catalog = BundleCatalog(state_dir / EDGE_BUNDLES_DIR)
+    state = catalog.publish(bundle, TrustStore(trusted_keys(workspace)), args.rollout, version=expected)
+    print(json.dumps({**asdict(state), "catalog": str(catalog.root)}, indent=2))
     return 0
 
 

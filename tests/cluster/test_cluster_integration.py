@@ -11,6 +11,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster import SERVED_MEMBERS, RunningCluster, reload_intent
+from cluster.config import EDGE_BUNDLES_DIR
+from cluster.edge_rollout import BundleCatalog
+from edge.export import BundleSigner, export_registry_version
+from edge.runtime import TrustStore
 from ensemble.registry import Registry
 from knowledge_graph.graph import ProductGraph
 from tests.cluster.conftest import running_cluster
@@ -297,3 +301,24 @@ def test_the_chat_chain_members_share_one_replica_in_the_default_topology(http: 
     assert {status["deployment"] for status in chain} == {"EnsembleDeployment"}
     assert len({status["pid"] for status in chain}) == 1
     assert len({status["replica"] for status in chain}) == 1
+
+
+def test_the_ingress_serves_published_edge_bundles_from_the_cluster_state_directory(
+    http: httpx.Client, cluster: RunningCluster, registry: Registry, tmp_path: Path
+) -> None:
+    # Prepare: nothing published yet, then the registry's intent version exported and published to every device
+    nothing = http.get("/v1/edge/bundles/latest", params={"device": "kiosk-1"})
+    signer = BundleSigner.generate()
+    bundle = export_registry_version(registry, tmp_path / "bundle", signer=signer)
+    catalog = BundleCatalog(cluster.config.state_path / EDGE_BUNDLES_DIR)
+    catalog.publish(bundle.path, TrustStore([signer.trusted_key]), 100)
+
+    # Execute
+    offer = http.get("/v1/edge/bundles/latest", params={"device": "kiosk-1"})
+    files = offer.json()["bundle"]["files_path"]
+    tail = http.get(f"{files}/model.onnx", headers={"Range": "bytes=1000-"})
+
+    # Assert: the ingress replica read the state directory build_app gave it
+    assert nothing.status_code == 404 and "no edge bundle is published" in nothing.json()["detail"]
+    assert offer.status_code == 200 and offer.json()["bundle"]["version"] == bundle.manifest.version_id
+    assert tail.status_code == 206 and tail.content == (bundle.path / "model.onnx").read_bytes()[1000:]

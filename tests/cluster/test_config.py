@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from cluster.app import build_app, deployment_plan
-from cluster.config import MAX_TEXT_LENGTH, ClusterConfig, ray_address_from_env
+from cluster.config import (
+    MAX_TEXT_LENGTH,
+    STATE_DIR_ENV,
+    ClusterConfig,
+    default_state_dir,
+    ray_address_from_env,
+    state_dir_from_env,
+)
 from cluster.errors import ClusterConfigError
 from cluster.members import Autoscaling, MemberName, MemberServing
 from cluster.serving import connect
@@ -187,3 +194,14 @@ def test_the_topology_is_colocated_by_default_and_an_unknown_one_is_refused_with
     assert ClusterConfig.from_args(composed.to_args()) == composed
     with pytest.raises(ClusterConfigError, match=re.escape("unknown topology 'mesh'; choose one of ['colocated'")):
         ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g", "topology": "mesh"})
+
+
+def test_the_state_directory_reaches_the_edge_bundle_routes_through_one_variable(tmp_path: Path) -> None:
+    # Prepare
+    config = ClusterConfig(registry_dir=tmp_path / "ws" / "registry", graph_dir=tmp_path / "graph")
+
+    # Execute / Assert: the default is beside the registry, and an unset variable is an error that says what to do
+    assert config.state_path == default_state_dir(config.registry_dir) == tmp_path / "ws" / "cluster-state"
+    assert state_dir_from_env({STATE_DIR_ENV: str(config.state_path)}) == config.state_path
+    with pytest.raises(ClusterConfigError, match=f"{STATE_DIR_ENV} is not set"):
+        state_dir_from_env({})

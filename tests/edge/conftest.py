@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge.export import BundleInfo, BundleSigner, export_intent
-from edge.runtime import TrustedKey
+from edge.runtime import EdgeClient, TrustedKey
 from ensemble.members.intent import IntentModel
 
 LABELS = ("order_status", "returns", "greeting")
@@ -56,3 +59,55 @@ def bundle_copy(tmp_path: Path, tiny_bundle: BundleInfo) -> Path:
     dest = tmp_path / "bundle"
     shutil.copytree(tiny_bundle.path, dest)
     return dest
+
+
+# The discard port: nothing listens there, so escalations fail fast.
+UNREACHABLE = "http://127.0.0.1:9"
+
+
+def resign_bundle(bundle: Path, signer: BundleSigner, version_id: str, sequence: int, **changes: object) -> Path:
+    """Rewrite and re-sign a bundle's manifest with a new version (and any other manifest changes)."""
+    manifest_path = bundle / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest.update(version_id=version_id, sequence=sequence, key_id=signer.key_id, **changes)
+    raw = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    manifest_path.write_bytes(raw)
+    (bundle / "manifest.sig").write_text(signer.sign(raw))
+    return bundle
+
+
+@pytest.fixture(scope="session")
+def resign() -> Callable[..., Path]:
+    """:func:`resign_bundle`: ``resign(folder, signer, "intent:v0002", 2, **manifest_changes)``."""
+    return resign_bundle
+
+
+@pytest.fixture
+def v2(tmp_path: Path, tiny_bundle: BundleInfo, signer: BundleSigner) -> Path:
+    """The tiny bundle re-signed as the next version, intent:v0002 (sequence 2)."""
+    folder = tmp_path / "v2"
+    shutil.copytree(tiny_bundle.path, folder)
+    return resign_bundle(folder, signer, "intent:v0002", 2)
+
+
+@pytest.fixture
+def install_client(tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]) -> Callable[..., EdgeClient]:
+    """Opens a device with OTA updates in this test's folders: ``install_client(seed_bundle, **options)``.
+
+    Unless ``options`` say otherwise, every call opens the same install directory (a restart of the same
+    device), answers every message on the device (threshold 0) and gives downloads 30 s.
+    """
+
+    def open_client(seed: Path, **options: Any) -> EdgeClient:
+        settings: dict[str, Any] = {
+            "cluster_url": UNREACHABLE,
+            "trusted_keys": trusted_keys,
+            "outbox_dir": tmp_path / "outbox",
+            "install_dir": tmp_path / "install",
+            "confidence_threshold": 0.0,
+            "timeout_s": 30.0,
+        }
+        settings.update(options)
+        return EdgeClient(seed, **settings)
+
+    return open_client

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,7 @@ from edge.runtime import (
     TrustedKey,
     UpdateError,
 )
-
-UNREACHABLE = "http://127.0.0.1:9"  # discard port: nothing listens, escalations fail fast
+from tests.edge.conftest import UNREACHABLE
 
 CRASH_SCRIPT = """
 import os, signal, sys
@@ -39,45 +39,16 @@ client.update(source, observe)
 """
 
 
-def resign(bundle: Path, signer: BundleSigner, version_id: str, sequence: int, **changes: object) -> Path:
-    """Rewrite and re-sign a bundle's manifest with a new version (and any other manifest changes)."""
-    manifest_path = bundle / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest.update(version_id=version_id, sequence=sequence, key_id=signer.key_id, **changes)
-    raw = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    manifest_path.write_bytes(raw)
-    (bundle / "manifest.sig").write_text(signer.sign(raw))
-    return bundle
-
-
-@pytest.fixture
-def v2(tmp_path: Path, tiny_bundle: BundleInfo, signer: BundleSigner) -> Path:
-    folder = tmp_path / "v2"
-    shutil.copytree(tiny_bundle.path, folder)
-    return resign(folder, signer, "intent:v0002", 2)
-
-
-def _client(seed: Path, tmp_path: Path, keys: tuple[TrustedKey, ...]) -> EdgeClient:
-    return EdgeClient(
-        seed,
-        cluster_url=UNREACHABLE,
-        trusted_keys=keys,
-        outbox_dir=tmp_path / "outbox",
-        install_dir=tmp_path / "install",
-        confidence_threshold=0.0,
-    )
-
-
-def _serving_after_restart(seed: Path, tmp_path: Path, keys: tuple[TrustedKey, ...]) -> str:
-    with _client(seed, tmp_path, keys) as client:
+def _serving_after_restart(open_client: Callable[..., EdgeClient], seed: Path) -> str:
+    with open_client(seed) as client:
         return client.classify("hi").version
 
 
 def test_update_switches_version_and_the_switch_survives_a_restart(
-    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], v2: Path
+    tmp_path: Path, tiny_bundle: BundleInfo, install_client: Callable[..., EdgeClient], v2: Path
 ) -> None:
     # Prepare
-    client = _client(tiny_bundle.path, tmp_path, trusted_keys)
+    client = install_client(tiny_bundle.path)
     phases: list[InstallPhase] = []
 
     # Execute
@@ -89,7 +60,7 @@ def test_update_switches_version_and_the_switch_survives_a_restart(
     assert (result.previous_version, result.version, result.changed) == ("intent:v0001", "intent:v0002", True)
     assert (again.version, again.changed) == ("intent:v0002", False)
     assert phases == list(InstallPhase)
-    assert _serving_after_restart(tiny_bundle.path, tmp_path, trusted_keys) == "intent:v0002"
+    assert _serving_after_restart(install_client, tiny_bundle.path) == "intent:v0002"
     installed = sorted(p.name.split("-")[1] for p in (tmp_path / "install" / "versions").iterdir())
     assert installed == ["v0001", "v0002"]
     assert list((tmp_path / "install" / "staging").iterdir()) == []
@@ -97,13 +68,18 @@ def test_update_switches_version_and_the_switch_survives_a_restart(
 
 @pytest.mark.parametrize("case", ["tampered-model", "untrusted-key", "downgrade"])
 def test_a_refused_update_leaves_the_old_version_serving_and_nothing_installed(
-    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner, case: str
+    tmp_path: Path,
+    tiny_bundle: BundleInfo,
+    install_client: Callable[..., EdgeClient],
+    resign: Callable[..., Path],
+    signer: BundleSigner,
+    case: str,
 ) -> None:
     # Prepare
     start = tmp_path / "v5"
     shutil.copytree(tiny_bundle.path, start)
     resign(start, signer, "intent:v0005", 5)
-    client = _client(start, tmp_path, trusted_keys)
+    client = install_client(start)
     bad = tmp_path / "bad"
     shutil.copytree(tiny_bundle.path, bad)
     if case == "tampered-model":
@@ -128,14 +104,19 @@ def test_a_refused_update_leaves_the_old_version_serving_and_nothing_installed(
     assert [p.name.split("-")[1] for p in (tmp_path / "install" / "versions").iterdir()] == ["v0005"]
     assert list((tmp_path / "install" / "staging").iterdir()) == []
     client.close()
-    assert _serving_after_restart(start, tmp_path, trusted_keys) == "intent:v0005"
+    assert _serving_after_restart(install_client, start) == "intent:v0005"
 
 
 def test_a_signed_rollback_is_installed_over_a_newer_version(
-    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner, v2: Path
+    tmp_path: Path,
+    tiny_bundle: BundleInfo,
+    install_client: Callable[..., EdgeClient],
+    resign: Callable[..., Path],
+    signer: BundleSigner,
+    v2: Path,
 ) -> None:
     # Prepare
-    client = _client(v2, tmp_path, trusted_keys)
+    client = install_client(v2)
     back = tmp_path / "back"
     shutil.copytree(tiny_bundle.path, back)
     resign(back, signer, "intent:v0001", 1, rollback=True)
@@ -148,10 +129,14 @@ def test_a_signed_rollback_is_installed_over_a_newer_version(
 
 
 def test_a_bundle_failing_its_probe_texts_is_rolled_back(
-    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner
+    tmp_path: Path,
+    tiny_bundle: BundleInfo,
+    install_client: Callable[..., EdgeClient],
+    resign: Callable[..., Path],
+    signer: BundleSigner,
 ) -> None:
     # Prepare: a correctly signed bundle whose model no longer gives the intents its probes expect
-    client = _client(tiny_bundle.path, tmp_path, trusted_keys)
+    client = install_client(tiny_bundle.path)
     broken = tmp_path / "broken"
     shutil.copytree(tiny_bundle.path, broken)
     probes = json.loads((broken / "manifest.json").read_text())["probes"]
@@ -166,7 +151,7 @@ def test_a_bundle_failing_its_probe_texts_is_rolled_back(
     # Assert: the old version serves now and after a restart
     assert client.version == "intent:v0001"
     client.close()
-    assert _serving_after_restart(tiny_bundle.path, tmp_path, trusted_keys) == "intent:v0001"
+    assert _serving_after_restart(install_client, tiny_bundle.path) == "intent:v0001"
 
 
 def test_update_is_refused_without_an_install_directory(
@@ -185,13 +170,13 @@ def test_update_is_refused_without_an_install_directory(
 def test_kill_9_mid_swap_keeps_the_old_version_and_a_retry_completes(
     tmp_path: Path,
     tiny_bundle: BundleInfo,
-    trusted_keys: tuple[TrustedKey, ...],
+    install_client: Callable[..., EdgeClient],
     signer: BundleSigner,
     v2: Path,
     phase: InstallPhase,
 ) -> None:
     # Prepare: the device is installed on v0001
-    _client(tiny_bundle.path, tmp_path, trusted_keys).close()
+    install_client(tiny_bundle.path).close()
     args = [str(tiny_bundle.path), str(tmp_path / "install"), str(tmp_path / "outbox"), signer.trusted_key.hex()]
 
     # Execute: a device process is killed -9 at the given step of its update
@@ -201,11 +186,11 @@ def test_kill_9_mid_swap_keeps_the_old_version_and_a_retry_completes(
 
     # Assert: the restarted device serves the whole old version; a new update then completes
     assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
-    assert _serving_after_restart(tiny_bundle.path, tmp_path, trusted_keys) == "intent:v0001"
+    assert _serving_after_restart(install_client, tiny_bundle.path) == "intent:v0001"
     assert not list((tmp_path / "install").glob(".current.*.tmp")), "a dead update's pointer is cleaned up"
-    with _client(tiny_bundle.path, tmp_path, trusted_keys) as client:
+    with install_client(tiny_bundle.path) as client:
         assert client.update(v2).version == "intent:v0002"
-    assert _serving_after_restart(tiny_bundle.path, tmp_path, trusted_keys) == "intent:v0002"
+    assert _serving_after_restart(install_client, tiny_bundle.path) == "intent:v0002"
 
 
 def test_async_client_updates_in_a_worker_thread_and_serves_the_new_version(

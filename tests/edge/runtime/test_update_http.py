@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from edge.export import BundleInfo, BundleSigner
-from edge.runtime import EdgeClient, TrustedKey, UpdateError
-
-UNREACHABLE = "http://127.0.0.1:9"
+from edge.runtime import EdgeClient, UpdateError
 
 DOWNLOAD_SCRIPT = """
 import sys
@@ -85,41 +82,13 @@ class BundleServer:
         self.thread.join(timeout=5)
 
 
-def _resign(bundle: Path, signer: BundleSigner, version_id: str, sequence: int) -> Path:
-    manifest_path = bundle / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest.update(version_id=version_id, sequence=sequence)
-    raw = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    manifest_path.write_bytes(raw)
-    (bundle / "manifest.sig").write_text(signer.sign(raw))
-    return bundle
-
-
-@pytest.fixture
-def v2(tmp_path: Path, tiny_bundle: BundleInfo, signer: BundleSigner) -> Path:
-    folder = tmp_path / "v2"
-    shutil.copytree(tiny_bundle.path, folder)
-    return _resign(folder, signer, "intent:v0002", 2)
-
-
-def _client(seed: Path, tmp_path: Path, keys: tuple[TrustedKey, ...]) -> EdgeClient:
-    return EdgeClient(
-        seed,
-        cluster_url=UNREACHABLE,
-        trusted_keys=keys,
-        outbox_dir=tmp_path / "outbox",
-        install_dir=tmp_path / "install",
-        timeout_s=30,
-    )
-
-
 @pytest.mark.integration
 def test_truncated_download_fails_keeps_the_old_version_then_resumes_with_a_range_request(
-    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], v2: Path
+    tiny_bundle: BundleInfo, install_client: Callable[..., EdgeClient], v2: Path
 ) -> None:
     # Prepare: the first answer for model.onnx stops after 100 kB
     server = BundleServer(v2, truncate={"model.onnx": 100_000})
-    client = _client(tiny_bundle.path, tmp_path, trusted_keys)
+    client = install_client(tiny_bundle.path)
     try:
         # Execute / Assert: the cut download fails and v0001 keeps serving
         with pytest.raises(UpdateError, match=r"model\.onnx stopped at \d+ of \d+ bytes.*call update again to resume"):
@@ -138,11 +107,15 @@ def test_truncated_download_fails_keeps_the_old_version_then_resumes_with_a_rang
 
 @pytest.mark.integration
 def test_kill_9_mid_download_keeps_the_old_version_and_the_next_update_resumes(
-    tmp_path: Path, tiny_bundle: BundleInfo, trusted_keys: tuple[TrustedKey, ...], signer: BundleSigner, v2: Path
+    tmp_path: Path,
+    tiny_bundle: BundleInfo,
+    install_client: Callable[..., EdgeClient],
+    signer: BundleSigner,
+    v2: Path,
 ) -> None:
     # Prepare: a slow server, the device installed on v0001
     server = BundleServer(v2, throttle_s=0.05)
-    _client(tiny_bundle.path, tmp_path, trusted_keys).close()
+    install_client(tiny_bundle.path).close()
     args = [str(tiny_bundle.path), str(tmp_path / "install"), str(tmp_path / "outbox"), signer.trusted_key.hex()]
     size = (v2 / "model.onnx").stat().st_size
     staged = tmp_path / "install" / "staging"
@@ -161,7 +134,7 @@ def test_kill_9_mid_download_keeps_the_old_version_and_the_next_update_resumes(
 
         # Assert: the restarted device serves v0001; its next update resumes and installs v0002
         server.throttle_s = 0.0
-        with _client(tiny_bundle.path, tmp_path, trusted_keys) as client:
+        with install_client(tiny_bundle.path) as client:
             assert client.classify("hi").version == "intent:v0001"
             server.requests.clear()
             assert client.update(server.url).version == "intent:v0002"
