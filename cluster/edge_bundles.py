@@ -1,5 +1,6 @@
 """The edge bundle routes: which bundle a device should run, and the bundle files, resumable with HTTP Range.
 
+``GET /v1/edge/bundles`` lists what is published and the rollout's state and history.
 ``GET /v1/edge/bundles/latest?device=ID`` answers the bundle of the device's rollout bucket
 (:mod:`cluster.edge_rollout`) with ``files_path``; a device installs it with ``EdgeClient.update()``, which
 fetches ``{files_path}/manifest.json``, ``manifest.sig`` and every pinned file from there and continues a cut
@@ -28,7 +29,15 @@ from edge.runtime.manifest import MANIFEST_FILE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DeviceBundleResponse", "EdgeBundleFile", "EdgeBundleResponse", "EdgeRollout", "router"]
+__all__ = [
+    "DeviceBundleResponse",
+    "EdgeBundleFile",
+    "EdgeBundleResponse",
+    "EdgeCatalogResponse",
+    "EdgeRollout",
+    "EdgeRolloutChange",
+    "router",
+]
 
 BUNDLES_PATH = "/v1/edge/bundles"
 
@@ -76,6 +85,21 @@ class EdgeRollout(BaseModel):
     stable: str | None
 
 
+class EdgeRolloutChange(EdgeRollout):
+    """One change of the rollout, as ``shopmesh edge publish`` made it (UTC, ISO 8601)."""
+
+    at: str
+
+
+class EdgeCatalogResponse(BaseModel):
+    """Every published bundle (newest first), the current rollout (``null`` before the first publish) and its
+    recent changes (newest first)."""
+
+    rollout: EdgeRollout | None
+    bundles: list[EdgeBundleResponse]
+    history: list[EdgeRolloutChange]
+
+
 class DeviceBundleResponse(BaseModel):
     """The bundle a device should run: the rollout target when its bucket is below the percentage."""
 
@@ -112,6 +136,20 @@ def describe(bundle: PublishedBundle) -> EdgeBundleResponse:
         key_id=manifest.key_id,
         files_path=files_path(manifest.version_id),
         files=[EdgeBundleFile(name=n, sha256=e.sha256, size=e.size) for n, e in sorted(manifest.files.items())],
+    )
+
+
+@router.get("", response_model=EdgeCatalogResponse)
+def catalog_overview(catalog: Catalog) -> EdgeCatalogResponse:
+    """What is published for store devices and how far the rollout has gone (the console's edge panel)."""
+    current, bundles, changes = catalog.overview()
+    rollout = (
+        None if current is None else EdgeRollout(target=current.target, percent=current.percent, stable=current.stable)
+    )
+    return EdgeCatalogResponse(
+        rollout=rollout,
+        bundles=[describe(bundle) for bundle in bundles],
+        history=[EdgeRolloutChange(target=c.target, percent=c.percent, stable=c.stable, at=c.at) for c in changes],
     )
 
 

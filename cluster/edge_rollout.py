@@ -214,6 +214,29 @@ class BundleCatalog:
             )
         return last
 
+    def overview(self, history: int = 20) -> tuple[RolloutState | None, list[PublishedBundle], list[RolloutState]]:
+        """The current rollout (``None`` before the first publish), every published bundle (newest first) and
+        the last ``history`` rollout changes (newest first): what an operator looks at."""
+        if not self.db_path.exists():
+            return None, [], []
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                "SELECT folder, manifest, published_at FROM bundles ORDER BY published_at DESC"
+            ).fetchall()
+            changes = conn.execute(
+                "SELECT target, percent, stable, at FROM rollouts ORDER BY seq DESC LIMIT ?", (history,)
+            ).fetchall()
+        bundles = [
+            PublishedBundle(
+                Manifest.from_bytes(raw.encode("utf-8"), self.bundles_dir / folder / MANIFEST_FILE),
+                self.bundles_dir / folder,
+                published_at,
+            )
+            for folder, raw, published_at in rows
+        ]
+        states = [RolloutState(str(t), int(p), s, str(a)) for t, p, s, a in changes]
+        return (states[0] if states else None), bundles, states
+
     def bundle(self, version: str) -> PublishedBundle:
         """A published version; :class:`NotFoundError` names the published ones otherwise."""
         with self._connect(write=False) as conn:

@@ -47,7 +47,6 @@ class Placeholder:
 PLACEHOLDERS: Final = (
     Placeholder("Experiments", "A/B experiments between member versions and their results."),
     Placeholder("Rollouts", "Version rollouts across replicas, with their progress and rollback."),
-    Placeholder("Edge bundles", "Signed ONNX bundles published for store devices and which devices run them."),
     Placeholder("Federation rounds", "Flower rounds: participants, adapter versions and privacy budget."),
 )
 

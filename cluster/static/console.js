@@ -1,4 +1,5 @@
-/* The operator console: each deployment's version and health, and latency percentiles from /metrics. */
+/* The operator console: each deployment's version and health, latency percentiles from /metrics, and the edge
+   bundles published for store devices with their rollout. */
 "use strict";
 
 (function () {
@@ -69,12 +70,41 @@
     show(out, ...latencyTables(String(answer.body)));
   }
 
+  /** The rollout in one sentence, the published bundles and the rollout's recent changes. */
+  function edgePanel(catalog) {
+    if (catalog.rollout === null) {
+      return [el("p", { class: "muted", text: "No bundle is published yet: devices keep what they run." })];
+    }
+    const r = catalog.rollout;
+    const summary = el("p", { class: "rollout" }, [
+      el("strong", { text: r.target }), " to " + r.percent + " % of devices; ",
+      r.stable ? "the others run " : "the others get no bundle yet",
+      ...(r.stable ? [el("strong", { text: r.stable })] : []),
+      ".",
+    ]);
+    const bundles = table("Published bundles, newest first", ["Version", "Published", "Threshold", "Quantization", "Files"],
+      catalog.bundles.map((b) => [
+        b.version, b.published_at, b.confidence_threshold.toFixed(3), b.quantization,
+        String(b.files.length) + " (" + (b.files.reduce((n, f) => n + f.size, 0) / 1048576).toFixed(1) + " MB)",
+      ]));
+    const history = table("Rollout changes, newest first", ["At", "Target", "Percent", "Stable"],
+      catalog.history.map((c) => [c.at, c.target, String(c.percent) + " %", c.stable || "none"]));
+    return [summary, bundles, history];
+  }
+
+  async function loadEdge() {
+    const out = document.getElementById("edge");
+    const answer = await callApi("GET", "/v1/edge/bundles");
+    if (!answer.ok) return show(out, errorBox(answer.status, answer.body));
+    show(out, ...edgePanel(answer.body));
+  }
+
   async function refresh() {
-    await Promise.all([loadHealth(), loadLatency()]);
+    await Promise.all([loadHealth(), loadLatency(), loadEdge()]);
     document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
   }
 
   document.getElementById("refresh").addEventListener("click", refresh);
   refresh();
-  window.shopmeshConsole = { latencyTables, refresh };
+  window.shopmeshConsole = { edgePanel, latencyTables, refresh };
 })();

@@ -18,6 +18,10 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from cluster import RunningCluster
+from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
+from cluster.edge_rollout import BundleCatalog
+from edge.export import BundleSigner, export_registry_version
+from edge.runtime import TrustStore
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
 from tests.cluster.conftest import PRODUCTS, publish_tiny_intent, running_cluster
@@ -376,7 +380,39 @@ def test_the_console_shows_versions_latency_percentiles_and_what_is_not_availabl
     chain = page.locator("#latency [data-family=shopmesh_chain_member_latency_seconds] tbody td:first-child")
     assert {"intent_head", "knowledge_graph"} <= set(chain.all_inner_texts())
     placeholders = page.locator("section.placeholder")
-    assert placeholders.count() == 4
+    assert placeholders.count() == 3
     assert all(text.count("Not available yet.") == 1 for text in placeholders.all_inner_texts())
+    assert shot.stat().st_size > 0
+    watch.assert_clean()
+
+
+def test_the_console_shows_the_published_edge_bundles_and_their_rollout(
+    watched: tuple[Page, Watch], web_registry: Registry, tmp_path: Path
+) -> None:
+    # Prepare: before any bundle, then the intent version exported and published to 100 % of devices
+    page, watch = watched
+    page.goto("/console")
+    page.get_by_text("No bundle is published yet").wait_for()
+    signer = BundleSigner.generate()
+    version = web_registry.latest("intent").id
+    bundle = export_registry_version(
+        web_registry, tmp_path / "bundle", signer=signer, version=version, confidence_threshold=0.7
+    )
+    catalog = BundleCatalog(default_state_dir(web_registry.root) / EDGE_BUNDLES_DIR)
+    catalog.publish(bundle.path, TrustStore([signer.trusted_key]), 100)
+
+    # Execute
+    page.locator("#refresh").click()
+    page.locator("#edge table").first.wait_for()
+    shot = _screenshot(page, tmp_path, "console-edge")
+
+    # Assert: the rollout sentence, the bundle row and the change, as /v1/edge/bundles says
+    assert page.locator("#edge .rollout").inner_text() == f"{version} to 100 % of devices; the others run {version}."
+    rows = page.locator("#edge table").first.locator("tbody tr")
+    assert rows.count() == 1
+    cells = rows.first.locator("td").all_inner_texts()
+    assert cells[0] == version and cells[2] == "0.700" and cells[3] == bundle.manifest.quantization
+    history = page.locator("#edge table").nth(1).locator("tbody tr td").all_inner_texts()
+    assert history[1:] == [version, "100 %", version]
     assert shot.stat().st_size > 0
     watch.assert_clean()

@@ -294,3 +294,28 @@ def test_publish_without_bundle_needs_an_exported_one(workspace: Workspace, caps
     assert code == 2
     assert "shopmesh edge: error:" in capsys.readouterr().err
     assert not (workspace.root / "cluster-state").exists()
+
+
+def test_the_catalog_lists_published_bundles_and_the_rollout_with_its_history(
+    cluster_url: str,
+    workspace: Workspace,
+    tiny_bundle: BundleInfo,
+    v2: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with httpx.Client(timeout=10) as http:
+        # Execute: before anything is published, then after v0001 to all and v0002 to 20 %
+        empty = http.get(f"{cluster_url}/v1/edge/bundles")
+        publish(workspace, tiny_bundle.path, "intent:v0001", 100, capsys)
+        publish(workspace, v2, "intent:v0002", 20, capsys)
+        listed = http.get(f"{cluster_url}/v1/edge/bundles")
+
+    # Assert
+    assert empty.status_code == 200
+    assert empty.json() == {"rollout": None, "bundles": [], "history": []}
+    body = listed.json()
+    assert body["rollout"] == {"target": "intent:v0002", "percent": 20, "stable": "intent:v0001"}
+    assert sorted(b["version"] for b in body["bundles"]) == ["intent:v0001", "intent:v0002"]
+    assert all(b["files_path"].endswith("/files") and b["files"] for b in body["bundles"])
+    changes = [(c["target"], c["percent"], c["stable"]) for c in body["history"]]
+    assert changes == [("intent:v0002", 20, "intent:v0001"), ("intent:v0001", 100, "intent:v0001")]
