@@ -3,6 +3,8 @@ answers are :class:`~cluster.outcomes.MemberOutcome` values."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from cluster.members import MemberName
 from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
 from cluster.registry_runner import Miss, RegistryRunner
+from cluster.reloading import report_outcomes
 from cluster.schemas import PriceRequest
 from ensemble.errors import UnknownPricingKeyError
 from ensemble.pricing.service import PricingService
@@ -38,6 +41,12 @@ class PriceDeployment:
 
     def __init__(self, registry_dir: str, version: str | None = None) -> None:
         self._runner = price_runner(Registry(Path(registry_dir)), version)
+
+    async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
+        """Serve the version ``user_config["version"]`` names, smoke-checked (absent: keep the loaded one)."""
+        outcome = await asyncio.to_thread(self._runner.reconfigure, user_config)
+        if outcome is not None:
+            report_outcomes(user_config, [outcome])
 
     def price(self, request: PriceRequest) -> MemberOutcome:
         key = f"store {request.store}, brand {request.brand}"

@@ -29,6 +29,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray (ignored with --address)")
     parser.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=8265,
+        help="port of Ray's dashboard on the local Ray, which serves the Serve REST API that `shopmesh rollout` "
+        "uses (default: 8265; ignored with --address)",
+    )
+    parser.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="start the local Ray without its dashboard: about 1.2 GiB less memory, but no rollouts",
+    )
+    parser.add_argument(
         "--reply-model",
         type=Path,
         default=None,
@@ -83,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
         address=args.address or ray_address_from_env(),
         serving=args.serving if args.serving is not None else serving_from_env(),
         topology=Topology(args.topology),
+        dashboard_port=None if args.no_dashboard else args.dashboard_port,
     )
 
 
