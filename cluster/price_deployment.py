@@ -4,12 +4,14 @@ answers are :class:`~cluster.outcomes.MemberOutcome` values."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from cluster.errors import SmokeCheckError
 from cluster.members import MemberName
 from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
@@ -23,6 +25,16 @@ from ensemble.registry import Registry
 __all__ = ["PriceDeployment", "price_runner"]
 
 
+def _smoke(service: PricingService) -> None:
+    """The mean-policy price of the first store and brand the version knows: a finite, positive price."""
+    if not service.keys:
+        raise SmokeCheckError(f"{service.version_id} prices no store and brand")
+    store, brand = service.keys[0]
+    price = float(service.price(store, brand, {"policy": "mean"})["price"])
+    if not math.isfinite(price) or price <= 0:
+        raise SmokeCheckError(f"{service.version_id} prices store {store}, brand {brand} at {price}")
+
+
 def price_runner(registry: Registry, version: str | None = None) -> RegistryRunner[PricingService]:
     """The pricer's runner over a registry; an unknown store or brand is a miss on ``store/brand``."""
     return RegistryRunner(
@@ -32,6 +44,7 @@ def price_runner(registry: Registry, version: str | None = None) -> RegistryRunn
         train_command="shopmesh train pricer",
         version=version,
         misses=(Miss(UnknownPricingKeyError, "store/brand"),),
+        smoke=_smoke,
     )
 
 

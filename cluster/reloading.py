@@ -109,12 +109,9 @@ def report_outcomes(user_config: Mapping[str, Any], outcomes: list[ReloadOutcome
     if not isinstance(rollout, Mapping) or not rollout.get("id") or not rollout.get("journal"):
         return
     try:
-        journal = RolloutJournal(Path(str(rollout["journal"])))
-        for outcome in outcomes:
-            journal.report(
-                ReplicaReport(
-                    str(rollout["id"]), _replica_tag(), outcome.member, outcome.wanted, outcome.serving, outcome.error
-                )
-            )
+        replica = _replica_tag()
+        RolloutJournal(Path(str(rollout["journal"]))).report(
+            *(ReplicaReport(str(rollout["id"]), replica, o.member, o.wanted, o.serving, o.error) for o in outcomes)
+        )
     except RolloutError:
         logger.exception("could not report rollout %s to %s", rollout.get("id"), rollout.get("journal"))

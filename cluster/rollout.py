@@ -158,16 +158,22 @@ def _with_user_config(app_config: dict[str, Any], target: _Target, rollout: dict
 
 
 def _wait_for_reports(
-    rest: ServeRest, app_name: str, deployment: str, journal: RolloutJournal, rollout_id: str, timeout_s: float
+    rest: ServeRest,
+    app_name: str,
+    deployment: str,
+    journal: RolloutJournal,
+    rollout_id: str,
+    member: RolloutMember,
+    timeout_s: float,
 ) -> list[ReplicaReport]:
-    """Every running replica's report of the rollout, once each one has given it."""
+    """Every running replica's report of the rollout for ``member``, once each one has given it."""
     deadline = time.monotonic() + timeout_s
     waiting: list[str] = []
     while time.monotonic() < deadline:
         app = rest.application(app_name)
         replicas = (app.get("deployments") or {}).get(deployment, {}).get("replicas") or []
         running = [r["replica_id"] for r in replicas if r.get("state") == "RUNNING"]
-        reports = {r.replica: r for r in journal.reports(rollout_id)}
+        reports = {r.replica: r for r in journal.reports(rollout_id, member.value)}
         waiting = [replica for replica in running if replica not in reports]
         if running and not waiting:
             return [reports[replica] for replica in running]
@@ -199,15 +205,14 @@ def _roll(
     logger.info("%s %s: %s -> %s on %s", action, member, previous, target.target, target.deployment)
     rest.apply(details, app_name, changed)
     try:
-        reports = _wait_for_reports(rest, app_name, target.deployment, journal, rollout_id, timeout_s)
+        ours = _wait_for_reports(rest, app_name, target.deployment, journal, rollout_id, member, timeout_s)
     except RolloutError:
         rest.apply(details, app_name, app_config)
         raise
-    ours = [r for r in reports if r.member == member.value]
     failed = [r for r in ours if r.error]
-    if failed or not ours:
+    if failed:
         rest.apply(details, app_name, app_config)  # replicas started later must not try the refused version
-        reasons = "; ".join(sorted({r.error or "no report for this member" for r in failed})) or "no replica reported"
+        reasons = "; ".join(sorted({r.error or "" for r in failed}))
         raise RolloutError(f"{action} of {member} to {target.target} did not take, {previous} keeps serving: {reasons}")
     served = ours[0].serving or target.target
     if action == "rollout":

@@ -123,27 +123,22 @@ class RolloutJournal:
         with self._connect() as db:
             db.execute("DELETE FROM served WHERE seq = (SELECT MAX(seq) FROM served WHERE member = ?)", (member,))
 
-    def report(self, report: ReplicaReport) -> None:
-        """Keep one replica's answer to a rollout (a later answer of the same replica replaces it)."""
+    def report(self, *reports: ReplicaReport) -> None:
+        """Keep replicas' answers to a rollout, all in one transaction (a later answer of the same replica for
+        the same member replaces the earlier one)."""
         with self._connect() as db:
-            db.execute(
+            db.executemany(
                 "INSERT OR REPLACE INTO reports (rollout, replica, member, wanted, serving, error, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    report.rollout,
-                    report.replica,
-                    report.member,
-                    report.wanted,
-                    report.serving,
-                    report.error,
-                    time.time(),
-                ),
+                [(r.rollout, r.replica, r.member, r.wanted, r.serving, r.error, time.time()) for r in reports],
             )
 
-    def reports(self, rollout: str) -> list[ReplicaReport]:
-        """Every replica's answer to one rollout."""
+    def reports(self, rollout: str, member: str | None = None) -> list[ReplicaReport]:
+        """Every replica's answer to one rollout (for one member, when ``member`` is given)."""
+        query = "SELECT rollout, replica, member, wanted, serving, error FROM reports WHERE rollout = ?"
         with self._connect() as db:
-            rows = db.execute(
-                "SELECT rollout, replica, member, wanted, serving, error FROM reports WHERE rollout = ?", (rollout,)
-            ).fetchall()
+            if member is None:
+                rows = db.execute(query, (rollout,)).fetchall()
+            else:
+                rows = db.execute(query + " AND member = ?", (rollout, member)).fetchall()
         return [ReplicaReport(*row) for row in rows]

@@ -31,14 +31,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--dashboard-port",
         type=int,
-        default=8265,
-        help="port of Ray's dashboard on the local Ray, which serves the Serve REST API that `shopmesh rollout` "
-        "uses (default: 8265; ignored with --address)",
-    )
-    parser.add_argument(
-        "--no-dashboard",
-        action="store_true",
-        help="start the local Ray without its dashboard: about 1.2 GiB less memory, but no rollouts",
+        default=None,
+        help="start Ray's dashboard with the local Ray on this port (e.g. 8265): it serves the Serve REST API that "
+        "`shopmesh rollout` uses, and takes about 1.2 GiB of memory (default: no dashboard; ignored with --address)",
     )
     parser.add_argument(
         "--reply-model",
@@ -95,7 +90,7 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
         address=args.address or ray_address_from_env(),
         serving=args.serving if args.serving is not None else serving_from_env(),
         topology=Topology(args.topology),
-        dashboard_port=None if args.no_dashboard else args.dashboard_port,
+        dashboard_port=args.dashboard_port,
     )
 
 

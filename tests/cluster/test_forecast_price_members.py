@@ -124,3 +124,19 @@ def test_forecast_runner_rolls_out_a_new_version_and_refuses_a_missing_one(tmp_p
     assert ignored is None
     answer = runner.run(lambda service: service.forecast_product("P2", 2))
     assert answer.unwrap("forecaster")["version"] == second
+
+
+def test_price_runner_rolls_out_a_new_version_after_its_smoke_check(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    first = fit_pricing_version(registry, price_rows()).id
+    runner = price_runner(registry)
+    second = fit_pricing_version(registry, price_rows()).id
+
+    # Execute
+    rolled = runner.reconfigure({"version": "latest"})
+
+    # Assert
+    assert (first, second) == ("pricer:v0001", "pricer:v0002")
+    assert rolled is not None and (rolled.serving, rolled.error) == (second, None)
+    assert runner.run(lambda service: service.price(2, 1, {"policy": "mean"})).unwrap("pricer")["version"] == second

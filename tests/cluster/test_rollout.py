@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -55,8 +56,11 @@ def rollout_cluster(tmp_path_factory: pytest.TempPathFactory, graph_dir: Path) -
     registry = Registry(tmp_path_factory.mktemp("rollout") / "registry")
     first = publish_tiny_intent(registry, seed=0)
     port = free_port()
-    with running_cluster(registry.root, graph_dir, dashboard_port=port) as running:
-        yield RolloutCluster(running, f"http://127.0.0.1:{port}", registry, first)
+    with pytest.MonkeyPatch.context() as env:
+        # The dashboard's processes get 30 s each to start by default; a busy 2-core machine needs more.
+        env.setenv("RAY_DASHBOARD_SUBPROCESS_MODULE_WAIT_READY_TIMEOUT", "240")
+        with running_cluster(registry.root, graph_dir, dashboard_port=port) as running:
+            yield RolloutCluster(running, f"http://127.0.0.1:{port}", registry, first)
 
 
 def _shopmesh(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -160,3 +164,23 @@ def test_rollback_returns_to_the_version_served_before(rollout_cluster: RolloutC
     assert back.returncode == 0, back.stderr
     assert chat.json()["version"] == rollout_cluster.first
     assert again.returncode == 2 and "no version of intent before" in again.stderr
+
+
+def test_the_graph_rolls_out_from_another_directory_and_answers_name_it(
+    rollout_cluster: RolloutCluster, graph_dir: Path, tmp_path: Path
+) -> None:
+    # Prepare: the same graph saved in a second directory, as `shopmesh kg build` would save a new one
+    moved = tmp_path / "graph-next"
+    shutil.copytree(graph_dir, moved)
+    url = rollout_cluster.running.url
+
+    # Execute
+    result = _shopmesh(tmp_path, "rollout", "graph", str(moved), "--address", rollout_cluster.dashboard)
+    health = httpx.get(f"{url}/healthz", timeout=30).json()
+    answer = httpx.post(f"{url}/v1/recommend", json={"customer_id": 12001, "k": 2}, timeout=60)
+
+    # Assert
+    assert result.returncode == 0, result.stderr
+    assert health["graph"]["source"] == str(moved)
+    assert answer.status_code == 200 and answer.json()["version"] == health["graph"]["version"]
+    assert health["intent"]["version"] == rollout_cluster.first  # the co-located intent member kept its version

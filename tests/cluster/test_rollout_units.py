@@ -109,6 +109,7 @@ def test_the_journal_keeps_history_and_reports_across_instances(tmp_path: Path) 
     assert [entry.version for entry in journal.history("intent")] == ["intent:v0001"]
     assert journal.history("pricer") == []
     assert [r.replica for r in journal.reports("r1")] == ["abc"]
+    assert journal.reports("r1", "graph") == []
 
 
 def _config(tmp_path: Path, topology: Topology, **settings: object) -> ClusterConfig:
