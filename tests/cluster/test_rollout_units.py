@@ -19,7 +19,8 @@ from cluster.rollout_journal import ReplicaReport, RolloutJournal
 from ensemble.members.intent import IntentModel
 from ensemble.members.intent_artifact import save_intent
 from ensemble.registry import Lineage, Registry
-from tests.cluster.conftest import LABELS, publish_tiny_intent
+from shopmesh.cli import main
+from tests.cluster.conftest import LABELS, free_port, publish_tiny_intent
 
 
 def _publish_nan_intent(registry: Registry) -> str:
@@ -204,3 +205,18 @@ def test_build_app_warns_about_ignored_serving_options(tmp_path: Path, caplog: p
 
     # Assert
     assert any("['graph']" in r.getMessage() and "colocated" in r.getMessage() for r in caplog.records)
+
+
+def test_rollout_against_an_address_with_no_serve_api_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Prepare
+    nowhere = f"http://127.0.0.1:{free_port()}"
+
+    # Execute
+    code = main(["--home", str(tmp_path), "rollout", "intent", "v0002", "--address", nowhere, "--timeout", "5"])
+
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 2
+    assert nowhere in err and "did not answer" in err and "Traceback" not in err
