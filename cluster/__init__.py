@@ -23,10 +23,13 @@ from cluster.errors import (
     MemberUnavailableError,
     NotFoundError,
     RequestRejectedError,
+    RolloutError,
+    SmokeCheckError,
 )
 from cluster.ingress import public_routes
 from cluster.members import Autoscaling, MemberName, MemberServing, Topology
 from cluster.outcomes import MemberOutcome, OutcomeStatus
+from cluster.rollout import RolloutMember, RolloutResult, rollback, rollout
 from cluster.serve_config import reference_config, serve_config, serve_config_yaml
 from cluster.serving import RunningCluster, connect, reload_intent, start, stop
 
@@ -48,8 +51,12 @@ __all__ = [
     "NotFoundError",
     "OutcomeStatus",
     "RequestRejectedError",
+    "RolloutError",
+    "RolloutMember",
+    "RolloutResult",
     "RunningCluster",
     "ServedMember",
+    "SmokeCheckError",
     "Topology",
     "app_builder",
     "app_from_env",
@@ -61,6 +68,8 @@ __all__ = [
     "ray_address_from_env",
     "reference_config",
     "reload_intent",
+    "rollback",
+    "rollout",
     "serve_config",
     "serve_config_yaml",
     "served_member",

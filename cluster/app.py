@@ -11,6 +11,7 @@ name, into the ingress. Adding a served member is one deployment module and one 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,11 @@ __all__ = [
     "build_app",
     "deployment_plan",
     "deployments",
+    "ignored_serving",
     "served_member",
 ]
+
+logger = logging.getLogger(__name__)
 
 Args = Callable[[ClusterConfig, MemberServing], tuple[Any, ...]]
 
@@ -99,6 +103,11 @@ def intent_user_config(config: ClusterConfig, options: MemberServing, version: s
     }
 
 
+def version_user_config(config: ClusterConfig, options: MemberServing) -> dict[str, Any]:
+    """The ``user_config`` of a registry-backed member that only names its version (a rollout changes it)."""
+    return {"version": "latest"}
+
+
 def _optional(path: object) -> str | None:
     return str(path) if path else None
 
@@ -142,6 +151,7 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
         "forecaster",
         batched=False,
         args=lambda c, o: (str(c.registry_dir), None),
+        user_config=version_user_config,
     ),
     ServedMember(
         MemberName.PRICER,
@@ -149,6 +159,7 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
         "pricer",
         batched=False,
         args=lambda c, o: (str(c.registry_dir), None),
+        user_config=version_user_config,
     ),
 )
 
@@ -181,6 +192,20 @@ def deployments(config: ClusterConfig) -> tuple[ServedMember, ...]:
     if config.topology is Topology.COMPOSED:
         return SERVED_MEMBERS
     return (ENSEMBLE, *(row for row in SERVED_MEMBERS if not row.colocated))
+
+
+def ignored_serving(config: ClusterConfig) -> list[str]:
+    """The co-located members other than intent whose serving options differ from the defaults: in the
+    ``colocated`` topology they run inside :data:`ENSEMBLE`, which takes the intent member's options, so
+    theirs have no effect."""
+    if config.topology is not Topology.COLOCATED:
+        return []
+    default = config.default_serving
+    return [
+        row.name.value
+        for row in SERVED_MEMBERS
+        if row.colocated and row.name is not ENSEMBLE.name and config.member(row.name) != default
+    ]
 
 
 def deployment_plan(config: ClusterConfig) -> dict[str, MemberServing]:
@@ -220,6 +245,14 @@ def build_app(config: ClusterConfig) -> Application:
     """The ensemble application: the ingress over the deployments of :func:`deployments`, its handles keyed by
     member name (in the ``colocated`` topology the co-located members share the ensemble's handle)."""
     _check_paths(config)
+    ignored = ignored_serving(config)
+    if ignored:
+        logger.warning(
+            "serving options for %s are ignored in the colocated topology: those members run inside the ensemble "
+            "deployment, which takes the intent member's options; set serving.intent instead, or serve with "
+            "topology composed to scale them on their own",
+            ignored,
+        )
     colocated = config.topology is Topology.COLOCATED
     ensemble = ENSEMBLE.bind(config) if colocated else None
     handles = {

@@ -6,8 +6,11 @@ the batch goes through the intent stage once per chat mode, and the rest of each
 (:class:`~cluster.colocated.ColocatedChain`). It also answers the graph's routes (``recommend``, ``facts``) and
 each co-located member's ``status``, so the separate intent, graph and reply deployments are not started.
 
-``user_config`` is the intent deployment's (``{"version", "max_batch_size", "batch_wait_timeout_s"}``): a new
-intent version is loaded in a worker thread and swapped in while the old one keeps answering.
+The members are set up as their own deployments set them up (:class:`IntentRunner`, :meth:`GraphService.load`,
+:func:`~cluster.reply_deployment.open_reply_service`). ``user_config`` is the intent deployment's (``{"version",
+"ensemble_version", "max_batch_size", "batch_wait_timeout_s"}``) plus ``reply_version`` and ``graph_dir`` for the
+other co-located members: a new version is loaded in a worker thread, smoke-checked and swapped in while the
+old one keeps answering (:mod:`cluster.reloading`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from typing import Any
 from ray import serve
 
 from cluster.colocated import ColocatedChain
-from cluster.graph_deployment import GraphService
+from cluster.graph_deployment import GraphService, reload_graph
 from cluster.intent_deployment import IntentRunner
 from cluster.members import MemberName
 from cluster.metrics import ReplicaMetrics, placement
 from cluster.outcomes import MemberOutcome
-from ensemble.chat import ChatRequest, load_reference_frame, load_reply_service
-from ensemble.errors import ShopmeshError
+from cluster.reloading import report_outcomes, wanted
+from cluster.reply_deployment import open_reply_service, reload_reply
+from ensemble.chat import ChatRequest, ReplyService
 from ensemble.recommendation import RecommendMode
 from ensemble.registry import Registry
 
@@ -52,14 +56,11 @@ class EnsembleDeployment:
         max_batch_size: int,
         batch_wait_timeout_s: float,
     ) -> None:
-        registry = Registry(Path(registry_dir))
-        references = load_reference_frame(Path(reference_data) if reference_data else None)
+        self._registry = Registry(Path(registry_dir))
         self._chain = ColocatedChain(
-            IntentRunner(registry, intent_version),
+            IntentRunner(self._registry, intent_version),
             GraphService.load(Path(graph_dir)),
-            load_reply_service(
-                registry, references, reply_version, Path(reply_model_path) if reply_model_path else None
-            ),
+            open_reply_service(self._registry, reply_version, reply_model_path, reference_data),
         )
         self._metrics = ReplicaMetrics(MemberName.INTENT)  # a batch is one pass of the intent stage
         self._set_batching(max_batch_size, batch_wait_timeout_s)
@@ -74,15 +75,33 @@ class EnsembleDeployment:
             batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
 
     async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
-        """Apply a new ``user_config``; an intent version that fails to load leaves the current one serving."""
+        """Apply a new ``user_config``; a version that fails to load or its smoke check leaves the current one
+        serving (and the replica reports it to the rollout that asked)."""
         self._set_batching(user_config.get("max_batch_size"), user_config.get("batch_wait_timeout_s"))
-        version = user_config.get("version")
-        wanted = None if version in (None, "", "latest") else str(version)
-        runner = self._chain.intent
-        try:
-            await asyncio.to_thread(runner.switch, wanted)
-        except ShopmeshError:
-            logger.exception("intent reload to %s failed; still serving %s", wanted, runner.current.version_id)
+        outcomes = [await asyncio.to_thread(self._chain.intent.apply, user_config)]
+        if "reply_version" in user_config:
+            outcomes.append(
+                await asyncio.to_thread(
+                    reload_reply,
+                    self._registry,
+                    self._chain.replies,
+                    wanted(user_config, "reply_version"),
+                    self._swap_reply,
+                )
+            )
+        if user_config.get("graph_dir"):
+            outcomes.append(
+                await asyncio.to_thread(
+                    reload_graph, self._chain.graph, str(user_config["graph_dir"]), self._swap_graph
+                )
+            )
+        report_outcomes(user_config, outcomes)
+
+    def _swap_reply(self, service: ReplyService) -> None:
+        self._chain.replies = service
+
+    def _swap_graph(self, service: GraphService) -> None:
+        self._chain.graph = service
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def chat(self, requests: list[tuple[ChatRequest, str]]) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ __all__ = [
     "MemberUnavailableError",
     "NotFoundError",
     "RequestRejectedError",
+    "RolloutError",
+    "SmokeCheckError",
 ]
 
 
@@ -60,3 +62,11 @@ class MemberUnavailableError(ClusterError):
     def __init__(self, member: str, message: str) -> None:
         super().__init__(message)
         self.member = member
+
+
+class RolloutError(ClusterError):
+    """A rollout or rollback could not be made, or the new version did not take; the old one keeps serving."""
+
+
+class SmokeCheckError(RolloutError):
+    """A new version loaded but failed its smoke check (one prediction on the probe inputs)."""

@@ -3,15 +3,20 @@ or a forecast of a series sent in the request; answers are :class:`~cluster.outc
 
 from __future__ import annotations
 
+import asyncio
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from cluster.errors import SmokeCheckError
 from cluster.members import MemberName
 from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
 from cluster.registry_runner import Miss, RegistryRunner
+from cluster.reloading import report_outcomes
 from cluster.schemas import ForecastRequest
 from ensemble.errors import UnknownProductForecastError
 from ensemble.forecasting.service import ForecastService
@@ -20,6 +25,18 @@ from ensemble.registry import Registry
 __all__ = ["ForecastDeployment", "forecast_runner"]
 
 REVIEW_PERIOD_WEEKS = 1.0  # the reorder policy's review period (ensemble.forecasting.reorder_point's default)
+
+
+def _smoke(service: ForecastService) -> None:
+    """One week of the first product's forecast: finite quantiles."""
+    if not service.products:
+        raise SmokeCheckError(f"{service.version_id} forecasts no product")
+    horizon = service.horizon
+    weeks = service.forecast_product(
+        str(service.products[0]), horizon, lead_time_weeks=max(horizon - REVIEW_PERIOD_WEEKS, 0.0)
+    )["weeks"]
+    if not all(math.isfinite(float(week["p50"])) for week in weeks):
+        raise SmokeCheckError(f"{service.version_id} forecasts a non-finite P50 for {service.products[0]}")
 
 
 def forecast_runner(registry: Registry, version: str | None = None) -> RegistryRunner[ForecastService]:
@@ -31,12 +48,14 @@ def forecast_runner(registry: Registry, version: str | None = None) -> RegistryR
         train_command="shopmesh train forecaster",
         version=version,
         misses=(Miss(UnknownProductForecastError, "product"),),
+        smoke=_smoke,
     )
 
 
 def _answer(service: ForecastService, request: ForecastRequest) -> dict[str, Any]:
     if request.series is not None:
-        result = service.forecast_series(list(request.series), None, request.horizon)
+        # The series is forecast by a model fitted on it, in the replica that serves this version.
+        result = {**service.forecast_series(list(request.series), None, request.horizon), "version": service.version_id}
         dates = request.step_dates()
         if dates is not None:
             for step, date in zip(result["steps"], dates, strict=True):
@@ -76,6 +95,12 @@ class ForecastDeployment:
 
     def __init__(self, registry_dir: str, version: str | None = None) -> None:
         self._runner = forecast_runner(Registry(Path(registry_dir)), version)
+
+    async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
+        """Serve the version ``user_config["version"]`` names, smoke-checked (absent: keep the loaded one)."""
+        outcome = await asyncio.to_thread(self._runner.reconfigure, user_config)
+        if outcome is not None:
+            report_outcomes(user_config, [outcome])
 
     def forecast(self, request: ForecastRequest) -> MemberOutcome:
         return self._runner.run(lambda service: _answer(service, request), key=request.product)

@@ -5,26 +5,33 @@ Expected misses (an unknown product, or a customer nothing can recommend for) ar
 without unwrapping exceptions that crossed a process boundary. Recommendations come from the recommendation
 ensemble, fitted from the graph's purchase table when the replica starts; an unknown customer gets the
 popularity fallback.
+
+``user_config = {"graph_dir"}`` serves the graph saved in another directory (:func:`reload_graph`): it is
+loaded beside the one serving, smoke-checked (one recommendation) and swapped in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
+from cluster.errors import SmokeCheckError
 from cluster.metrics import placement
-from cluster.outcomes import MemberOutcome
+from cluster.outcomes import MemberOutcome, OutcomeStatus
+from cluster.reloading import ReloadOutcome, report_outcomes, swap_in
 from ensemble.chat import ground_message, verify_dict
 from ensemble.recommendation import RecommendEnsemble, RecommendMode
 from knowledge_graph.errors import UnknownOrderError, UnknownProductError
 from knowledge_graph.graph import ProductGraph
 from knowledge_graph.store import MANIFEST
 
-__all__ = ["GraphDeployment", "GraphService"]
+__all__ = ["GraphDeployment", "GraphService", "graph_version", "reload_graph"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +97,12 @@ class GraphService:
         answer = self._recommenders.recommend(customer_id, k, mode)
         if not answer.pop("found"):
             return MemberOutcome.not_found("customer_id", customer_id, str(answer["error"]))
-        return MemberOutcome.ok(answer)
+        return MemberOutcome.ok({**answer, "version": self._version})
+
+    @property
+    def version(self) -> str | None:
+        """The digest of the graph's saved manifest (:func:`graph_version`)."""
+        return self._version
 
     def status(self) -> dict[str, Any]:
         """The graph's version (the digest of its saved manifest), where it was loaded from, how many products
@@ -103,12 +115,36 @@ class GraphService:
         }
 
 
+def _smoke(service: GraphService) -> str:
+    """One recommendation for an unknown customer (the popularity fallback, or a miss): the graph answers."""
+    outcome = service.recommend(-1, 1)
+    if outcome.status not in (OutcomeStatus.OK, OutcomeStatus.NOT_FOUND):
+        raise SmokeCheckError(f"the probe recommendation answered {outcome.status}")
+    return str(service.version)
+
+
+def reload_graph(current: GraphService, graph_dir: str, swap: Callable[[GraphService], None]) -> ReloadOutcome:
+    """Load the graph saved in ``graph_dir`` beside ``current``, check it and ``swap`` it in; on failure
+    ``current`` keeps serving."""
+    return swap_in("graph", graph_dir, current.version, lambda: GraphService.load(Path(graph_dir)), _smoke, swap)
+
+
 @serve.deployment(name="GraphDeployment")
 class GraphDeployment:
     """Hosts one :class:`GraphService` per replica."""
 
     def __init__(self, graph_dir: str) -> None:
         self._service = GraphService.load(Path(graph_dir))
+
+    async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
+        """Serve the graph saved in ``user_config["graph_dir"]`` (absent: keep the one loaded at start)."""
+        if not user_config.get("graph_dir"):
+            return
+        outcome = await asyncio.to_thread(reload_graph, self._service, str(user_config["graph_dir"]), self._swap)
+        report_outcomes(user_config, [outcome])
+
+    def _swap(self, service: GraphService) -> None:
+        self._service = service
 
     def lookup(self, text: str, order_id: str | None = None, customer_id: int | None = None) -> dict[str, Any]:
         return self._service.lookup(text, order_id, customer_id)

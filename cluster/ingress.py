@@ -1,9 +1,10 @@
 """The HTTP entry point: one FastAPI app served by the ``Ingress`` deployment, which calls members by handle.
 
-Bad input never reaches a member: a body over the size limit is refused with 413 before it is read in full;
-FastAPI validates bodies against :mod:`cluster.schemas` and answers 422 with the field and the reason; misses
-answer 404 with what was looked up; a member with no version, or one that fails or does not answer in time,
-answers 503 naming it (the chat and recommendation chains answer 200 marked ``degraded`` where they can).
+Bad input never reaches a member: a body over the size limit is refused with 413 before it is read in full
+(:mod:`cluster.body_limit`); FastAPI validates bodies against :mod:`cluster.schemas` and answers 422 with the
+field and the reason; misses answer 404 with what was looked up; a member with no version, or one that fails
+or does not answer in time, answers 503 naming it (the chat and recommendation chains answer 200 marked
+``degraded`` where they can).
 Only a fault of our own answers 500, and it is logged with its traceback. Every answer carries the request's
 id (``X-Request-ID``, taken from the request or made by Serve's proxy), and ``GET /metrics`` exposes this
 replica's request, latency, batch-size and version metrics in Prometheus text format.
@@ -15,7 +16,6 @@ import asyncio
 import hashlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +27,9 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
-from cluster.config import MAX_BODY_BYTES
 from cluster.edge_bundles import router as edge_bundles_router
 from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
 from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
@@ -60,9 +59,6 @@ __all__ = ["Ingress", "IngressSettings", "api", "public_routes"]
 
 logger = logging.getLogger(__name__)
 
-REQUEST_ID_HEADER = "x-request-id"
-MAX_REQUEST_ID = 128
-
 
 @dataclass(frozen=True)
 class IngressSettings:
@@ -83,85 +79,6 @@ class KeyReusedError(Exception):
         super().__init__(
             f"Idempotency-Key {key[:40]!r} was first sent with another request; send a new key for a new request"
         )
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for a body over the limit, told by ``Content-Length`` or counted while it is
-    streamed, before any of it is parsed.
-
-    Serve runs a frozen copy of the FastAPI app made when the ingress class is decorated, so the limit cannot
-    travel on the app's state; it is a class attribute, set by the one :class:`Ingress` of the replica process.
-    """
-
-    max_bytes = MAX_BODY_BYTES
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = BodyLimit.max_bytes
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(scope, send, int(declared), limit)
-            return
-        # Read the body up to the limit before the app sees any of it (Serve's proxy streams bodies in chunks
-        # and need not pass Content-Length on), then replay it.
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > limit:
-                await _too_large(scope, send, seen, limit)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-async def _too_large(scope: Scope, send: Send, size: int, limit: int) -> None:
-    request_id = _request_id_of(dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode())
-    body = ErrorResponse(
-        detail=f"request body has {size} bytes or more; this cluster accepts at most {limit} bytes: send less",
-        request_id=request_id,
-    )
-    await JSONResponse(status_code=413, content=body.model_dump())(scope, _noop_receive, send)
-
-
-async def _noop_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
-def _request_id_of(value: str | None) -> str:
-    """The caller's request id when it is usable (printable, at most 128 characters), else a new one."""
-    if value and len(value) <= MAX_REQUEST_ID and value.isprintable():
-        return value
-    return uuid.uuid4().hex
-
-
-def request_id(request: Request) -> str:
-    """This request's id (set by Serve's proxy from ``X-Request-ID``, or generated)."""
-    found: str | None = getattr(request.state, "request_id", None)
-    if found is None:
-        found = _request_id_of(request.headers.get(REQUEST_ID_HEADER))
-        request.state.request_id = found
-    return found
 
 
 api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)

@@ -26,8 +26,17 @@ from typing import Any
 
 from ray import serve
 
+from cluster.errors import SmokeCheckError
 from cluster.metrics import ReplicaMetrics, placement
-from ensemble.chat import ChatMode, EnsembleIntentStage, HeadIntentStage, ensemble_version_for, load_served_intent
+from cluster.reloading import PROBE_TEXTS, ReloadOutcome, check_decisions, report_outcomes, wanted
+from ensemble.chat import (
+    ChatMode,
+    EnsembleIntentStage,
+    HeadIntentStage,
+    ensemble_parent,
+    ensemble_version_for,
+    load_served_intent,
+)
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
 from ensemble.registry import Registry
@@ -57,8 +66,8 @@ class IntentRunner:
         self._current = self._load(version)
         self.last_reload_error: str | None = None
 
-    def _load(self, version: str | None) -> LoadedIntent:
-        served = load_served_intent(self._registry, version)
+    def _load(self, version: str | None, ensemble_version: str | None = None) -> LoadedIntent:
+        served = load_served_intent(self._registry, version, ensemble_version)
         logger.info(
             "intent model %s (ensemble %s) loaded from %s",
             served.version_id,
@@ -72,24 +81,37 @@ class IntentRunner:
         """The model answering requests now."""
         return self._current
 
-    def switch(self, version: str | None) -> bool:
-        """Serve ``version`` (None: the latest); returns whether the model or its ensemble changed.
+    @staticmethod
+    def smoke_check(loaded: LoadedIntent) -> None:
+        """One decision per probe text (:data:`~cluster.reloading.PROBE_TEXTS`) with a known intent and a
+        finite confidence, or :class:`SmokeCheckError`."""
+        texts = list(PROBE_TEXTS)
+        check_decisions(loaded.stage.decide(texts, ChatMode.SERIAL), loaded.model.labels, len(texts))
 
-        A new ``intent-ensemble`` version built on the served intent version is picked up too.
+    def switch(self, version: str | None, ensemble_version: str | None = None) -> bool:
+        """Serve ``version`` (None: the latest; with ``ensemble_version``: that intent ensemble on the version
+        it is built on); returns whether the model or its ensemble changed.
 
-        The new version is loaded and verified before the swap; on failure the current model keeps serving,
-        the error is kept in :attr:`last_reload_error` and re-raised.
+        Without ``ensemble_version`` a new ``intent-ensemble`` version built on the served intent version is
+        picked up too. The new version is loaded and smoke-checked (:meth:`smoke_check`) before the swap; on
+        failure the current model keeps serving, the error is kept in :attr:`last_reload_error` and re-raised.
         """
         with self._lock:
             try:
-                wanted = self._registry.resolve("intent", version).id
-                built = ensemble_version_for(self._registry, wanted)
+                if ensemble_version is not None:
+                    built, wanted = ensemble_parent(self._registry, ensemble_version)
+                    built_id: str | None = built.id
+                else:
+                    wanted = self._registry.resolve("intent", version).id
+                    found = ensemble_version_for(self._registry, wanted)
+                    built_id = found.id if found is not None else None
                 current = self._current
-                if (wanted, built.id if built else None) == (current.version_id, current.ensemble_version_id):
+                if (wanted, built_id) == (current.version_id, current.ensemble_version_id):
                     self.last_reload_error = None
                     return False
-                loaded = self._load(wanted)
-            except ShopmeshError as err:
+                loaded = self._load(wanted, ensemble_version)
+                self.smoke_check(loaded)
+            except (ShopmeshError, SmokeCheckError) as err:
                 self.last_reload_error = str(err)
                 raise
             previous = self._current.version_id
@@ -99,6 +121,22 @@ class IntentRunner:
             "intent model switched from %s to %s (ensemble %s)", previous, loaded.version_id, loaded.ensemble_version_id
         )
         return True
+
+    def apply(self, user_config: Mapping[str, Any]) -> ReloadOutcome:
+        """Serve what ``user_config`` names (``version``, and ``ensemble_version`` for one intent ensemble);
+        the outcome names the intent ensemble when one was asked for."""
+        version, ensemble = wanted(user_config, "version"), wanted(user_config, "ensemble_version")
+        member = "intent-ensemble" if ensemble is not None else "intent"
+        label = ensemble or version or "latest"
+        before = self._current.ensemble_version_id if ensemble is not None else self._current.version_id
+        try:
+            self.switch(version, ensemble)
+        except (ShopmeshError, SmokeCheckError) as err:
+            reason = f"{member} {label} was not swapped in ({type(err).__name__}: {err}); {before} keeps serving"
+            logger.exception("%s", reason)
+            return ReloadOutcome(member, label, before, reason)
+        now = self._current.ensemble_version_id if ensemble is not None else self._current.version_id
+        return ReloadOutcome(member, label, now)
 
     def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """``{"intent", "confidence", "version"}`` for each text, all from the same model version."""
@@ -134,8 +172,8 @@ class IntentRunner:
 @serve.deployment(name="IntentDeployment")
 class IntentDeployment:
     """Serves the intent member (the ensemble built on it, when there is one) from a registry;
-    ``user_config`` = ``{"version", "max_batch_size", "batch_wait_timeout_s"}`` (each optional) changes the
-    version or the batching without a restart."""
+    ``user_config`` = ``{"version", "ensemble_version", "max_batch_size", "batch_wait_timeout_s", "rollout"}``
+    (each optional) changes the version or the batching without a restart."""
 
     def __init__(
         self,
@@ -158,14 +196,11 @@ class IntentDeployment:
                 batched.set_batch_wait_timeout_s(float(batch_wait_timeout_s))
 
     async def reconfigure(self, user_config: Mapping[str, Any]) -> None:
-        """Apply a new ``user_config``; a version that fails to load leaves the current one serving."""
+        """Apply a new ``user_config``; a version that fails to load or its smoke check leaves the current one
+        serving (and the replica reports it to the rollout that asked)."""
         self._set_batching(user_config.get("max_batch_size"), user_config.get("batch_wait_timeout_s"))
-        version = user_config.get("version")
-        wanted = None if version in (None, "", "latest") else str(version)
-        try:
-            await asyncio.to_thread(self._runner.switch, wanted)
-        except ShopmeshError:
-            logger.exception("intent reload to %s failed; still serving %s", wanted, self._runner.current.version_id)
+        outcome = await asyncio.to_thread(self._runner.apply, user_config)
+        report_outcomes(user_config, [outcome])
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def classify(self, texts: list[str]) -> list[dict[str, Any]]:

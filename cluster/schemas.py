@@ -220,6 +220,7 @@ class RecommendResponse(BaseModel):
     fallback_reason: str | None
     reason: str
     latency_ms: float
+    version: str | None = None
     request_id: str | None = None
 
 

@@ -22,7 +22,7 @@ __all__ = ["BUILDER_IMPORT_PATH", "DRIVER_ONLY", "reference_config", "serve_conf
 BUILDER_IMPORT_PATH = "cluster.app:app_builder"
 
 # Settings of the process that starts or joins Ray, meaningless to the builder inside the cluster.
-DRIVER_ONLY = ("address", "ray_temp_dir", "startup_timeout_s", "num_cpus")
+DRIVER_ONLY = ("address", "ray_temp_dir", "startup_timeout_s", "num_cpus", "dashboard_port")
 
 HEADER = """\
 # The shopmesh ensemble as a Serve application config, for `serve run` / `serve deploy` (Ray 2.55).
@@ -31,8 +31,9 @@ HEADER = """\
 #   serve deploy cluster/serve_config.yaml         # an existing cluster (needs its dashboard address)
 # The builder `cluster.app:app_builder` builds the same graph as cluster.build_app; `args` are ClusterConfig
 # fields, `args.serving` the per-member options (replicas or autoscaling, num_cpus, num_gpus, batching). To roll
-# out another intent version without restarting replicas, change `user_config.version` and deploy again: Serve
-# calls reconfigure on the live replicas (EnsembleDeployment's; IntentDeployment's with `topology: composed`).
+# out another version without restarting replicas, run `shopmesh rollout MEMBER VERSION --address ...`: it
+# changes the deployment's `user_config` through the Serve REST API and Serve calls reconfigure on the live
+# replicas, which load the version beside the old one, smoke-check it and swap it in.
 # Paths must be readable on every node.
 """
 

@@ -110,7 +110,9 @@ def connect(config: ClusterConfig) -> None:
         else:
             ray.init(
                 num_cpus=config.num_cpus,
-                include_dashboard=False,
+                include_dashboard=config.dashboard_port is not None,
+                dashboard_host=config.host,
+                dashboard_port=config.dashboard_port,
                 _temp_dir=str(config.ray_temp_dir) if config.ray_temp_dir else None,
                 log_to_driver=False,
             )

@@ -6,6 +6,7 @@ from ensemble.chat.answer import MAX_MESSAGE_LENGTH, ChatAnswer, ChatMode, ChatR
 from ensemble.chat.ensemble_intent import (
     EnsembleIntentStage,
     ServedIntent,
+    ensemble_parent,
     ensemble_version_for,
     load_intent_stage,
     load_served_intent,
@@ -52,6 +53,7 @@ __all__ = [
     "ReplyUnavailableError",
     "ServedIntent",
     "answer_message",
+    "ensemble_parent",
     "ensemble_version_for",
     "extract_entities",
     "ground_message",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ensemble.chat.answer import ChatMode
 from ensemble.chat.intent_stage import HEAD_ONLY_REASON, HeadIntentStage
-from ensemble.errors import ShopmeshError
+from ensemble.errors import ModelError, ShopmeshError
 from ensemble.intent_ensemble import ENSEMBLE_MEMBER, load_intent_ensemble
 from ensemble.members.intent import IntentModel
 from ensemble.members.intent_artifact import load_intent
@@ -30,6 +30,7 @@ __all__ = [
     "EnsembleIntentStage",
     "PredictsIntents",
     "ServedIntent",
+    "ensemble_parent",
     "ensemble_version_for",
     "load_intent_stage",
     "load_served_intent",
@@ -111,17 +112,35 @@ class EnsembleIntentStage:
         return {"stage": "ensemble", "version": self.version, "ensemble_version": self.ensemble_version}
 
 
+def _parent_of(candidate: ModelVersion) -> str | None:
+    """The lineage parent of a registry version; raises ``ValueError``/``OSError``/... when it cannot be read."""
+    lineage = Lineage.from_dict(json.loads((candidate.path / LINEAGE_NAME).read_text(encoding="utf-8")))
+    return lineage.parent
+
+
 def ensemble_version_for(registry: Registry, intent_version_id: str) -> ModelVersion | None:
     """The newest ``intent-ensemble`` version whose lineage parent is ``intent_version_id``, or None."""
     for candidate in reversed(registry.list(ENSEMBLE_MEMBER)):
         try:
-            lineage = Lineage.from_dict(json.loads((candidate.path / LINEAGE_NAME).read_text(encoding="utf-8")))
+            parent = _parent_of(candidate)
         except (OSError, ValueError, KeyError, TypeError) as err:
             logger.warning("skipping %s: its lineage cannot be read (%s)", candidate.id, err)
             continue
-        if lineage.parent == intent_version_id:
+        if parent == intent_version_id:
             return candidate
     return None
+
+
+def ensemble_parent(registry: Registry, ensemble_version: str | None) -> tuple[ModelVersion, str]:
+    """An ``intent-ensemble`` version (None: the newest) and the intent version it is built on."""
+    built = registry.resolve(ENSEMBLE_MEMBER, ensemble_version)
+    try:
+        parent = _parent_of(built)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"{built.id} has no readable lineage ({err}); republish the intent ensemble") from err
+    if parent is None:
+        raise ModelError(f"{built.id} names no intent version it is built on; republish the intent ensemble")
+    return built, parent
 
 
 @dataclass(frozen=True)
@@ -134,24 +153,42 @@ class ServedIntent:
     ensemble_version_id: str | None
 
 
-def load_served_intent(registry: Registry, intent_version: str | None = None) -> ServedIntent:
+def load_served_intent(
+    registry: Registry, intent_version: str | None = None, ensemble_version: str | None = None
+) -> ServedIntent:
     """The ensemble built on ``intent_version`` (None: the latest intent version), else its head alone.
 
-    An ensemble version that fails to load is logged and the head serves alone, its reason saying why.
+    An ensemble version that fails to load is logged and the head serves alone, its reason saying why. A named
+    ``ensemble_version`` is served exactly (on the intent version it is built on) or not at all: a failure to
+    load it raises.
     """
+    if ensemble_version is not None:
+        built, parent = ensemble_parent(registry, ensemble_version)
+        resolved = registry.resolve(INTENT_MEMBER, intent_version if intent_version is not None else parent)
+        if resolved.id != parent:
+            raise ModelError(
+                f"{built.id} is built on {parent}, not on {resolved.id}; name its own intent version or none"
+            )
+        ensemble = load_intent_ensemble(registry, built.id)
+        logger.info("serving intent ensemble %s on %s", built.id, resolved.id)
+        return ServedIntent(
+            EnsembleIntentStage(ensemble, resolved.id, built.id), ensemble.head.model, resolved.id, built.id
+        )
     resolved = registry.resolve(INTENT_MEMBER, intent_version)
-    built = ensemble_version_for(registry, resolved.id)
+    built_on = ensemble_version_for(registry, resolved.id)
     reason = HEAD_ONLY_REASON
-    if built is not None:
+    if built_on is not None:
         try:
-            ensemble = load_intent_ensemble(registry, built.id)
+            ensemble = load_intent_ensemble(registry, built_on.id)
         except ShopmeshError as err:
-            logger.exception("intent ensemble %s failed to load; serving the head of %s alone", built.id, resolved.id)
-            reason = f"intent ensemble {built.id} failed to load ({err}); the head answers alone"
+            logger.exception(
+                "intent ensemble %s failed to load; serving the head of %s alone", built_on.id, resolved.id
+            )
+            reason = f"intent ensemble {built_on.id} failed to load ({err}); the head answers alone"
         else:
-            logger.info("serving intent ensemble %s on %s", built.id, resolved.id)
-            stage = EnsembleIntentStage(ensemble, resolved.id, built.id)
-            return ServedIntent(stage, ensemble.head.model, resolved.id, built.id)
+            logger.info("serving intent ensemble %s on %s", built_on.id, resolved.id)
+            stage = EnsembleIntentStage(ensemble, resolved.id, built_on.id)
+            return ServedIntent(stage, ensemble.head.model, resolved.id, built_on.id)
     else:
         logger.info("no %s version built on %s; serving the intent head alone", ENSEMBLE_MEMBER, resolved.id)
     model, _ = load_intent(registry, resolved.id)

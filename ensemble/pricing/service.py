@@ -134,6 +134,7 @@ class PricingService:
         )
         self._pricer = ThompsonPricer(reference, costs, competitor, self.guardrails, seed=seed, thompson=True)
         self._pricer.observe(*(obs[name] for name in _OBS))
+        self.keys = [(store, brand) for store, brand, _, _ in keys]  # the (store, brand) pairs it prices
         self.version_id = artifact.version.id
         self.cost_assumption = str(cfg.get("cost_assumption", COST_ASSUMPTION))
 

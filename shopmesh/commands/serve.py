@@ -29,6 +29,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray (ignored with --address)")
     parser.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=None,
+        help="start Ray's dashboard with the local Ray on this port (e.g. 8265): it serves the Serve REST API that "
+        "`shopmesh rollout` uses, and takes about 1.2 GiB of memory (default: no dashboard; ignored with --address)",
+    )
+    parser.add_argument(
         "--reply-model",
         type=Path,
         default=None,
@@ -83,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
         address=args.address or ray_address_from_env(),
         serving=args.serving if args.serving is not None else serving_from_env(),
         topology=Topology(args.topology),
+        dashboard_port=args.dashboard_port,
     )
 
 

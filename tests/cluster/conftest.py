@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -124,8 +125,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_cluster(registry_dir: Path, graph_dir: Path) -> Iterator[RunningCluster]:
-    """The ensemble on a local Ray on a free port, stopped at the end whatever happened."""
+def running_cluster(registry_dir: Path, graph_dir: Path, **overrides: Any) -> Iterator[RunningCluster]:
+    """The ensemble on a local Ray on a free port, stopped at the end whatever happened; ``overrides`` are
+    further :class:`ClusterConfig` settings (e.g. ``dashboard_port`` for the Serve REST API)."""
     # Ray puts Unix sockets under its temp dir, whose path must stay short: not under pytest's tmp_path.
     with tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_tmp:
         config = ClusterConfig(
@@ -136,6 +138,7 @@ def running_cluster(registry_dir: Path, graph_dir: Path) -> Iterator[RunningClus
             replicas=1,
             ray_temp_dir=Path(ray_tmp),
             startup_timeout_s=420,  # replicas import torch; on a busy 2-core machine that alone takes minutes
+            **overrides,
         )
         running = start(config)
         try:

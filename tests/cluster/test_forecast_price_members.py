@@ -102,3 +102,41 @@ def test_a_version_that_cannot_be_served_leaves_the_member_unavailable_with_the_
     assert "cannot serve its version" in outcome.error
     with pytest.raises(MemberUnavailableError, match="cannot serve its version"):
         outcome.unwrap("forecaster")
+
+
+def test_forecast_runner_rolls_out_a_new_version_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    first = publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, evaluate=False).id
+    runner = forecast_runner(registry)
+    second = publish_forecaster(registry, weekly_frame(), top_n=3, horizon=4, evaluate=False).id
+
+    # Execute
+    unchanged = runner.reconfigure({"version": first})
+    rolled = runner.reconfigure({"version": second})
+    refused = runner.reconfigure({"version": "forecaster:v0009"})
+    ignored = runner.reconfigure({})
+
+    # Assert
+    assert unchanged is not None and (unchanged.serving, unchanged.error) == (first, None)
+    assert rolled is not None and (rolled.serving, rolled.error) == (second, None)
+    assert refused is not None and refused.serving == second and "v0009" in (refused.error or "")
+    assert ignored is None
+    answer = runner.run(lambda service: service.forecast_product("P2", 2))
+    assert answer.unwrap("forecaster")["version"] == second
+
+
+def test_price_runner_rolls_out_a_new_version_after_its_smoke_check(tmp_path: Path) -> None:
+    # Prepare
+    registry = Registry(tmp_path)
+    first = fit_pricing_version(registry, price_rows()).id
+    runner = price_runner(registry)
+    second = fit_pricing_version(registry, price_rows()).id
+
+    # Execute
+    rolled = runner.reconfigure({"version": "latest"})
+
+    # Assert
+    assert (first, second) == ("pricer:v0001", "pricer:v0002")
+    assert rolled is not None and (rolled.serving, rolled.error) == (second, None)
+    assert runner.run(lambda service: service.price(2, 1, {"policy": "mean"})).unwrap("pricer")["version"] == second

@@ -81,3 +81,26 @@ def test_runner_serves_the_head_of_a_new_intent_version_without_an_ensemble(
     assert runner.status()["stage"] == "head_only"
     assert decision["version"] == second
     assert [m["name"] for m in decision["members"]] == ["intent_head"]
+
+
+def test_runner_serves_a_named_ensemble_version_on_the_intent_version_it_is_built_on(
+    tmp_path: Path, publish_intent: Callable[[Registry, int], str]
+) -> None:
+    # Prepare: two ensembles on the first intent version, and a newer intent version the runner serves.
+    torch.set_num_threads(1)
+    registry = Registry(tmp_path)
+    first = publish_intent(registry, 0)
+    older = build_intent_ensemble(registry, first, SPLITS, config=SMALL).id
+    build_intent_ensemble(registry, first, SPLITS, config=SMALL)
+    second = publish_intent(registry, 1)
+    runner = IntentRunner(registry, second)
+
+    # Execute
+    outcome = runner.apply({"version": second, "ensemble_version": older})
+    status = runner.status()
+    back = runner.apply({"version": second})
+
+    # Assert: the named (older) ensemble on its own intent version, then the head of the second version again
+    assert (outcome.member, outcome.serving, outcome.error) == ("intent-ensemble", older, None)
+    assert (status["version"], status["ensemble_version"]) == (first, older)
+    assert (back.member, back.serving) == ("intent", second) and runner.status()["ensemble_version"] is None
