@@ -25,6 +25,21 @@ from federation.ports import choose_ports
 NUM_NODES = 3
 
 
+def _tiny_run(tmp_path: Path, rounds: int) -> FederationConfig:
+    """A few examples per node on the tiny base model, no evaluation round: rounds take seconds."""
+    return FederationConfig(
+        num_server_rounds=rounds,
+        registry_dir=str(tmp_path / "registry"),
+        max_train_examples=16,
+        batch_size=16,
+        learning_rate=1e-2,
+        lora_r=4,
+        lora_alpha=8,
+        fraction_evaluate=0.0,
+        seed=3,
+    )
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
     try:
@@ -132,17 +147,7 @@ def test_three_registered_supernodes_over_tls_publish_a_federated_version_and_le
     tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
 ) -> None:
     # Prepare
-    config = FederationConfig(
-        num_server_rounds=1,
-        registry_dir=str(tmp_path / "registry"),
-        max_train_examples=16,
-        batch_size=16,
-        learning_rate=1e-2,
-        lora_r=4,
-        lora_alpha=8,
-        fraction_evaluate=0.0,
-        seed=3,
-    )
+    config = _tiny_run(tmp_path, rounds=1)
     base_id = publish_tiny_base(Path(config.registry_dir), bitext_intents)
     work_dir = tmp_path / "work"
     lines: list[str] = []
@@ -255,21 +260,13 @@ def test_a_run_past_its_timeout_raises_and_leaves_no_process(tmp_path: Path, cap
     assert any("WITHOUT TLS" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_supernode_killed_mid_round_is_recorded_and_the_rounds_go_on_with_the_rest(
     tmp_path: Path, bitext_intents: list[str], publish_tiny_base: Callable[[Path, list[str]], str]
 ) -> None:
     # Prepare: three merchants, rounds need two; one SuperNode (a third of them) is killed as round 1 starts
-    config = FederationConfig(
-        num_server_rounds=2,
-        registry_dir=str(tmp_path / "registry"),
-        max_train_examples=16,
-        batch_size=16,
-        learning_rate=1e-2,
-        lora_r=4,
-        lora_alpha=8,
-        fraction_evaluate=0.0,
-        seed=3,
-    )
+    config = _tiny_run(tmp_path, rounds=2)
     publish_tiny_base(Path(config.registry_dir), bitext_intents)
     work_dir = tmp_path / "work"
     killed: list[int] = []
