@@ -11,6 +11,7 @@ from pathlib import Path
 __all__ = [
     "ArtifactIntegrityError",
     "DataError",
+    "ImageError",
     "ModelError",
     "RegistryError",
     "SeriesTooShortError",
@@ -46,6 +47,10 @@ class DataError(ShopmeshError):
         self.line = line
         self.column = column
         self.value = value
+
+
+class ImageError(DataError):
+    """Photo bytes cannot be used: empty, too large, not an image, above the pixel limit, truncated or corrupt."""
 
 
 class RegistryError(ShopmeshError):

@@ -17,6 +17,7 @@ from ensemble.pricing import check_demand_model, evaluate_pricing, evaluate_pric
 from shopmesh.commands.evaluate_forecast import register_forecast
 from shopmesh.commands.evaluate_recommend import register_recommend
 from shopmesh.commands.predict import intent_ensemble_for
+from shopmesh.commands.vision import register_eval_vision
 from shopmesh.errors import CommandError
 from shopmesh.plots import confusion_matrix_plot, png_path, pricing_regret
 from shopmesh.progress import ticking
@@ -30,6 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_recommend(group)
 
     register_forecast(group)
+
+    register_eval_vision(group)
 
     pricing = group.add_parser("pricing", help="bandit pricing against baselines in the Dominick's simulator")
     pricing.add_argument("--weeks", type=int, default=80, help="simulated weeks")

@@ -1,4 +1,4 @@
-"""``shopmesh train intent|reply|forecaster|pricer``: train a member centrally and publish a registry version."""
+"""``shopmesh train intent|reply|forecaster|pricer|vision``: train a member centrally and publish a registry version."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
 from ensemble.training import CENTRAL_FINE_TUNE
+from shopmesh.commands.vision import register_train_vision
 from shopmesh.errors import CommandError
 from shopmesh.progress import StepBar, ticking
 
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pricer = members.add_parser("pricer", help="demand model and Thompson-sampling pricer (Dominick's)")
     pricer.add_argument("--data", type=Path, default=None, help="orangeJuice_yx.csv.gz (default: the shared data dir)")
     pricer.set_defaults(handler=run_pricer)
+    register_train_vision(members)
 
 
 def run_intent(args: argparse.Namespace) -> int:

@@ -1,0 +1,67 @@
+"""Decoding untrusted photo bytes into RGB images: size checked before any pixel is decoded, every mode made RGB."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ensemble.errors import ImageError
+
+__all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "decode_image"]
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # a shop photo is far smaller; larger bodies are refused unread
+MAX_IMAGE_PIXELS = 40_000_000  # about 7,300 x 5,500; a decompression bomb declares far more
+
+
+def decode_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """The photo in ``data`` as an RGB image (EXIF orientation applied).
+
+    Raises :class:`ImageError` for empty or oversized input, bytes that are not an image, a declared size above
+    ``max_pixels`` (checked from the header, before decoding) and truncated or corrupt files. CMYK, greyscale,
+    palette and 16-bit photos are converted; transparency is composed onto white.
+    """
+    if len(data) == 0:
+        raise ImageError("the image is empty (0 bytes); send the bytes of a JPEG, PNG or WebP photo.")
+    if len(data) > max_bytes:
+        raise ImageError(
+            f"the image has {len(data):,} bytes, more than the limit of {max_bytes:,}; send a smaller photo."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"the image declares {width}x{height} pixels, more than the limit of {max_pixels:,}; "
+                    "send a photo downscaled below it."
+                )
+            image.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(
+            f"the image declares more pixels than the limit of {max_pixels:,} ({err}); send a photo downscaled "
+            "below it."
+        ) from err
+    except UnidentifiedImageError as err:
+        raise ImageError(f"the bytes are not a readable image ({err}); send a JPEG, PNG or WebP photo.") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"the image is truncated or corrupt ({err}); send the complete file.") from err
+    return _to_rgb(ImageOps.exif_transpose(image))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        # 16-bit and float greyscale: scale to 8 bits before making it RGB.
+        return image.point(lambda value: value / 256).convert("L").convert("RGB")
+    return image.convert("RGB")
