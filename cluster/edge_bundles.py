@@ -18,7 +18,7 @@ import logging
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
@@ -116,6 +116,8 @@ def edge_catalog() -> BundleCatalog:
 
 
 Catalog = Annotated[BundleCatalog, Depends(edge_catalog)]
+VersionParam = Annotated[str, Path(description="a published version id", examples=["intent:v0001"])]
+FileParam = Annotated[str, Path(description="a file the bundle's manifest pins", examples=[MANIFEST_FILE])]
 
 
 def files_path(version: str) -> str:
@@ -156,7 +158,9 @@ def catalog_overview(catalog: Catalog) -> EdgeCatalogResponse:
 @router.get("/latest", response_model=DeviceBundleResponse, responses={**_NOT_FOUND, **_INVALID})
 def latest_for_device(
     catalog: Catalog,
-    device: Annotated[str, Query(min_length=1, max_length=128, pattern=DEVICE_ID_PATTERN)],
+    device: Annotated[
+        str, Query(min_length=1, max_length=128, pattern=DEVICE_ID_PATTERN, examples=["store-0042-till-1"])
+    ],
 ) -> DeviceBundleResponse:
     """The bundle this device should run under the staged rollout (stable hash of the device id)."""
     offer = catalog.offer(device)
@@ -171,7 +175,7 @@ def latest_for_device(
 
 
 @router.get("/{version}", response_model=EdgeBundleResponse, responses=_NOT_FOUND)
-def bundle_version(catalog: Catalog, version: str) -> EdgeBundleResponse:
+def bundle_version(catalog: Catalog, version: VersionParam) -> EdgeBundleResponse:
     """One published version (e.g. ``intent:v0002``) and where its files are."""
     return describe(catalog.bundle(version))
 
@@ -186,7 +190,7 @@ def bundle_version(catalog: Catalog, version: str) -> EdgeBundleResponse:
         **_NOT_FOUND,
     },
 )
-def bundle_file(catalog: Catalog, version: str, name: str) -> FileResponse:
+def bundle_file(catalog: Catalog, version: VersionParam, name: FileParam) -> FileResponse:
     """A file of a published bundle; ``Range: bytes=N-`` continues a cut download (206)."""
     path = catalog.bundle(version).file(name)
     media_type = "application/json" if name == MANIFEST_FILE else "application/octet-stream"

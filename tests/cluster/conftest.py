@@ -15,6 +15,10 @@ import pandas as pd
 import pytest
 
 from cluster import ClusterConfig, RunningCluster, start, stop
+from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
+from cluster.edge_rollout import BundleCatalog
+from edge.export import BundleInfo, BundleSigner, export_registry_version
+from edge.runtime import TrustStore
 from ensemble.members.intent import IntentModel
 from ensemble.members.intent_artifact import save_intent
 from ensemble.registry import Lineage, Registry
@@ -71,6 +75,19 @@ def publish_tiny_intent(registry: Registry, seed: int) -> str:
     model = IntentModel.tiny(list(LABELS), seed=seed)
     lineage = Lineage(parent=None, data_fingerprint=f"test-seed-{seed}", method="central")
     return save_intent(registry, model, metrics={"accuracy": 0.0}, lineage=lineage).id
+
+
+def publish_edge_bundle(registry: Registry, work_dir: Path, percent: int = 100) -> BundleInfo:
+    """Export the registry's latest intent version as a signed bundle and publish it in the state directory the
+    cluster of ``registry`` serves edge bundles from (to ``percent`` % of devices)."""
+    signer = BundleSigner.generate()
+    version = registry.latest("intent").id
+    bundle = export_registry_version(
+        registry, work_dir / "bundle", signer=signer, version=version, confidence_threshold=0.7
+    )
+    catalog = BundleCatalog(default_state_dir(registry.root) / EDGE_BUNDLES_DIR)
+    catalog.publish(bundle.path, TrustStore([signer.trusted_key]), percent)
+    return bundle
 
 
 def weekly_frame() -> pd.DataFrame:

@@ -18,7 +18,13 @@ from cluster import RunningCluster
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
-from tests.cluster.conftest import price_rows, publish_tiny_intent, running_cluster, weekly_frame
+from tests.cluster.conftest import (
+    price_rows,
+    publish_edge_bundle,
+    publish_tiny_intent,
+    running_cluster,
+    weekly_frame,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +37,8 @@ def every_member_cluster(tmp_path_factory: pytest.TempPathFactory, graph_dir: Pa
     publish_tiny_intent(registry, 0)
     publish_forecaster(registry, weekly_frame(), top_n=2, horizon=4, evaluate=False)
     fit_pricing_version(registry, price_rows())
+    # a published bundle, so the edge routes' documented examples (intent:v0001, manifest.json) reach real data
+    publish_edge_bundle(registry, tmp_path_factory.mktemp("edge"))
     with running_cluster(registry.root, graph_dir) as running:
         yield running
 
@@ -62,4 +70,4 @@ def test_every_route_passes_every_schemathesis_check(every_member_cluster: Runni
 
     # Assert
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "No issues found" in done.stdout
+    assert "No issues found" in done.stdout, done.stdout[-6000:]

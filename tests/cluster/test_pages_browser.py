@@ -18,13 +18,9 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from cluster import RunningCluster
-from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
-from cluster.edge_rollout import BundleCatalog
-from edge.export import BundleSigner, export_registry_version
-from edge.runtime import TrustStore
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
-from tests.cluster.conftest import PRODUCTS, publish_tiny_intent, running_cluster
+from tests.cluster.conftest import PRODUCTS, publish_edge_bundle, publish_tiny_intent, running_cluster
 from tests.cluster.histogram_reference import reference_summary
 from tests.cluster.page_watch import CHROMIUM, CHROMIUM_ARGS, Watch
 
@@ -393,13 +389,8 @@ def test_the_console_shows_the_published_edge_bundles_and_their_rollout(
     page, watch = watched
     page.goto("/console")
     page.get_by_text("No bundle is published yet").wait_for()
-    signer = BundleSigner.generate()
-    version = web_registry.latest("intent").id
-    bundle = export_registry_version(
-        web_registry, tmp_path / "bundle", signer=signer, version=version, confidence_threshold=0.7
-    )
-    catalog = BundleCatalog(default_state_dir(web_registry.root) / EDGE_BUNDLES_DIR)
-    catalog.publish(bundle.path, TrustStore([signer.trusted_key]), 100)
+    bundle = publish_edge_bundle(web_registry, tmp_path)
+    version = bundle.manifest.version_id
 
     # Execute
     page.locator("#refresh").click()
