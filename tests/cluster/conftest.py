@@ -128,7 +128,8 @@ def publish_intent() -> Callable[[Registry, int], str]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    registry = Registry(tmp_path_factory.mktemp("registry"))
+    # A folder of its own, so the cluster's state directory beside it (edge bundles, rollouts) is this module's.
+    registry = Registry(tmp_path_factory.mktemp("registry") / "registry")
     publish_tiny_intent(registry, seed=0)
     return registry
 

@@ -45,7 +45,8 @@ def _weekly_units() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def web_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    registry = Registry(tmp_path_factory.mktemp("web-registry"))
+    # A folder of its own, so the cluster's state directory beside it (edge bundles) is this module's alone.
+    registry = Registry(tmp_path_factory.mktemp("web") / "registry")
     publish_tiny_intent(registry, seed=0)
     publish_forecaster(registry, _weekly_units(), top_n=2, horizon=8, evaluate=False)
     return registry
