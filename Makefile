@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/shopmesh demo
 
+# --durations lists the slowest tests at the end of the run, so the suite's time stays in view
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --durations=25 $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/pytest -m "not integration and not slow" $(PYTEST_ARGS)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ray.serve import Application, Deployment
 
-from cluster.config import STATE_DIR_ENV, ClusterConfig
+from cluster.config import REGISTRY_DIR_ENV, STATE_DIR_ENV, ClusterConfig
 from cluster.ensemble_deployment import EnsembleDeployment
 from cluster.errors import ClusterConfigError
 from cluster.forecast_deployment import ForecastDeployment
@@ -267,8 +267,14 @@ def build_app(config: ClusterConfig) -> Application:
         colocated=tuple(row.name.value for row in SERVED_MEMBERS if colocated and row.colocated),
     )
     options = ingress.deployment_options(max(4 * config.member(MemberName.INTENT).max_batch_size, 32))
-    # The ingress's module-level routes (the edge bundles) find the state directory in their environment.
-    options["ray_actor_options"]["runtime_env"] = {"env_vars": {STATE_DIR_ENV: str(config.state_path.absolute())}}
+    # The ingress's module-level routes (edge bundles, rollouts, federation runs) find the state directory and
+    # the registry in their environment.
+    options["ray_actor_options"]["runtime_env"] = {
+        "env_vars": {
+            STATE_DIR_ENV: str(config.state_path.absolute()),
+            REGISTRY_DIR_ENV: str(config.registry_dir.absolute()),
+        }
+    }
     app: Application = _deployment(Ingress).options(**options).bind(handles, settings)
     return app
 

@@ -16,10 +16,12 @@ __all__ = [
     "EDGE_BUNDLES_DIR",
     "MAX_BODY_BYTES",
     "MAX_TEXT_LENGTH",
+    "REGISTRY_DIR_ENV",
     "STATE_DIR_ENV",
     "ClusterConfig",
     "default_state_dir",
     "ray_address_from_env",
+    "registry_dir_from_env",
     "serving_from_env",
     "state_dir_from_env",
 ]
@@ -29,6 +31,7 @@ MAX_BODY_BYTES = 1_000_000  # request bodies above this are refused with 413 bef
 
 _ENV_PREFIX = "SHOPMESH_CLUSTER_"
 STATE_DIR_ENV = _ENV_PREFIX + "STATE_DIR"  # also how the ingress deployment learns the state directory
+REGISTRY_DIR_ENV = _ENV_PREFIX + "REGISTRY_DIR"  # and the registry (the console's federation runs read it)
 EDGE_BUNDLES_DIR = "edge-bundles"  # published edge bundles and their rollout, under the state directory
 
 
@@ -258,12 +261,22 @@ def serving_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]
 def state_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
     """The cluster's state directory as ``SHOPMESH_CLUSTER_STATE_DIR`` names it (set for the ingress by
     :func:`cluster.app.build_app`); :class:`ClusterConfigError` when it is unset."""
+    return _dir_from_env(STATE_DIR_ENV, "state directory", environ)
+
+
+def registry_dir_from_env(environ: Mapping[str, str] | None = None) -> Path:
+    """The registry the cluster serves from, as ``SHOPMESH_CLUSTER_REGISTRY_DIR`` names it (set for the ingress
+    by :func:`cluster.app.build_app`); :class:`ClusterConfigError` when it is unset."""
+    return _dir_from_env(REGISTRY_DIR_ENV, "registry directory", environ)
+
+
+def _dir_from_env(variable: str, what: str, environ: Mapping[str, str] | None) -> Path:
     env = os.environ if environ is None else environ
-    raw = env.get(STATE_DIR_ENV)
+    raw = env.get(variable)
     if not raw:
         raise ClusterConfigError(
-            f"{STATE_DIR_ENV} is not set, so the edge bundle routes do not know the cluster's state directory; "
-            "build the application with cluster.app.build_app or set the variable"
+            f"{variable} is not set, so the ingress's routes do not know the cluster's {what}; build the "
+            "application with cluster.app.build_app or set the variable"
         )
     return Path(raw)
 

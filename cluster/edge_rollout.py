@@ -6,10 +6,11 @@ Layout under the catalog's root (``<state_dir>/edge-bundles``)::
     catalog.sqlite    the published versions and the rollout history (one row per ``publish``)
 
 ``publish(VERSION, percent)`` makes VERSION the rollout target for ``percent`` % of devices; the others keep
-the *stable* version, the last one published to 100 %. A device's bucket is a stable hash of its id
-(:func:`bucket_of`, 0..99) and it is in the rollout when its bucket is below the percentage, so raising the
-percentage only ever adds devices. Every ingress replica reads the same file, so all of them answer a device
-alike; nothing lives in one process's memory.
+the *stable* version, the last one published to 100 %. A device's bucket is a stable hash of its id salted
+with the rollout's target version (:func:`bucket_of`, 0..99) and it is in the rollout when its bucket is below
+the percentage, so raising the percentage of one target only ever adds devices, and each new version's canary
+group is another random share of the fleet (not the same stores every release). Every ingress replica reads
+the same file, so all of them answer a device alike; nothing lives in one process's memory.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ CREATE TABLE IF NOT EXISTS rollouts (
 """
 
 
-def bucket_of(device_id: str) -> int:
-    """The device's rollout bucket, 0..99: the first 8 bytes of sha256(device id) modulo 100."""
-    return int.from_bytes(hashlib.sha256(device_id.encode("utf-8")).digest()[:8], "big") % BUCKETS
+def bucket_of(device_id: str, target: str) -> int:
+    """The device's bucket in the rollout of ``target``, 0..99: the first 8 bytes (big-endian) of
+    sha256(``"<target>/<device id>"``) modulo 100."""
+    digest = hashlib.sha256(f"{target}/{device_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
 def check_device_id(device_id: str) -> str:
@@ -257,7 +260,7 @@ class BundleCatalog:
         """The bundle ``device_id`` should run: the rollout target inside its bucket, else the stable version."""
         check_device_id(device_id)
         state = self.rollout()
-        bucket = bucket_of(device_id)
+        bucket = bucket_of(device_id, state.target)
         in_rollout = bucket < state.percent
         version = state.target if in_rollout else state.stable
         if version is None:

@@ -32,12 +32,14 @@ from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.edge_bundles import router as edge_bundles_router
 from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
+from cluster.federation_runs import router as federation_runs_router
 from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
 from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from cluster.members import MemberName
 from cluster.metrics import IngressMetrics
 from cluster.outcomes import MemberOutcome
 from cluster.pages import PAGE_PATHS, register_pages
+from cluster.rollout_routes import router as rollouts_router
 from cluster.schemas import (
     ChatRequest,
     ChatResponse,
@@ -85,6 +87,8 @@ api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=No
 api.add_middleware(BodyLimit)
 register_pages(api)
 api.include_router(edge_bundles_router)
+api.include_router(rollouts_router)
+api.include_router(federation_runs_router)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "the body could not be read (for example not UTF-8)"},

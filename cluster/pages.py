@@ -44,11 +44,7 @@ class Placeholder:
     will_show: str
 
 
-PLACEHOLDERS: Final = (
-    Placeholder("Experiments", "A/B experiments between member versions and their results."),
-    Placeholder("Rollouts", "Version rollouts across replicas, with their progress and rollback."),
-    Placeholder("Federation rounds", "Flower rounds: participants, adapter versions and privacy budget."),
-)
+PLACEHOLDERS: Final = (Placeholder("Experiments", "A/B experiments between member versions and their results."),)
 
 
 @lru_cache(maxsize=1)

@@ -142,3 +142,18 @@ class RolloutJournal:
             else:
                 rows = db.execute(query + " AND member = ?", (rollout, member)).fetchall()
         return [ReplicaReport(*row) for row in rows]
+
+    def members(self) -> list[str]:
+        """Every member with a version put in service or a replica report, sorted."""
+        with self._connect() as db:
+            rows = db.execute("SELECT member FROM served UNION SELECT member FROM reports ORDER BY member").fetchall()
+        return [str(row[0]) for row in rows]
+
+    def last_rollout(self, member: str) -> tuple[str, float] | None:
+        """The id of the latest rollout any replica of ``member`` reported on, and when (``None``: none yet)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT rollout, MAX(at) FROM reports WHERE member = ? GROUP BY rollout ORDER BY MAX(at) DESC LIMIT 1",
+                (member,),
+            ).fetchone()
+        return None if row is None else (str(row[0]), float(row[1]))

@@ -1,5 +1,5 @@
-/* The operator console: each deployment's version and health, latency percentiles from /metrics, and the edge
-   bundles published for store devices with their rollout. */
+/* The operator console: each deployment's version and health, latency percentiles from /metrics, the edge
+   bundles published for store devices with their rollout, the members' rollouts and the federated runs. */
 "use strict";
 
 (function () {
@@ -99,12 +99,76 @@
     show(out, ...edgePanel(answer.body));
   }
 
+  /** Per member: what serves, the versions put in service and the replicas' answers to the latest rollout. */
+  function rolloutsPanel(state) {
+    if (state.members.length === 0) {
+      return [el("p", { class: "muted", text: "No rollout yet: every member serves the version it started with." })];
+    }
+    return state.members.map((m) => {
+      const section = el("div", { class: "member-rollouts", "data-member": m.member });
+      section.append(el("h3", {}, [m.member + " — serving ", el("strong", { text: m.serving || "unknown" })]));
+      section.append(table("Versions put in service for " + m.member + ", newest first", ["At", "Action", "Version"],
+        m.history.map((h) => [h.at, h.action, h.version])));
+      if (m.last_rollout !== null) {
+        section.append(table("Replicas' answers to rollout " + m.last_rollout + " (" + m.last_rollout_at + ")",
+          ["Replica", "Asked for", "Serving", "Outcome"],
+          m.replicas.map((r) => [r.replica, r.wanted, r.serving || "none",
+            r.error ? el("span", { class: "bad", text: "kept the old version: " + r.error })
+              : el("span", { class: "good", text: "took it" })])));
+      }
+      return section;
+    });
+  }
+
+  async function loadRollouts() {
+    const out = document.getElementById("rollouts");
+    const answer = await callApi("GET", "/v1/rollouts");
+    if (!answer.ok) return show(out, errorBox(answer.status, answer.body));
+    show(out, ...rolloutsPanel(answer.body));
+  }
+
+  function percent(ratio) {
+    return ratio === null ? "—" : (100 * ratio).toFixed(2) + " %";
+  }
+
+  /** Per federated version: the run in one sentence and its rounds. */
+  function federationPanel(state) {
+    if (state.runs.length === 0) {
+      return [el("p", { class: "muted", text: "No federated version in the registry yet (shopmesh federate)." })];
+    }
+    return state.runs.map((run) => {
+      const section = el("div", { class: "federated-run", "data-version": run.version });
+      const accuracy = run.validation.accuracy;
+      section.append(el("h3", { text: run.version + " from " + (run.parent || "no base") }));
+      section.append(el("p", { class: "run-summary" }, [
+        (run.strategy || "unknown strategy") + ", " + run.rounds + " rounds, " + run.participants + " merchants, " +
+        run.num_examples + " examples; validation accuracy " +
+        (accuracy === undefined ? "—" : (100 * accuracy).toFixed(1) + " %") + "; a round sent " +
+        percent(run.traffic_ratio) + " of a full fine-tune's bytes; privacy: " +
+        (run.privacy === null ? "no differential-privacy noise" : JSON.stringify(run.privacy)) + ".",
+      ]));
+      section.append(table("Rounds of " + run.version, ["Round", "Merchants", "Failed", "Accuracy", "Train loss", "Bytes"],
+        run.per_round.map((r) => [String(r.round), String(r.participants), String(r.failures),
+          r.accuracy === null ? "—" : (100 * r.accuracy).toFixed(1) + " %",
+          r.train_loss === null ? "—" : r.train_loss.toFixed(4),
+          r.bytes_sent === null ? "—" : (r.bytes_sent / 1048576).toFixed(2) + " MB"])));
+      return section;
+    });
+  }
+
+  async function loadFederation() {
+    const out = document.getElementById("federation");
+    const answer = await callApi("GET", "/v1/federation/runs");
+    if (!answer.ok) return show(out, errorBox(answer.status, answer.body));
+    show(out, ...federationPanel(answer.body));
+  }
+
   async function refresh() {
-    await Promise.all([loadHealth(), loadLatency(), loadEdge()]);
+    await Promise.all([loadHealth(), loadLatency(), loadEdge(), loadRollouts(), loadFederation()]);
     document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
   }
 
   document.getElementById("refresh").addEventListener("click", refresh);
   refresh();
-  window.shopmeshConsole = { edgePanel, latencyTables, refresh };
+  window.shopmeshConsole = { edgePanel, federationPanel, latencyTables, refresh, rolloutsPanel };
 })();

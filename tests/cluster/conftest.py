@@ -22,6 +22,8 @@ from edge.runtime import TrustStore
 from ensemble.members.intent import IntentModel
 from ensemble.members.intent_artifact import save_intent
 from ensemble.registry import Lineage, Registry
+from federation.rounds import RoundRecord
+from federation.traffic import traffic_summary
 from knowledge_graph.build import build_graph
 from knowledge_graph.config import BuildConfig
 
@@ -75,6 +77,38 @@ def publish_tiny_intent(registry: Registry, seed: int) -> str:
     model = IntentModel.tiny(list(LABELS), seed=seed)
     lineage = Lineage(parent=None, data_fingerprint=f"test-seed-{seed}", method="central")
     return save_intent(registry, model, metrics={"accuracy": 0.0}, lineage=lineage).id
+
+
+def federated_lineage(parent: str) -> Lineage:
+    """The lineage federation publishes for a 2-round run of 2 merchants (one node failed in round 1), made
+    from federation's own round records and traffic summary."""
+    first = RoundRecord(
+        round=1,
+        train={11: {"train-loss": 0.4}, 12: {"train-loss": 0.6}},
+        failures={13: "Node Unavailable"},
+        train_aggregate={"train-loss": 0.5},
+        evaluate_aggregate={"accuracy": 0.9},
+    )
+    first.traffic.direction("train", "down").array_bytes = 1000
+    first.traffic.direction("train", "up").array_bytes = 800
+    second = RoundRecord(round=2, train={11: {}, 12: {}}, evaluate_aggregate={"accuracy": 0.95})
+    rounds = [first, second]
+    details = {
+        "strategy": {"name": "fedavg", "flower_class": "FedAvg", "parameters": {}},
+        "rounds": len(rounds),
+        "participants": [11, 12],
+        "num_examples": 240,
+        "round_metrics": [r.to_dict() for r in rounds],
+        "traffic": traffic_summary([r.traffic for r in rounds], model_bytes=100_000, adapter_bytes=500),
+    }
+    return Lineage(parent=parent, data_fingerprint="sha256:federated", method="federated", details=details)
+
+
+def publish_federated_intent(registry: Registry, parent: str, accuracy: float = 0.93) -> str:
+    """Publish a random-weight intent model with :func:`federated_lineage` and return its version id."""
+    model = IntentModel.tiny(list(LABELS), seed=7)
+    metrics = {"accuracy": accuracy, "macro_f1": 0.92}
+    return save_intent(registry, model, metrics=metrics, lineage=federated_lineage(parent)).id
 
 
 def publish_edge_bundle(registry: Registry, work_dir: Path, percent: int = 100) -> BundleInfo:

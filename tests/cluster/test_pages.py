@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from cluster.ingress import api, public_routes
 from cluster.members import MemberName
-from cluster.pages import PAGE_PATHS, STATIC_FILES, register_pages
+from cluster.pages import PAGE_PATHS, PLACEHOLDERS, STATIC_FILES, register_pages
 from ensemble.chat import ChatMode
 from ensemble.recommendation import RecommendMode
 
@@ -39,10 +39,11 @@ def test_the_console_has_a_row_per_member_and_says_what_is_not_available_yet(cli
 
     assert response.status_code == 200
     assert re.findall(r'data-member="([a-z_]+)"', response.text) == [name.value for name in MemberName]
-    assert response.text.count("Not available yet.") == 3
-    for title in ("Experiments", "Rollouts", "Federation rounds"):
-        assert f">{title}</h2>" in response.text
-    assert '<h2 id="edge-title">Edge bundles</h2>' in response.text and 'id="edge"' in response.text
+    assert response.text.count("Not available yet.") == len(PLACEHOLDERS)
+    for placeholder in PLACEHOLDERS:
+        assert f">{placeholder.title}</h2>" in response.text
+    for panel, title in (("edge", "Edge bundles"), ("rollouts", "Rollouts"), ("federation", "Federation rounds")):
+        assert f'<h2 id="{panel}-title">{title}</h2>' in response.text and f'id="{panel}"' in response.text
 
 
 @pytest.mark.parametrize("path", PAGE_PATHS)

@@ -18,9 +18,18 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from cluster import RunningCluster
+from cluster.config import default_state_dir
+from cluster.pages import PLACEHOLDERS
+from cluster.rollout_journal import ReplicaReport, RolloutJournal
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
-from tests.cluster.conftest import PRODUCTS, publish_edge_bundle, publish_tiny_intent, running_cluster
+from tests.cluster.conftest import (
+    PRODUCTS,
+    publish_edge_bundle,
+    publish_federated_intent,
+    publish_tiny_intent,
+    running_cluster,
+)
 from tests.cluster.histogram_reference import reference_summary
 from tests.cluster.page_watch import CHROMIUM, CHROMIUM_ARGS, Watch
 
@@ -377,7 +386,7 @@ def test_the_console_shows_versions_latency_percentiles_and_what_is_not_availabl
     chain = page.locator("#latency [data-family=shopmesh_chain_member_latency_seconds] tbody td:first-child")
     assert {"intent_head", "knowledge_graph"} <= set(chain.all_inner_texts())
     placeholders = page.locator("section.placeholder")
-    assert placeholders.count() == 3
+    assert placeholders.count() == len(PLACEHOLDERS)
     assert all(text.count("Not available yet.") == 1 for text in placeholders.all_inner_texts())
     assert shot.stat().st_size > 0
     watch.assert_clean()
@@ -406,5 +415,46 @@ def test_the_console_shows_the_published_edge_bundles_and_their_rollout(
     assert cells[0] == version and cells[2] == "0.700" and cells[3] == bundle.manifest.quantization
     history = page.locator("#edge table").nth(1).locator("tbody tr td").all_inner_texts()
     assert history[1:] == [version, "100 %", version]
+    assert shot.stat().st_size > 0
+    watch.assert_clean()
+
+
+def test_the_console_shows_rollouts_and_federated_runs(
+    watched: tuple[Page, Watch], web_registry: Registry, tmp_path: Path
+) -> None:
+    # Prepare: nothing rolled out or federated, then a rollout's journal entries in the cluster's state directory
+    # and a federated version in its registry, with the lineage federation publishes
+    page, watch = watched
+    page.goto("/console")
+    page.get_by_text("No rollout yet").wait_for()
+    page.get_by_text("No federated version in the registry yet").wait_for()
+    base = web_registry.latest("intent").id
+    journal = RolloutJournal.in_state_dir(default_state_dir(web_registry.root))
+    journal.record_served("intent", base, base, "initial")
+    journal.record_served("intent", "intent:v0009", "intent:v0009", "rollout")
+    journal.report(ReplicaReport("r-9", "replica-1", "intent", "intent:v0009", base, "smoke check failed: no decision"))
+    federated = publish_federated_intent(web_registry, parent=base)
+
+    # Execute
+    page.locator("#refresh").click()
+    page.locator("#rollouts table").first.wait_for()
+    page.locator("#federation table").first.wait_for()
+    shot = _screenshot(page, tmp_path, "console-rollouts-federation")
+
+    # Assert: what the journal and the lineage say, as a reader sees it
+    intent = page.locator("#rollouts [data-member=intent]")
+    assert intent.locator("h3").inner_text() == "intent — serving intent:v0009"
+    history = intent.locator("table").first.locator("tbody tr")
+    assert [row.locator("td").nth(1).inner_text() for row in history.all()] == ["rollout", "initial"]
+    replica = intent.locator("table").nth(1).locator("tbody td").all_inner_texts()
+    assert replica == ["replica-1", "intent:v0009", base, "kept the old version: smoke check failed: no decision"]
+    run = page.locator(f"#federation [data-version='{federated}']")
+    assert run.locator("h3").inner_text() == f"{federated} from {base}"
+    summary = run.locator(".run-summary").inner_text()
+    assert summary.startswith("fedavg, 2 rounds, 2 merchants, 240 examples; validation accuracy 93.0 %")
+    assert "privacy: no differential-privacy noise." in summary
+    rounds = run.locator("tbody tr")
+    assert rounds.count() == 2
+    assert rounds.first.locator("td").all_inner_texts()[:5] == ["1", "2", "1", "90.0 %", "0.5000"]
     assert shot.stat().st_size > 0
     watch.assert_clean()

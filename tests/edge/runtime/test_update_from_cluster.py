@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from cluster.config import EDGE_BUNDLES_DIR, STATE_DIR_ENV
+from cluster.edge_rollout import bucket_of
 from cluster.ingress import api
 from edge.export import BundleInfo, BundleSigner
 from edge.runtime import EdgeClient
@@ -27,9 +28,21 @@ pytestmark = pytest.mark.integration
 DEVICES = [f"store-{i:04d}" for i in range(1000)]
 
 
-def reference_bucket(device_id: str) -> int:
-    """The rollout bucket as documented: the first 8 bytes of sha256(id), big-endian, modulo 100."""
-    return int.from_bytes(hashlib.sha256(device_id.encode()).digest()[:8], "big") % 100
+def reference_bucket(device_id: str, target: str = "intent:v0002") -> int:
+    """The bucket in the rollout of ``target`` as documented: the first 8 bytes of sha256("<target>/<id>"),
+    big-endian, modulo 100."""
+    return int.from_bytes(hashlib.sha256(f"{target}/{device_id}".encode()).digest()[:8], "big") % 100
+
+
+def test_each_target_version_draws_its_own_canary_group() -> None:
+    # The buckets of two versions' rollouts: a 20 % canary of each is a different share of the same fleet
+    first = {d for d in DEVICES if bucket_of(d, "intent:v0002") < 20}
+    second = {d for d in DEVICES if bucket_of(d, "intent:v0003") < 20}
+
+    assert {bucket_of(d, "intent:v0002") for d in DEVICES[:50]} == {reference_bucket(d) for d in DEVICES[:50]}
+    assert 0.15 <= len(first) / len(DEVICES) <= 0.25 and 0.15 <= len(second) / len(DEVICES) <= 0.25
+    # independent draws overlap in about 20 % x 20 % = 4 % of the fleet, not in the whole canary group
+    assert len(first & second) / len(DEVICES) < 0.08
 
 
 def _free_port() -> int:
