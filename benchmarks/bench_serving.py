@@ -1,7 +1,8 @@
 """shopmesh's cluster against the peer a user would write instead, side by side on loopback in one run.
 
 Run: ``python benchmarks/bench_serving.py [--home DIR] [--requests 300] [--seconds 20] [--concurrency 1,32]
-[--warmup 100] [--topology colocated,composed] [--serving JSON] [--no-unbatched] [--replot]``. The workspace (default
+[--warmup 100] [--topology colocated,composed] [--engine torch,onnx-int8] [--serving JSON] [--no-unbatched]
+[--replot]``. The workspace (default
 ``.shopmesh``) gets a knowledge graph and a head-trained intent version from the project's CLI when it has none.
 
 Each system first gets ``--warmup`` uncounted requests at the highest concurrency. Then cells, each a bounded
@@ -15,7 +16,9 @@ clients:
 - ``shopmesh chat (T)``: ``POST /v1/chat`` in serial mode, the full chain (intent, graph facts, reply or
   reference, verifier), with Serve batching as configured (``max_batch_size`` 8, 5 ms wait), on a cluster of
   each ``--topology`` T in turn (``colocated``: the chain's members in one deployment, one call per request;
-  ``composed``: one deployment per member, a handle call per member);
+  ``composed``: one deployment per member, a handle call per member) and each ``--engine`` E of the intent
+  encoder in turn (``torch`` eager, ``onnx`` fp32 or ``onnx-int8`` on ONNX Runtime; named in the system's label
+  when not torch);
 - ``shopmesh intent (handle)``: (composed only) the intent path alone, ``IntentDeployment.decide`` by
   deployment handle from this process (no HTTP proxy, no ingress; a lower bound of an HTTP intent route);
 - ``shopmesh chat unbatched (T)``: ``/v1/chat`` again on a cluster restarted with ``max_batch_size`` 1.
@@ -57,6 +60,7 @@ from serving_stack import (
 )
 
 import cluster
+from ensemble.members.intent_onnx import EncoderEngine
 from shopmesh.plots import latency_histograms
 
 logger = logging.getLogger("bench_serving")
@@ -159,19 +163,22 @@ def _shopmesh_cells(
     batched: bool,
     memory: dict[str, Any],
     topology: cluster.Topology,
+    engine: str,
 ) -> list[tuple[str, LoadResult]]:
+    serving = {**args.serving, "intent": {**args.serving.get("intent", {}), "engine": engine}}
     config = cluster.ClusterConfig(
         registry_dir=workspace.registry,
         graph_dir=workspace.graph,
         port=free_port(),
         ray_temp_dir=Path(os.environ.get("RAY_TMPDIR", "/tmp/ray-bench")),
         topology=topology,
-        serving=args.serving,
+        serving=serving,
     )
     if not batched:  # every request its own forward pass, no waiting for company
         config = dataclasses.replace(config, max_batch_size=1, batch_wait_timeout_s=0.0)
-    name = f"shopmesh chat ({topology})" if batched else f"shopmesh chat unbatched ({topology})"
-    memory = memory.setdefault(str(topology), {})
+    where = str(topology) if engine == "torch" else f"{topology}, {engine}"
+    name = f"shopmesh chat ({where})" if batched else f"shopmesh chat unbatched ({where})"
+    memory = memory.setdefault(where, {})
     bodies = [{"text": t, "mode": "serial"} for t in texts]
     cells: list[tuple[str, LoadResult]] = []
     started = time.perf_counter()
@@ -192,7 +199,7 @@ def _shopmesh_cells(
         if batched and topology is cluster.Topology.COMPOSED:
             for concurrency in args.concurrency:
                 load = _intent_path(config, texts, concurrency, args)
-                cells.append(("shopmesh intent (handle)", load))
+                cells.append(("shopmesh intent (handle)" if engine == "torch" else f"intent (handle, {engine})", load))
                 logger.info("%s", load.summary())
     finally:
         cluster.stop()
@@ -279,6 +286,12 @@ def main() -> None:
         help="the cluster topologies to measure, in turn (default: colocated,composed)",
     )
     parser.add_argument(
+        "--engine",
+        type=lambda s: [EncoderEngine(x).value for x in s.split(",")],
+        default=["torch"],
+        help="the intent encoder engines to measure, in turn (torch, onnx, onnx-int8; default: torch)",
+    )
+    parser.add_argument(
         "--replot", action="store_true", help="only redraw bench_serving.png from the saved bench_serving.json"
     )
     args = parser.parse_args()
@@ -295,9 +308,10 @@ def main() -> None:
     memory: dict[str, Any] = {}
     cells += _peer_cells(workspace, texts, args, "peer (before)")
     for topology in args.topology:
-        for batched in (True, False) if not args.no_unbatched else (True,):
-            for system, load in _shopmesh_cells(workspace, texts, args, batched, memory, topology):
-                cells.append(_cell(load, system))
+        for engine in args.engine:
+            for batched in (True, False) if not args.no_unbatched else (True,):
+                for system, load in _shopmesh_cells(workspace, texts, args, batched, memory, topology, engine):
+                    cells.append(_cell(load, system))
     cells += _peer_cells(workspace, texts, args, "peer (after)")
     ratios = _ratios(cells, args.concurrency)
     RESULTS.mkdir(exist_ok=True)
@@ -311,19 +325,19 @@ def main() -> None:
 
 def _print(cells: list[dict[str, Any]], ratios: list[dict[str, Any]], memory: dict[str, Any]) -> None:
     print(
-        f"{'system':28} {'clients':>7} {'done':>5} {'err':>4} {'rps':>8} {'p50 ms':>9} {'p95 ms':>9} "
+        f"{'system':40} {'clients':>7} {'done':>5} {'err':>4} {'rps':>8} {'p50 ms':>9} {'p95 ms':>9} "
         f"{'p99 ms':>9}  load"
     )
     for c in cells:
         print(
-            f"{c['system']:28} {c['concurrency']:7d} {c['completed']:5d} {c['errors']:4d} {c['rps']:8.1f} "
+            f"{c['system']:40} {c['concurrency']:7d} {c['completed']:5d} {c['errors']:4d} {c['rps']:8.1f} "
             f"{c['p50_ms']:9.1f} {c['p95_ms']:9.1f} {c['p99_ms']:9.1f}  {c['loadavg'][0]:.2f}"
         )
-    print(f"\n{'against the peer':28} {'clients':>7} {'rps x':>7} {'p95 x':>7} {'p50 +ms':>8}  goal")
+    print(f"\n{'against the peer':40} {'clients':>7} {'rps x':>7} {'p95 x':>7} {'p50 +ms':>8}  goal")
     for r in ratios:
         verdict = ("met" if r["met"] else "missed") if "met" in r else ""
         print(
-            f"{r['system']:28} {r['concurrency']:7d} {r['rps_ratio']:7.2f} {r['p95_ratio']:7.2f} "
+            f"{r['system']:40} {r['concurrency']:7d} {r['rps_ratio']:7.2f} {r['p95_ratio']:7.2f} "
             f"{r['p50_extra_ms']:8.1f}  {r.get('goal', '')} {verdict}"
         )
     for topology, readings in memory.items():

@@ -112,13 +112,24 @@ def _optional(path: object) -> str | None:
     return str(path) if path else None
 
 
+def _engine(config: ClusterConfig, options: MemberServing) -> tuple[str, str]:
+    """The intent encoder's engine and where its ONNX graphs are cached (the cluster's state directory)."""
+    return options.engine or "torch", str(config.state_path.absolute() / "onnx-cache")
+
+
 SERVED_MEMBERS: tuple[ServedMember, ...] = (
     ServedMember(
         MemberName.INTENT,
         _deployment(IntentDeployment),
         "intent",
         batched=True,
-        args=lambda c, o: (str(c.registry_dir), c.intent_version, o.max_batch_size, o.batch_wait_timeout_s),
+        args=lambda c, o: (
+            str(c.registry_dir),
+            c.intent_version,
+            o.max_batch_size,
+            o.batch_wait_timeout_s,
+            *_engine(c, o),
+        ),
         user_config=intent_user_config,
         colocated=True,
     ),
@@ -180,6 +191,7 @@ ENSEMBLE = ServedMember(
         _optional(c.reference_data),
         o.max_batch_size,
         o.batch_wait_timeout_s,
+        *_engine(c, o),
     ),
     user_config=intent_user_config,
     key="ensemble",

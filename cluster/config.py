@@ -126,6 +126,12 @@ class ClusterConfig:
         if self.address is not None and not self.address.strip():
             object.__setattr__(self, "address", None)
         object.__setattr__(self, "serving", self._resolve_serving(self.serving))
+        engines = sorted(name for name, options in self.serving.items() if name != MemberName.INTENT and options.engine)
+        if engines:
+            raise ClusterConfigError(
+                f"serving options {engines} set an engine, which only the intent member has (it runs the intent "
+                "encoder on ONNX Runtime); set serving.intent.engine instead"
+            )
 
     def check_local_budget(self, deployments: Mapping[str, MemberServing] | None = None) -> None:
         """Refuse a plan whose deployments cannot all fit in the local Ray's ``num_cpus`` (checked before a

@@ -55,10 +55,12 @@ class EnsembleDeployment:
         reference_data: str | None,
         max_batch_size: int,
         batch_wait_timeout_s: float,
+        engine: str = "torch",
+        cache_dir: str | None = None,
     ) -> None:
         self._registry = Registry(Path(registry_dir))
         self._chain = ColocatedChain(
-            IntentRunner(self._registry, intent_version),
+            IntentRunner(self._registry, intent_version, engine, Path(cache_dir) if cache_dir is not None else None),
             GraphService.load(Path(graph_dir)),
             open_reply_service(self._registry, reply_version, reply_model_path, reference_data),
         )

@@ -39,6 +39,7 @@ from ensemble.chat import (
 )
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
+from ensemble.members.intent_onnx import EncoderEngine, attach_encoder
 from ensemble.registry import Registry
 
 __all__ = ["IntentDeployment", "IntentRunner", "LoadedIntent"]
@@ -48,33 +49,69 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedIntent:
-    """A model and the intent stage over it, with the registry versions they came from."""
+    """A model and the intent stage over it, with the registry versions they came from and the engine its
+    encoder runs on (``engine_error``: why it runs on torch although another engine was asked for)."""
 
     model: IntentModel
     stage: HeadIntentStage | EnsembleIntentStage
     version_id: str
     ensemble_version_id: str | None
     loaded_at: float
+    engine: EncoderEngine = EncoderEngine.TORCH
+    engine_error: str | None = None
 
 
 class IntentRunner:
-    """The intent model being served; :meth:`switch` replaces it by another registry version atomically."""
+    """The intent model being served; :meth:`switch` replaces it by another registry version atomically.
 
-    def __init__(self, registry: Registry, version: str | None = None) -> None:
+    ``engine`` runs the encoder on ONNX Runtime (:mod:`ensemble.members.intent_onnx`), its graphs cached in
+    ``cache_dir``; a version whose graph cannot be exported or disagrees with torch is served on torch, and
+    :meth:`status` says why."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        version: str | None = None,
+        engine: EncoderEngine | str = EncoderEngine.TORCH,
+        cache_dir: Path | None = None,
+    ) -> None:
         self._registry = registry
+        self._engine = EncoderEngine(engine)
+        self._cache_dir = cache_dir if cache_dir is not None else registry.root.parent / "onnx-cache"
         self._lock = threading.Lock()
         self._current = self._load(version)
         self.last_reload_error: str | None = None
 
     def _load(self, version: str | None, ensemble_version: str | None = None) -> LoadedIntent:
         served = load_served_intent(self._registry, version, ensemble_version)
+        engine, engine_error = self._attach(served.model, served.version_id)
         logger.info(
-            "intent model %s (ensemble %s) loaded from %s",
+            "intent model %s (ensemble %s) loaded from %s, encoder on %s",
             served.version_id,
             served.ensemble_version_id,
             self._registry.root,
+            engine,
         )
-        return LoadedIntent(served.model, served.stage, served.version_id, served.ensemble_version_id, time.time())
+        return LoadedIntent(
+            served.model,
+            served.stage,
+            served.version_id,
+            served.ensemble_version_id,
+            time.time(),
+            engine,
+            engine_error,
+        )
+
+    def _attach(self, model: IntentModel, version_id: str) -> tuple[EncoderEngine, str | None]:
+        if self._engine is EncoderEngine.TORCH:
+            return EncoderEngine.TORCH, None
+        try:
+            folder = self._registry.resolve("intent", version_id).path
+            attach_encoder(model, version_id, folder, self._cache_dir, self._engine)
+        except ShopmeshError as err:
+            logger.exception("the %s encoder of %s failed; it is served on torch", self._engine, version_id)
+            return EncoderEngine.TORCH, f"{self._engine.value} engine not used: {err}"
+        return self._engine, None
 
     @property
     def current(self) -> LoadedIntent:
@@ -161,6 +198,8 @@ class IntentRunner:
         loaded = self._current
         return {
             **loaded.stage.status(),
+            "engine": loaded.engine.value,
+            "engine_error": loaded.engine_error,
             "version": loaded.version_id,
             "loaded_at": loaded.loaded_at,
             "labels": list(loaded.model.labels),
@@ -171,9 +210,10 @@ class IntentRunner:
 
 @serve.deployment(name="IntentDeployment")
 class IntentDeployment:
-    """Serves the intent member (the ensemble built on it, when there is one) from a registry;
-    ``user_config`` = ``{"version", "ensemble_version", "max_batch_size", "batch_wait_timeout_s", "rollout"}``
-    (each optional) changes the version or the batching without a restart."""
+    """Serves the intent member (the ensemble built on it, when there is one) from a registry, its encoder on
+    ``engine`` (ONNX graphs cached in ``cache_dir``); ``user_config`` = ``{"version", "ensemble_version",
+    "max_batch_size", "batch_wait_timeout_s", "rollout"}`` (each optional) changes the version or the batching
+    without a restart."""
 
     def __init__(
         self,
@@ -181,8 +221,12 @@ class IntentDeployment:
         version: str | None,
         max_batch_size: int,
         batch_wait_timeout_s: float,
+        engine: str = EncoderEngine.TORCH.value,
+        cache_dir: str | None = None,
     ) -> None:
-        self._runner = IntentRunner(Registry(Path(registry_dir)), version)
+        self._runner = IntentRunner(
+            Registry(Path(registry_dir)), version, engine, Path(cache_dir) if cache_dir is not None else None
+        )
         self._metrics = ReplicaMetrics("intent")
         self._set_batching(max_batch_size, batch_wait_timeout_s)
 

@@ -12,9 +12,11 @@ from enum import StrEnum
 from typing import Any
 
 from cluster.errors import ClusterConfigError
+from ensemble.members.intent_onnx import EncoderEngine
 
-__all__ = ["INGRESS", "Autoscaling", "MemberName", "MemberServing", "Topology"]
+__all__ = ["ENGINES", "INGRESS", "Autoscaling", "MemberName", "MemberServing", "Topology"]
 
+ENGINES = tuple(engine.value for engine in EncoderEngine)  # what can run the intent member's encoder
 INGRESS = "ingress"  # the options of the HTTP ingress deployment sit beside the members' under this key
 
 
@@ -75,7 +77,10 @@ class MemberServing:
     batching and how many requests a replica takes at once (``None``: Serve's default). ``resources`` asks for
     custom Ray resources as well (e.g. ``{"gpu_pool": 1}`` places replicas on the nodes started with
     ``--resources '{"gpu_pool": N}'``). ``num_gpus`` reserves GPUs for each replica, so replicas are placed on
-    GPU nodes; the members still run their models on the CPU there (loading them on CUDA is not built yet)."""
+    GPU nodes; the members still run their models on the CPU there (loading them on CUDA is not built yet).
+    ``engine`` runs the intent member's encoder on ONNX Runtime (``onnx``: fp32, ``onnx-int8``: weights
+    quantized per channel) instead of torch eager (``torch``, the default when unset); only the intent member
+    (and, co-located, the ensemble deployment, which takes its options) has one."""
 
     replicas: int = 1
     num_cpus: float = 0.25
@@ -85,6 +90,7 @@ class MemberServing:
     max_ongoing_requests: int | None = None
     autoscaling: Autoscaling | None = None
     resources: Mapping[str, float] = field(default_factory=dict)
+    engine: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.autoscaling, Mapping):
@@ -105,6 +111,8 @@ class MemberServing:
             )
         if self.max_ongoing_requests is not None and self.max_ongoing_requests < 1:
             raise ClusterConfigError(f"max_ongoing_requests must be >= 1, got {self.max_ongoing_requests}")
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ClusterConfigError(f"engine must be one of {list(ENGINES)}, got {self.engine!r}")
 
     @property
     def max_replicas(self) -> int:
@@ -178,8 +186,10 @@ def _coerce_option(key: str, value: Any, where: str) -> Any:
         "batch_wait_timeout_s": float,
         "max_ongoing_requests": int,
     }
-    if value is None and key == "max_ongoing_requests":
+    if value is None and key in ("max_ongoing_requests", "engine"):
         return None
+    if key == "engine":
+        return str(value)
     try:
         return caster[key](value)
     except (TypeError, ValueError) as err:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -24,6 +24,13 @@ from ensemble.errors import ModelError
 logger = logging.getLogger(__name__)
 
 MEMBER = "intent"
+
+
+class EmbeddingEngine(Protocol):
+    """Something other than torch eager that computes the encoder's embeddings (see
+    :mod:`ensemble.members.intent_onnx`)."""
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,8 @@ class IntentModel(nn.Module):
         self.dropout = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(hidden, len(self.labels))
         self.register_buffer("temperature", torch.ones(()))
+        # When set, inference (eval mode, no gradient) takes its embeddings from this engine instead of torch.
+        self.embedding_engine: EmbeddingEngine | None = None
 
     @property
     def encoder_config(self) -> BertConfig:
@@ -158,7 +167,10 @@ class IntentModel(nn.Module):
         return cls(BertModel(bert, add_pooling_layer=False), tokenizer, labels, IntentConfig(max_length=32))
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Sentence embeddings [B, H] from token ids [B, T] and mask [B, T]."""
+        """Sentence embeddings [B, H] from token ids [B, T] and mask [B, T]; from :attr:`embedding_engine` when
+        one is attached and no gradient is wanted."""
+        if self.embedding_engine is not None and not self.training and not torch.is_grad_enabled():
+            return self.embedding_engine.embed(input_ids, attention_mask)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [B, T, H]
         return mean_pool(hidden, attention_mask)
 

@@ -1,4 +1,5 @@
-"""The ``composed`` topology on a real local Ray: one deployment per member, the chain composed by handles."""
+"""The ``composed`` topology on a real local Ray: one deployment per member, the chain composed by handles; the
+intent member's encoder runs on ONNX Runtime (int8), as ``serving.intent.engine`` asks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster import ClusterConfig, RunningCluster, Topology, start, stop
+from ensemble.members.intent import predict
+from ensemble.members.intent_artifact import load_intent
 from ensemble.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -34,6 +37,8 @@ def http(registry: Registry, graph_dir: Path) -> Iterator[httpx.Client]:
             num_cpus=2,
             ray_temp_dir=Path(ray_tmp),
             topology=Topology.COMPOSED,
+            serving={"intent": {"engine": "onnx-int8"}},
+            startup_timeout_s=420,  # the intent replica exports its encoder first: minutes on a busy 2-core machine
         )
         running: RunningCluster = start(config)
         try:
@@ -50,6 +55,18 @@ def test_each_member_runs_in_its_own_replica(http: httpx.Client, registry: Regis
     assert body["reply"]["mode"] == "retrieval_only"
     assert len({body[name]["pid"] for name in ("intent", "graph", "reply")}) == 3
     assert not any("deployment" in body[name] for name in ("intent", "graph", "reply"))
+    assert (body["intent"]["engine"], body["intent"]["engine_error"]) == ("onnx-int8", None)
+
+
+def test_the_int8_encoder_answers_within_a_few_points_of_torch(http: httpx.Client, registry: Registry) -> None:
+    texts = ["where is my parcel", "cancel it now please", "I want my money back for the broken lamp"]
+    model, _ = load_intent(registry)
+
+    answers = [http.post("/v1/chat", json={"text": text}).json() for text in texts]
+
+    expected = predict(model, texts)
+    assert all(a["version"] == registry.latest("intent").id for a in answers)
+    assert [a["confidence"] for a in answers] == pytest.approx([p.confidence for p in expected], abs=0.05)
 
 
 def test_chat_answers_as_in_the_default_topology_and_asks_a_modelless_reply_member_once(
