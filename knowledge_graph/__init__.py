@@ -1,6 +1,6 @@
-"""shopmesh's product knowledge graph: a NetworkX graph of products, customers, orders, categories and
-attributes
-built from Online Retail order lines; facts, entity linking, graph recommendations and grounding checks."""
+"""shopmesh's product knowledge graph: a NetworkX graph of products, customers, orders, categories, departments,
+attributes and merchants, built from Online Retail order lines and merchants' catalogues; facts, entity linking,
+related products, graph recommendations and grounding checks."""
 
 from __future__ import annotations
 
@@ -29,9 +29,20 @@ from knowledge_graph.queries import (
     PurchaseRecord,
 )
 from knowledge_graph.recommend import GraphRecommender, Recommendation
-from knowledge_graph.schema import SCHEMA_VERSION, EdgeKind, NodeKind, node_id, split_node_id
+from knowledge_graph.schema import (
+    GROCERY_STORE,
+    ONLINE_RETAIL,
+    SCHEMA_VERSION,
+    EdgeKind,
+    Merchant,
+    NodeKind,
+    node_id,
+    split_node_id,
+)
 
 __all__ = [
+    "GROCERY_STORE",
+    "ONLINE_RETAIL",
     "SCHEMA_VERSION",
     "BuildConfig",
     "Claim",
@@ -49,6 +60,7 @@ __all__ = [
     "GroundingReport",
     "InvalidOrdersError",
     "KnowledgeGraphError",
+    "Merchant",
     "NodeKind",
     "OrderLine",
     "OrderSummary",

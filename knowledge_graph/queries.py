@@ -25,10 +25,15 @@ class CoPurchase:
 
 @dataclass(frozen=True, slots=True)
 class ProductFacts:
-    """Everything the graph knows about one product; prices in GBP over its sale lines."""
+    """Everything the graph knows about one product; prices in GBP over its sale lines (``None`` for a
+    catalogue product without orders)."""
 
     stock_code: str
+    name: str
     description: str
+    merchant: str
+    department: str | None
+    iconic_image: str | None
     price_min: float | None
     price_median: float | None
     price_max: float | None
@@ -146,7 +151,11 @@ def product_facts(graph: nx.MultiDiGraph, stock_code: str, top_k: int = 10) -> P
     )
     return ProductFacts(
         stock_code=stock_code,
+        name=attrs["name"],
         description=attrs["description"],
+        merchant=attrs["merchant"],
+        department=attrs["department"],
+        iconic_image=attrs["iconic_image"],
         price_min=attrs["price_min"],
         price_median=attrs["price_median"],
         price_max=attrs["price_max"],

@@ -90,7 +90,7 @@ def save_graph(graph: nx.MultiDiGraph, lines: pd.DataFrame, config: BuildConfig,
         for prefix, tables in (("nodes", nodes), ("edges", edges)):
             for kind, rows in tables.items():
                 name = f"{prefix}-{kind}.parquet"
-                table = pa.Table.from_pylist(rows) if rows else pa.table({"id": pa.array([], pa.string())})
+                table = _table(rows) if rows else pa.table({"id": pa.array([], pa.string())})
                 pq.write_table(table, staging / name)
                 files[name] = _sha256(staging / name)
         lines[_LINE_COLUMNS].to_parquet(staging / "lines.parquet", index=False)
@@ -121,6 +121,12 @@ def save_graph(graph: nx.MultiDiGraph, lines: pd.DataFrame, config: BuildConfig,
     return directory
 
 
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as a table with a column for every key any row has (missing values are nulls)."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return pa.table({key: [row.get(key) for row in rows] for key in keys})
+
+
 def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of a saved graph, checked for a supported format version."""
     path = directory / MANIFEST
@@ -140,8 +146,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         )
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise GraphStoreError(
-            f"saved graph {directory} has schema_version {manifest.get('schema_version')!r}, expected "
-            f"{SCHEMA_VERSION}; rebuild the graph and save it again"
+            f"saved graph {directory} has schema_version {manifest.get('schema_version')!r}, this code reads "
+            f"{SCHEMA_VERSION} (merchants, departments and catalogue products); rebuild the graph from its order "
+            "lines and save it again (`shopmesh kg build`)"
         )
     return manifest
 

@@ -38,6 +38,17 @@ def test_wrong_format_version_is_rejected(graph: ProductGraph, tmp_path: Path) -
         ProductGraph.load(target)
 
 
+def test_graph_of_the_previous_schema_is_refused_with_a_rebuild_hint(graph: ProductGraph, tmp_path: Path) -> None:
+    # Prepare: a save whose manifest says schema 1 (one merchant, no merchant or department nodes).
+    target = graph.save(tmp_path / "kg")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["schema_version"] = 1
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    # Execute / Assert
+    with pytest.raises(GraphStoreError, match=r"schema_version 1, this code reads 2 .*shopmesh kg build"):
+        ProductGraph.load(target)
+
+
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(GraphStoreError, match=r"manifest\.json is missing"):
         ProductGraph.load(tmp_path / "nothing")
