@@ -8,6 +8,7 @@ from knowledge_graph.build import build_graph
 from knowledge_graph.config import BuildConfig, EdgeWeight, RecommendConfig
 from knowledge_graph.errors import (
     GraphStoreError,
+    InvalidCatalogueError,
     InvalidOrdersError,
     KnowledgeGraphError,
     PageRankInputError,
@@ -58,6 +59,7 @@ __all__ = [
     "GraphStoreError",
     "GroundingContext",
     "GroundingReport",
+    "InvalidCatalogueError",
     "InvalidOrdersError",
     "KnowledgeGraphError",
     "Merchant",

@@ -9,21 +9,21 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 
-from knowledge_graph import incremental, linking, queries, recommend, store
+from knowledge_graph import catalogue, incremental, linking, queries, recommend, store
 from knowledge_graph._walk import WalkTables
 from knowledge_graph.config import BuildConfig, RecommendConfig
-from knowledge_graph.schema import NodeKind, customer_id, invoice_id, product_id
+from knowledge_graph.schema import GROCERY_STORE, Merchant, NodeKind, customer_id, invoice_id, product_id
 
 
 class ProductGraph:
-    """Products, customers, invoices, countries, categories and attributes of a shop as a ``MultiDiGraph``.
+    """Products, customers, invoices, countries, categories, departments, attributes and merchants as a
+    ``MultiDiGraph``.
 
     Build one with :func:`knowledge_graph.build_graph` or :meth:`load`. ``nx_graph`` is the NetworkX graph
-    itself
-    (schema in :mod:`knowledge_graph.schema`); treat it as read-only and change the graph through
-    :meth:`add_orders`. The entity linker and the recommender's sparse matrix are built on first use; the
-    matrix comes from ``walk_tables`` (the purchased/co_purchased tables, given by the builder and the loader,
-    well under a second) or, after :meth:`add_orders`, from a scan of the graph's edges.
+    itself (schema in :mod:`knowledge_graph.schema`); treat it as read-only and change the graph through
+    :meth:`add_orders` and :meth:`add_catalogue`. The entity linker and the recommender's sparse matrix are
+    built on first use; the matrix comes from ``walk_tables`` (the purchased/co_purchased tables, given by the
+    builder and the loader, well under a second) or, after :meth:`add_orders`, from a scan of the graph's edges.
     """
 
     def __init__(
@@ -150,6 +150,16 @@ class ProductGraph:
         self._linker = None
         self._recommender = None
         self._walk_tables = None
+
+    def add_catalogue(
+        self, products: pd.DataFrame, merchant: Merchant = GROCERY_STORE, root: str | Path | None = None
+    ) -> list[str]:
+        """Add a merchant's catalogue without orders in place (see :mod:`knowledge_graph.catalogue`); returns
+        the product node ids. ``root`` is the folder its ``iconic_image`` paths are relative to."""
+        nodes = catalogue.add_catalogue(self._graph, products, merchant, Path(root) if root is not None else None)
+        self._linker = None
+        self._recommender = None
+        return nodes
 
     def save(self, directory: str | Path) -> Path:
         """Save to ``directory`` (parquet tables + manifest); an existing save is replaced atomically."""

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ensemble.datasets import load_online_retail
+from ensemble.datasets import default_grocery_catalogue, load_grocery_catalogue, load_online_retail
 from knowledge_graph import ProductGraph, build_graph
 from shopmesh.config import Workspace
 from shopmesh.progress import ticking
@@ -18,8 +18,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("kg", help="build and query the product knowledge graph")
     group = parser.add_subparsers(dest="kg_command", required=True, metavar="KG_COMMAND")
 
-    build = group.add_parser("build", help="build the graph from Online Retail order lines and save it")
+    build = group.add_parser(
+        "build", help="build the graph from Online Retail order lines and the Grocery Store catalogue, and save it"
+    )
     build.add_argument("--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)")
+    build.add_argument(
+        "--catalogue",
+        type=Path,
+        default=None,
+        help="the Grocery Store products.csv added as merchant grocery-store (default: the full catalogue in "
+        "../shared/data when present, else the bundled subset)",
+    )
     build.add_argument("--snapshot-top", type=int, default=500, help="products in the edge snapshot JSON")
     build.set_defaults(handler=run_build)
 
@@ -50,15 +59,20 @@ def _print(obj: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     workspace: Workspace = args.workspace
     start = time.perf_counter()
+    catalogue_path: Path = args.catalogue or default_grocery_catalogue()
+    catalogue = load_grocery_catalogue(catalogue_path)  # read first: a bad catalogue fails before the build
     with ticking("building the knowledge graph"):
         orders = load_online_retail(args.data)
         graph = build_graph(orders)
+        graph.add_catalogue(catalogue)
     built = time.perf_counter() - start
     graph.save(workspace.graph)
     snapshot = graph.export_edge_snapshot(workspace.graph.parent / "edge-snapshot.json", top_n=args.snapshot_top)
     _print(
         {
             "order_lines": len(orders),
+            "catalogue": str(catalogue_path),
+            "catalogue_products": len(catalogue),
             "build_seconds": round(built, 2),
             "saved_to": str(workspace.graph),
             "edge_snapshot": str(snapshot),
