@@ -28,8 +28,10 @@ from knowledge_graph.queries import (
     OrderSummary,
     ProductFacts,
     PurchaseRecord,
+    Statement,
 )
 from knowledge_graph.recommend import GraphRecommender, Recommendation
+from knowledge_graph.related import RelatedProduct, Relation
 from knowledge_graph.schema import (
     GROCERY_STORE,
     ONLINE_RETAIL,
@@ -72,6 +74,9 @@ __all__ = [
     "PurchaseRecord",
     "RecommendConfig",
     "Recommendation",
+    "RelatedProduct",
+    "Relation",
+    "Statement",
     "UnknownCustomerError",
     "UnknownOrderError",
     "UnknownProductError",
