@@ -37,6 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     facts.add_argument("-k", type=int, default=3, help="candidates shown for free text")
     facts.set_defaults(handler=run_facts)
 
+    related = group.add_parser("related", help="products that go with a product (co-purchases, category, department)")
+    related.add_argument("query", help="a stock code (e.g. 85123A, gs-1) or words from a product name")
+    related.add_argument("-k", type=int, default=5, help="related products shown")
+    related.set_defaults(handler=run_related)
+
     recommend = group.add_parser("recommend", help="personalised recommendations for a customer")
     recommend.add_argument("customer_id", type=int)
     recommend.add_argument("-k", type=int, default=10)
@@ -82,10 +87,19 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _product_code(graph: ProductGraph, query: str) -> str | None:
+    """The stock code ``query`` is, as typed or upper-cased (``85123a``), or ``None``."""
+    for code in (query.strip(), query.strip().upper()):
+        if graph.has_product(code):
+            return code
+    return None
+
+
 def run_facts(args: argparse.Namespace) -> int:
     graph = _load(args.workspace)
-    if graph.has_product(args.query.strip().upper()):
-        _print(graph.facts(args.query.strip().upper()).to_dict())
+    code = _product_code(graph, args.query)
+    if code is not None:
+        _print(graph.facts(code).to_dict())
         return 0
     matches = graph.link(args.query, k=args.k)
     if not matches:
@@ -104,6 +118,21 @@ def run_facts(args: argparse.Namespace) -> int:
             "facts": graph.facts(matches[0].stock_code).to_dict(),
         }
     )
+    return 0
+
+
+def run_related(args: argparse.Namespace) -> int:
+    graph = _load(args.workspace)
+    code = _product_code(graph, args.query)
+    if code is None:
+        matches = graph.link(args.query, k=1)
+        if not matches:
+            _print({"query": args.query, "related": [], "hint": "no product matched; try a stock code or other words"})
+            return 1
+        code = matches[0].stock_code
+    facts = graph.facts(code, top_k=0)
+    items = [item.to_dict() for item in graph.related(code, k=args.k)]
+    _print({"stock_code": code, "name": facts.name, "merchant": facts.merchant, "related": items})
     return 0
 
 
