@@ -1,4 +1,5 @@
-"""The product knowledge graph as a Ray Serve deployment: products named in a message, facts, recommendations.
+"""The product knowledge graph as a Ray Serve deployment: products named in a message, facts, related products,
+recommendations.
 
 Expected misses (an unknown product, or a customer nothing can recommend for) are returned as
 :class:`~cluster.outcomes.MemberOutcome` values, not raised, so the ingress can answer 404 with what was looked up
@@ -91,6 +92,17 @@ class GraphService:
         except UnknownProductError as err:
             return MemberOutcome.not_found("stock_code", stock_code, str(err))
 
+    def product_context(self, product_id: str, k: int = 5) -> dict[str, Any]:
+        """What the graph says about a product and what goes with it: ``{"facts": [statement dicts],
+        "related": [related product dicts]}`` for ``product:gs-7`` (or the key ``gs-7``), with ``k`` co-purchases
+        among the facts and at most ``k`` related products. Empty lists for an id the graph does not hold."""
+        code = product_id.removeprefix("product:")
+        if not self._graph.has_product(code):
+            return {"facts": [], "related": []}
+        k = max(k, 0)
+        facts = [statement.to_dict() for statement in self._graph.facts(code, top_k=k).statements()]
+        return {"facts": facts, "related": [item.to_dict() for item in self._graph.related(code, k)]}
+
     def recommend(self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH) -> MemberOutcome:
         """Items, members and reasons (:meth:`RecommendEnsemble.recommend`), or a miss on ``customer_id``
         when nothing can answer."""
@@ -168,6 +180,10 @@ class GraphDeployment:
 
     def facts(self, stock_code: str) -> MemberOutcome:
         return self._service.facts(stock_code)
+
+    def product_context(self, product_id: str, k: int = 5, request_id: str = "") -> dict[str, Any]:
+        logger.debug("product context of %s for request %s", product_id, request_id)
+        return self._service.product_context(product_id, k)
 
     def recommend(
         self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH, request_id: str = ""

@@ -1,6 +1,6 @@
-"""shopmesh's product knowledge graph: a NetworkX graph of products, customers, orders, categories and
-attributes
-built from Online Retail order lines; facts, entity linking, graph recommendations and grounding checks."""
+"""shopmesh's product knowledge graph: a NetworkX graph of products, customers, orders, categories, departments,
+attributes and merchants, built from Online Retail order lines and merchants' catalogues; facts, entity linking,
+related products, graph recommendations and grounding checks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from knowledge_graph.build import build_graph
 from knowledge_graph.config import BuildConfig, EdgeWeight, RecommendConfig
 from knowledge_graph.errors import (
     GraphStoreError,
+    InvalidCatalogueError,
     InvalidOrdersError,
     KnowledgeGraphError,
     PageRankInputError,
@@ -27,11 +28,24 @@ from knowledge_graph.queries import (
     OrderSummary,
     ProductFacts,
     PurchaseRecord,
+    Statement,
 )
 from knowledge_graph.recommend import GraphRecommender, Recommendation
-from knowledge_graph.schema import SCHEMA_VERSION, EdgeKind, NodeKind, node_id, split_node_id
+from knowledge_graph.related import RelatedProduct, Relation
+from knowledge_graph.schema import (
+    GROCERY_STORE,
+    ONLINE_RETAIL,
+    SCHEMA_VERSION,
+    EdgeKind,
+    Merchant,
+    NodeKind,
+    node_id,
+    split_node_id,
+)
 
 __all__ = [
+    "GROCERY_STORE",
+    "ONLINE_RETAIL",
     "SCHEMA_VERSION",
     "BuildConfig",
     "Claim",
@@ -47,8 +61,10 @@ __all__ = [
     "GraphStoreError",
     "GroundingContext",
     "GroundingReport",
+    "InvalidCatalogueError",
     "InvalidOrdersError",
     "KnowledgeGraphError",
+    "Merchant",
     "NodeKind",
     "OrderLine",
     "OrderSummary",
@@ -58,6 +74,9 @@ __all__ = [
     "PurchaseRecord",
     "RecommendConfig",
     "Recommendation",
+    "RelatedProduct",
+    "Relation",
+    "Statement",
     "UnknownCustomerError",
     "UnknownOrderError",
     "UnknownProductError",

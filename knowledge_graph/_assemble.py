@@ -10,13 +10,16 @@ import pandas as pd
 
 from knowledge_graph._adjacency import column_dicts, insert_edges
 from knowledge_graph.schema import (
+    ONLINE_RETAIL,
     EdgeKind,
+    Merchant,
     NodeKind,
     attribute_id,
     category_id,
     country_id,
     customer_id,
     invoice_id,
+    merchant_id,
     product_id,
 )
 from knowledge_graph.taxonomy import parse_description
@@ -44,21 +47,37 @@ def add_country(graph: nx.MultiDiGraph, name: str) -> str:
     return node
 
 
+def add_merchant(graph: nx.MultiDiGraph, merchant: Merchant) -> str:
+    """Add (if absent) a merchant node; return its id."""
+    node = merchant_id(merchant.key)
+    if node not in graph:
+        graph.add_node(node, kind=NodeKind.MERCHANT, key=merchant.key, name=merchant.name)
+    return node
+
+
+def add_category(graph: nx.MultiDiGraph, name: str) -> str:
+    """Add (if absent) a category node; return its id."""
+    node = category_id(name)
+    if node not in graph:
+        graph.add_node(node, kind=NodeKind.CATEGORY, key=name, name=name)
+    return node
+
+
 def add_products(graph: nx.MultiDiGraph, products: pd.DataFrame, categories: Mapping[str, str | None]) -> None:
-    """Add or replace product nodes with their category and attribute edges."""
+    """Add or replace Online Retail product nodes with their category, attribute and merchant edges."""
     attr_cols = ["description", "price_min", "price_median", "price_max", "price_mean", "n_lines", "n_orders"]
     attr_cols += ["quantity", "countries", "merchandise"]
+    seller = add_merchant(graph, ONLINE_RETAIL)
     for code, attrs in zip(products.index, _records(products, attr_cols), strict=True):
         node = product_id(code)
         parts = parse_description(attrs["description"])
         category = categories.get(code)
         attrs.update(kind=NodeKind.PRODUCT, key=code, category=category, attributes=parts.attributes)
+        attrs.update(name=attrs["description"], merchant=ONLINE_RETAIL.key, department=None, iconic_image=None)
         graph.add_node(node, **attrs)
+        graph.add_edge(node, seller, key=EdgeKind.SOLD_BY)
         if category is not None:
-            cat = category_id(category)
-            if cat not in graph:
-                graph.add_node(cat, kind=NodeKind.CATEGORY, key=category, name=category)
-            graph.add_edge(node, cat, key=EdgeKind.IN_CATEGORY)
+            graph.add_edge(node, add_category(graph, category), key=EdgeKind.IN_CATEGORY)
         for attribute in parts.attributes:
             facet, _, value = attribute.partition(":")
             att = attribute_id(facet, value)

@@ -16,6 +16,10 @@ class InvalidOrdersError(KnowledgeGraphError, ValueError):
     """The order-lines DataFrame given to the builder lacks columns or has the wrong dtypes."""
 
 
+class InvalidCatalogueError(KnowledgeGraphError, ValueError):
+    """A merchant's catalogue frame lacks columns, repeats a class id, or names products another merchant has."""
+
+
 class UnknownProductError(KnowledgeGraphError, KeyError):
     """A stock code that is not a product of the graph."""
 

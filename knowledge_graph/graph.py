@@ -9,21 +9,21 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 
-from knowledge_graph import incremental, linking, queries, recommend, store
+from knowledge_graph import catalogue, incremental, linking, queries, recommend, related, store
 from knowledge_graph._walk import WalkTables
 from knowledge_graph.config import BuildConfig, RecommendConfig
-from knowledge_graph.schema import NodeKind, customer_id, invoice_id, product_id
+from knowledge_graph.schema import GROCERY_STORE, Merchant, NodeKind, customer_id, invoice_id, product_id
 
 
 class ProductGraph:
-    """Products, customers, invoices, countries, categories and attributes of a shop as a ``MultiDiGraph``.
+    """Products, customers, invoices, countries, categories, departments, attributes and merchants as a
+    ``MultiDiGraph``.
 
     Build one with :func:`knowledge_graph.build_graph` or :meth:`load`. ``nx_graph`` is the NetworkX graph
-    itself
-    (schema in :mod:`knowledge_graph.schema`); treat it as read-only and change the graph through
-    :meth:`add_orders`. The entity linker and the recommender's sparse matrix are built on first use; the
-    matrix comes from ``walk_tables`` (the purchased/co_purchased tables, given by the builder and the loader,
-    well under a second) or, after :meth:`add_orders`, from a scan of the graph's edges.
+    itself (schema in :mod:`knowledge_graph.schema`); treat it as read-only and change the graph through
+    :meth:`add_orders` and :meth:`add_catalogue`. The entity linker and the recommender's sparse matrix are
+    built on first use; the matrix comes from ``walk_tables`` (the purchased/co_purchased tables, given by the
+    builder and the loader, well under a second) or, after :meth:`add_orders`, from a scan of the graph's edges.
     """
 
     def __init__(
@@ -46,6 +46,7 @@ class ProductGraph:
         self._config = config
         self._linker: linking.EntityLinker | None = None
         self._recommender: recommend.GraphRecommender | None = None
+        self._related: related.RelatedIndex | None = None
         self._walk_tables = walk_tables
         self._recommend_config = recommend_config or RecommendConfig()
 
@@ -114,7 +115,7 @@ class ProductGraph:
 
     @property
     def linker(self) -> linking.EntityLinker:
-        """The entity linker over product codes and descriptions (built on first use)."""
+        """The entity linker over product codes and names (built on first use)."""
         if self._linker is None:
             self._linker = linking.EntityLinker.from_graph(self._graph)
         return self._linker
@@ -126,6 +127,13 @@ class ProductGraph:
     def mentions(self, text: str) -> list[linking.EntityMatch]:
         """Products mentioned inside a longer message (see :meth:`EntityLinker.mentions`)."""
         return self.linker.mentions(text)
+
+    def related(self, stock_code: str, k: int = 5) -> list[related.RelatedProduct]:
+        """Products that go with ``stock_code``: co-purchases, then the same category, then the same department
+        (see :mod:`knowledge_graph.related`); raises :class:`~knowledge_graph.errors.UnknownProductError`."""
+        if self._related is None:
+            self._related = related.RelatedIndex(self._graph)
+        return self._related.related(stock_code, k)
 
     @property
     def recommender(self) -> recommend.GraphRecommender:
@@ -149,7 +157,19 @@ class ProductGraph:
         self._lines = incremental.add_orders(self._complete(), self.lines, orders, self._config)
         self._linker = None
         self._recommender = None
+        self._related = None
         self._walk_tables = None
+
+    def add_catalogue(
+        self, products: pd.DataFrame, merchant: Merchant = GROCERY_STORE, root: str | Path | None = None
+    ) -> list[str]:
+        """Add a merchant's catalogue without orders in place (see :mod:`knowledge_graph.catalogue`); returns
+        the product node ids. ``root`` is the folder its ``iconic_image`` paths are relative to."""
+        nodes = catalogue.add_catalogue(self._graph, products, merchant, Path(root) if root is not None else None)
+        self._linker = None
+        self._recommender = None
+        self._related = None
+        return nodes
 
     def save(self, directory: str | Path) -> Path:
         """Save to ``directory`` (parquet tables + manifest); an existing save is replaced atomically."""

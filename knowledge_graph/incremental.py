@@ -16,7 +16,14 @@ import logging
 import networkx as nx
 import pandas as pd
 
-from knowledge_graph._assemble import add_customers, add_edges, add_invoices, add_products, remove_out_edges
+from knowledge_graph._assemble import (
+    add_category,
+    add_customers,
+    add_edges,
+    add_invoices,
+    add_products,
+    remove_out_edges,
+)
 from knowledge_graph._records import (
     contains_records,
     copurchase_records,
@@ -31,10 +38,10 @@ from knowledge_graph._records import (
 )
 from knowledge_graph.config import BuildConfig
 from knowledge_graph.schema import (
+    ONLINE_RETAIL,
     ORDER_COLUMNS,
     EdgeKind,
     NodeKind,
-    category_id,
     customer_id,
     invoice_id,
     product_id,
@@ -95,8 +102,13 @@ def add_orders(graph: nx.MultiDiGraph, lines: pd.DataFrame, orders: pd.DataFrame
 
 
 def _update_products(graph: nx.MultiDiGraph, products: pd.DataFrame, config: BuildConfig) -> None:
-    """Replace the touched products and re-derive every product's category."""
-    descriptions = {d["key"]: d["description"] for _, d in graph.nodes(data=True) if d["kind"] == NodeKind.PRODUCT}
+    """Replace the touched products and re-derive the category of every product built from order lines (a
+    catalogue's products keep the categories their catalogue gives)."""
+    descriptions = {
+        d["key"]: d["description"]
+        for _, d in graph.nodes(data=True)
+        if d["kind"] == NodeKind.PRODUCT and d["merchant"] == ONLINE_RETAIL.key
+    }
     descriptions.update(zip(products.index, products["description"], strict=True))
     categories = assign_categories(descriptions, config.min_category_products)
     touched = [product_id(c) for c in products.index]
@@ -110,9 +122,6 @@ def _update_products(graph: nx.MultiDiGraph, products: pd.DataFrame, config: Bui
         remove_out_edges(graph, [node], (EdgeKind.IN_CATEGORY,))
         graph.nodes[node]["category"] = category
         if category is not None:
-            cat = category_id(category)
-            if cat not in graph:
-                graph.add_node(cat, kind=NodeKind.CATEGORY, key=category, name=category)
-            graph.add_edge(node, cat, key=EdgeKind.IN_CATEGORY)
+            graph.add_edge(node, add_category(graph, category), key=EdgeKind.IN_CATEGORY)
     orphans = [n for n, d in graph.nodes(data=True) if d["kind"] == NodeKind.CATEGORY and graph.in_degree(n) == 0]
     graph.remove_nodes_from(orphans)

@@ -79,7 +79,8 @@ _STOP: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class EntityMatch:
-    """A product found in text: ``score`` in [0, 1]; ``span`` is the matched character range when known."""
+    """A product found in text: ``description`` is the product's name as linked (an Online Retail product's
+    description); ``score`` in [0, 1]; ``span`` is the matched character range when known."""
 
     stock_code: str
     description: str
@@ -124,11 +125,12 @@ class EntityLinker:
 
     @classmethod
     def from_graph(cls, graph: nx.MultiDiGraph, **kwargs: Any) -> EntityLinker:
-        """A linker over every product of ``graph`` that has a description."""
+        """A linker over every product of ``graph`` that has a name (the description of an Online Retail
+        product, the class name of a catalogue product: "Granny Smith" links to ``gs-1``)."""
         items = sorted(
-            (d["key"], d["description"])
+            (d["key"], d["name"])
             for _, d in graph.nodes(data=True)
-            if d.get("kind") == NodeKind.PRODUCT and d.get("description")
+            if d.get("kind") == NodeKind.PRODUCT and d.get("name")
         )
         return cls([c for c, _ in items], [d for _, d in items], **kwargs)
 

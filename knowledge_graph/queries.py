@@ -10,7 +10,17 @@ from typing import Any
 import networkx as nx
 
 from knowledge_graph.errors import UnknownCustomerError, UnknownOrderError, UnknownProductError
-from knowledge_graph.schema import EdgeKind, NodeKind, customer_id, invoice_id, product_id
+from knowledge_graph.schema import (
+    EdgeKind,
+    NodeKind,
+    attribute_id,
+    category_id,
+    customer_id,
+    department_id,
+    invoice_id,
+    merchant_id,
+    product_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +34,31 @@ class CoPurchase:
 
 
 @dataclass(frozen=True, slots=True)
+class Statement:
+    """One fact of the graph as subject, predicate and object; ``object_id`` is the object's node id when the
+    object is a node (a category, department, merchant, attribute or co-purchased product)."""
+
+    subject: str
+    predicate: str
+    object: str | float | int
+    object_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class ProductFacts:
-    """Everything the graph knows about one product; prices in GBP over its sale lines."""
+    """Everything the graph knows about one product; prices in GBP over its sale lines (``None`` for a
+    catalogue product without orders)."""
 
     stock_code: str
+    name: str
     description: str
+    merchant: str
+    department: str | None
+    iconic_image: str | None
     price_min: float | None
     price_median: float | None
     price_max: float | None
@@ -41,6 +71,33 @@ class ProductFacts:
     countries: tuple[str, ...]
     co_purchases: tuple[CoPurchase, ...]
     merchandise: bool
+
+    def statements(self) -> list[Statement]:
+        """The facts as statements about ``product:<stock_code>`` (what the graph holds, nothing empty)."""
+        subject = product_id(self.stock_code)
+        facts = [Statement(subject, "name", self.name)]
+        if self.description and self.description != self.name:
+            facts.append(Statement(subject, "description", self.description))
+        if self.category is not None:
+            facts.append(Statement(subject, "in_category", self.category, category_id(self.category)))
+        if self.department is not None:
+            facts.append(Statement(subject, "in_department", self.department, department_id(self.department)))
+        facts.append(Statement(subject, "sold_by", self.merchant, merchant_id(self.merchant)))
+        if self.iconic_image is not None:
+            facts.append(Statement(subject, "iconic_image", self.iconic_image))
+        for attr in ("price_min", "price_median", "price_max"):
+            value = getattr(self, attr)
+            if value is not None:
+                facts.append(Statement(subject, f"{attr}_gbp", float(value)))
+        if self.n_orders:
+            facts.append(Statement(subject, "n_orders", self.n_orders))
+        for attribute in self.attributes:
+            facet, _, value = attribute.partition(":")
+            facts.append(Statement(subject, "has_attribute", attribute, attribute_id(facet, value)))
+        facts.extend(
+            Statement(subject, "co_purchased", c.description, product_id(c.stock_code)) for c in self.co_purchases
+        )
+        return facts
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become lists)."""
@@ -146,7 +203,11 @@ def product_facts(graph: nx.MultiDiGraph, stock_code: str, top_k: int = 10) -> P
     )
     return ProductFacts(
         stock_code=stock_code,
+        name=attrs["name"],
         description=attrs["description"],
+        merchant=attrs["merchant"],
+        department=attrs["department"],
+        iconic_image=attrs["iconic_image"],
         price_min=attrs["price_min"],
         price_median=attrs["price_median"],
         price_max=attrs["price_max"],

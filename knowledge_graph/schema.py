@@ -4,6 +4,14 @@ Node ids are strings ``"<kind>:<key>"`` so that ids of different kinds never col
 ``"product:85123A"``, customer ``17850`` → ``"customer:17850"``, invoice ``536365`` → ``"invoice:536365"``).
 Every node carries ``kind`` (a :class:`NodeKind`) and ``key`` (the raw key as a string).
 
+The graph holds the products of several merchants (:class:`Merchant`). Online Retail's products, built from
+order lines, are sold by :data:`ONLINE_RETAIL` and keep their stock codes as keys; a catalogue added without
+orders (:mod:`knowledge_graph.catalogue`) prefixes its merchant's own keys, so the Grocery Store's class 7 is
+``"product:gs-7"`` sold by ``"merchant:grocery-store"``. Customers, invoices and co-purchases come from order
+lines only. Departments are a node kind of their own, above categories (department ⊃ category ⊃ product):
+a facet on category nodes would mix two levels of one hierarchy among the category nodes and their counts.
+Category and department ids are shared by every merchant that uses the same name.
+
 The graph is a ``networkx.MultiDiGraph`` whose edge keys are the :class:`EdgeKind` values, so that
 ``G[u][v][EdgeKind.PURCHASED]`` is the attribute dict of one edge, and at most one edge of each kind joins
 two nodes.
@@ -17,19 +25,25 @@ histories, linking and recommendations never need them.
 Node attributes (besides ``kind`` and ``key``):
 
 product
-    ``description`` (most frequent description of the product's sale lines), ``price_min``, ``price_median``,
+    ``name`` (what the product is called: the description for Online Retail, the class name with spaces for a
+    catalogue), ``merchant`` (key of the :class:`Merchant` selling it), ``department`` (or ``None``),
+    ``iconic_image`` (path of a catalogue photo, or ``None``), and
+    ``description`` (most frequent description of the product's sale lines, or the catalogue's text),
+    ``price_min``, ``price_median``,
     ``price_max``, ``price_mean`` (GBP over sale lines with quantity > 0 and price > 0), ``n_lines`` (those
     lines),
     ``n_orders`` (distinct sale invoices), ``quantity`` (units sold), ``countries`` (sorted tuple of countries
     where it sold), ``category`` (product type or ``None``), ``attributes`` (sorted tuple of
     ``"colour:red"``-style
-    strings), ``merchandise`` (False for service codes such as POST, DOT, M, BANK CHARGES).
+    strings), ``merchandise`` (False for service codes such as POST, DOT, M, BANK CHARGES). A catalogue
+    product without orders has no prices (``None``), zero lines, orders and quantity, no countries or
+    attributes, and is merchandise.
 customer
     ``country`` (most frequent), ``n_orders``, ``first_date``, ``last_date`` (ISO dates of sale invoices).
 invoice
     ``date`` (ISO timestamp), ``customer_id`` (int or ``None``), ``country``, ``cancelled`` (InvoiceNo starts
     with "C"), ``total`` (sum of quantity × unit price), ``n_lines``.
-country, category, attribute
+country, category, attribute, department, merchant
     ``name`` (and ``facet`` for attributes: ``"colour"`` or ``"material"``).
 
 Edge attributes:
@@ -45,17 +59,20 @@ placed (customer → invoice)
     no attributes.
 co_purchased (product → product, both directions)
     ``weight`` (NPMI in (0, 1]), ``support`` (invoices containing both), ``lift``.
-in_category (product → category), has_attribute (product → attribute), located_in (customer/invoice → country)
+in_category (product → category), has_attribute (product → attribute), located_in (customer/invoice → country),
+sold_by (product → merchant), in_department (category → department)
     no attributes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
-"""Bumped whenever a node/edge kind or attribute changes meaning; stored graphs record it."""
+SCHEMA_VERSION: Final = 2
+"""Bumped whenever a node/edge kind or attribute changes meaning; stored graphs record it (1: one merchant,
+no merchant or department nodes; 2: merchants, departments and product names)."""
 
 
 class NodeKind(StrEnum):
@@ -67,6 +84,8 @@ class NodeKind(StrEnum):
     COUNTRY = "country"
     CATEGORY = "category"
     ATTRIBUTE = "attribute"
+    DEPARTMENT = "department"
+    MERCHANT = "merchant"
 
 
 class EdgeKind(StrEnum):
@@ -80,6 +99,28 @@ class EdgeKind(StrEnum):
     IN_CATEGORY = "in_category"
     HAS_ATTRIBUTE = "has_attribute"
     LOCATED_IN = "located_in"
+    SOLD_BY = "sold_by"
+    IN_DEPARTMENT = "in_department"
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    """A shop whose products are in the graph: ``key`` names its node (``merchant:<key>``), ``product_prefix``
+    is put before its own product keys so that two merchants' keys never collide."""
+
+    key: str
+    name: str
+    product_prefix: str = ""
+
+    def product_key(self, own_key: str | int) -> str:
+        """The graph key of one of the merchant's products (``GROCERY_STORE.product_key(7) == "gs-7"``)."""
+        return f"{self.product_prefix}{own_key}"
+
+
+ONLINE_RETAIL: Final = Merchant("online-retail", "Online Retail")
+"""The merchant of the products built from order lines (stock codes are their keys)."""
+GROCERY_STORE: Final = Merchant("grocery-store", "Grocery Store", "gs-")
+"""The Grocery Store catalogue (fine classes of its photos): products ``product:gs-<class_id>``."""
 
 
 ORDER_COLUMNS: Final[dict[str, str]] = {
@@ -124,6 +165,16 @@ def country_id(name: str) -> str:
 def category_id(name: str) -> str:
     """Node id of a category (a product type such as ``"LUNCH BAG"``)."""
     return f"category:{name}"
+
+
+def department_id(name: str) -> str:
+    """Node id of a department (``department_id("Fruit") == "department:Fruit"``)."""
+    return f"department:{name}"
+
+
+def merchant_id(key: str) -> str:
+    """Node id of a merchant (``merchant_id("grocery-store") == "merchant:grocery-store"``)."""
+    return f"merchant:{key}"
 
 
 def attribute_id(facet: str, value: str) -> str:

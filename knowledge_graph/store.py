@@ -10,7 +10,8 @@ Layout of a saved directory::
 
 A save writes a sibling temporary directory, then swaps it in by renames, so an existing save is never left
 half-written. Loading rebuilds the NetworkX graph from the tables without recomputing any aggregate, reading
-columns in bulk; the invoice ``contains`` edges (over half of all edges) are inserted on first need.
+columns in bulk; the invoice ``contains`` edges (over half of all edges) are inserted on first need. A graph
+saved with an older schema is upgraded as it is loaded (:mod:`knowledge_graph._upgrade`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 
 from knowledge_graph._adjacency import column_dicts, gc_paused, insert_edges
 from knowledge_graph._records import finish_lines
+from knowledge_graph._upgrade import READABLE_SCHEMAS, saved_kinds, upgrade
 from knowledge_graph._walk import WalkTables
 from knowledge_graph.config import BuildConfig
 from knowledge_graph.errors import GraphStoreError
@@ -90,7 +92,7 @@ def save_graph(graph: nx.MultiDiGraph, lines: pd.DataFrame, config: BuildConfig,
         for prefix, tables in (("nodes", nodes), ("edges", edges)):
             for kind, rows in tables.items():
                 name = f"{prefix}-{kind}.parquet"
-                table = pa.Table.from_pylist(rows) if rows else pa.table({"id": pa.array([], pa.string())})
+                table = _table(rows) if rows else pa.table({"id": pa.array([], pa.string())})
                 pq.write_table(table, staging / name)
                 files[name] = _sha256(staging / name)
         lines[_LINE_COLUMNS].to_parquet(staging / "lines.parquet", index=False)
@@ -121,6 +123,12 @@ def save_graph(graph: nx.MultiDiGraph, lines: pd.DataFrame, config: BuildConfig,
     return directory
 
 
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows as a table with a column for every key any row has (missing values are nulls)."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return pa.table({key: [row.get(key) for row in rows] for key in keys})
+
+
 def read_manifest(directory: Path) -> dict[str, Any]:
     """The manifest of a saved graph, checked for a supported format version."""
     path = directory / MANIFEST
@@ -138,10 +146,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"saved graph {directory} has format_version {seen!r}, this code reads {FORMAT_VERSION}; "
             "rebuild the graph and save it again"
         )
-    if manifest.get("schema_version") != SCHEMA_VERSION:
+    if manifest.get("schema_version") not in READABLE_SCHEMAS:
         raise GraphStoreError(
-            f"saved graph {directory} has schema_version {manifest.get('schema_version')!r}, expected "
-            f"{SCHEMA_VERSION}; rebuild the graph and save it again"
+            f"saved graph {directory} has schema_version {manifest.get('schema_version')!r}, this code reads "
+            f"{' and '.join(map(str, READABLE_SCHEMAS))}; rebuild the graph from its order lines and save it "
+            "again (`shopmesh kg build`)"
         )
     return manifest
 
@@ -171,7 +180,9 @@ def load_graph(
     """
     started = time.perf_counter()
     manifest = read_manifest(directory)
-    expected = {f"nodes-{k.value}.parquet" for k in NodeKind} | {f"edges-{k.value}.parquet" for k in EdgeKind}
+    schema_version = int(manifest["schema_version"])
+    node_kinds, edge_kinds = saved_kinds(schema_version)
+    expected = {f"nodes-{k.value}.parquet" for k in node_kinds} | {f"edges-{k.value}.parquet" for k in edge_kinds}
     expected.add("lines.parquet")
     files: dict[str, str] = manifest.get("files", {})
     if set(files) != expected:
@@ -188,7 +199,8 @@ def load_graph(
             )
     try:
         with gc_paused():
-            graph, tables = _read_tables(directory)
+            graph, tables = _read_tables(directory, node_kinds, edge_kinds)
+            upgrade(graph, schema_version)
         lines = _LazyLines(directory / "lines.parquet")
         config = BuildConfig.from_dict(manifest["config"])
     except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as err:
@@ -197,10 +209,12 @@ def load_graph(
     return graph, lines, config, tables, DeferredEdges(directory / f"edges-{DEFERRED_KIND.value}.parquet")
 
 
-def _read_tables(directory: Path) -> tuple[nx.MultiDiGraph, WalkTables]:
-    """The graph and the recommender's tables from the parquet files of a saved graph."""
+def _read_tables(
+    directory: Path, node_kinds: list[NodeKind], edge_kinds: list[EdgeKind]
+) -> tuple[nx.MultiDiGraph, WalkTables]:
+    """The graph and the recommender's tables from the parquet files of the given kinds of a saved graph."""
     graph = nx.MultiDiGraph(schema_version=SCHEMA_VERSION)
-    for kind in NodeKind:
+    for kind in node_kinds:
         columns = _columns(pq.read_table(directory / f"nodes-{kind.value}.parquet"))
         ids = columns.pop("id")
         for attr in _TUPLE_ATTRS:
@@ -209,7 +223,7 @@ def _read_tables(directory: Path) -> tuple[nx.MultiDiGraph, WalkTables]:
         columns["kind"] = [kind] * len(ids)
         graph.add_nodes_from(zip(ids, column_dicts(columns, len(ids)), strict=True))
     walk: dict[EdgeKind, pa.Table] = {}
-    for edge_kind in EdgeKind:
+    for edge_kind in edge_kinds:
         if edge_kind == DEFERRED_KIND:
             continue
         table = pq.read_table(directory / f"edges-{edge_kind.value}.parquet")

@@ -22,7 +22,13 @@ from cluster import ClusterConfig
 from edge.export import cluster_calibration, export_intent, validate_bundle
 from edge.runtime import EdgeClient, TrustedKey
 from ensemble.central import train_intent_version
-from ensemble.datasets import DataSplits, bundled_intent_splits, load_dominicks, load_online_retail
+from ensemble.datasets import (
+    DataSplits,
+    bundled_intent_splits,
+    load_dominicks,
+    load_grocery_catalogue,
+    load_online_retail,
+)
 from ensemble.errors import DataError
 from ensemble.forecasting.service import MEMBER as FORECASTER
 from ensemble.forecasting.service import train_forecaster_version
@@ -71,6 +77,7 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         with ticking("building the knowledge graph"):
             orders = load_online_retail()
             graph = build_graph(orders)
+            graph.add_catalogue(load_grocery_catalogue())
             graph.save(workspace.graph)
         nodes = graph.stats().nodes
         stage.metric = f"{len(orders):,} order lines -> " + ", ".join(f"{n:,} {kind}" for kind, n in nodes.items())

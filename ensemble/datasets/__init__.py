@@ -17,6 +17,7 @@ from ensemble.datasets.dominicks import (
     load_dominicks_stores,
     split_dominicks,
 )
+from ensemble.datasets.grocery import default_grocery_catalogue, load_grocery_catalogue
 from ensemble.datasets.locations import SHARED_DATA_ENV, bundled_data_dir, shared_data_dir
 from ensemble.datasets.online_retail import (
     ONLINE_RETAIL_COLUMNS,
@@ -42,11 +43,13 @@ __all__ = [
     "bundled_intent_splits",
     "clean_online_retail",
     "default_bitext_path",
+    "default_grocery_catalogue",
     "default_online_retail_path",
     "default_seeds_path",
     "load_bitext",
     "load_dominicks",
     "load_dominicks_stores",
+    "load_grocery_catalogue",
     "load_intent_seeds",
     "load_online_retail",
     "read_csv_checked",

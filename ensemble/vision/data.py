@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from ensemble.datasets import ColumnKind, bundled_data_dir, read_csv_checked, shared_data_dir
+from ensemble.datasets import ColumnKind, read_csv_checked
+from ensemble.datasets.grocery import PRODUCTS_COLUMNS, bundled_grocery_dir, default_grocery_dir
 from ensemble.errors import DataError, ImageError
 from ensemble.vision.images import decode_image
 
@@ -41,25 +42,6 @@ IMAGES_COLUMNS = {
     "class_id": ColumnKind.INT,
     "coarse_id": ColumnKind.INT,
 }
-PRODUCTS_COLUMNS = {
-    "class_id": ColumnKind.INT,
-    "class_name": ColumnKind.STR,
-    "coarse_id": ColumnKind.INT,
-    "coarse_name": ColumnKind.STR,
-    "department": ColumnKind.STR,
-    "iconic_image": ColumnKind.STR,
-    "description_en": ColumnKind.STR,
-}
-
-
-def default_grocery_dir() -> Path:
-    """The full data set in the shared data folder (may be absent on a fresh clone)."""
-    return shared_data_dir() / "grocery-store"
-
-
-def bundled_grocery_dir() -> Path:
-    """The small subset shipped with the package (a few photos of a few classes, MIT licence beside it)."""
-    return bundled_data_dir() / "grocery-store"
 
 
 @dataclass(frozen=True)

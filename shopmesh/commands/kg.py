@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ensemble.datasets import load_online_retail
+from ensemble.datasets import default_grocery_catalogue, load_grocery_catalogue, load_online_retail
 from knowledge_graph import ProductGraph, build_graph
 from shopmesh.config import Workspace
 from shopmesh.progress import ticking
@@ -18,8 +18,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("kg", help="build and query the product knowledge graph")
     group = parser.add_subparsers(dest="kg_command", required=True, metavar="KG_COMMAND")
 
-    build = group.add_parser("build", help="build the graph from Online Retail order lines and save it")
+    build = group.add_parser(
+        "build", help="build the graph from Online Retail order lines and the Grocery Store catalogue, and save it"
+    )
     build.add_argument("--data", type=Path, default=None, help="order lines CSV (default: bundled Online Retail)")
+    build.add_argument(
+        "--catalogue",
+        type=Path,
+        default=None,
+        help="the Grocery Store products.csv added as merchant grocery-store (default: the full catalogue in "
+        "../shared/data when present, else the bundled subset)",
+    )
     build.add_argument("--snapshot-top", type=int, default=500, help="products in the edge snapshot JSON")
     build.set_defaults(handler=run_build)
 
@@ -27,6 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     facts.add_argument("query", help="a stock code (e.g. 85123A) or words from a description")
     facts.add_argument("-k", type=int, default=3, help="candidates shown for free text")
     facts.set_defaults(handler=run_facts)
+
+    related = group.add_parser("related", help="products that go with a product (co-purchases, category, department)")
+    related.add_argument("query", help="a stock code (e.g. 85123A, gs-1) or words from a product name")
+    related.add_argument("-k", type=int, default=5, help="related products shown")
+    related.set_defaults(handler=run_related)
 
     recommend = group.add_parser("recommend", help="personalised recommendations for a customer")
     recommend.add_argument("customer_id", type=int)
@@ -50,15 +64,20 @@ def _print(obj: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     workspace: Workspace = args.workspace
     start = time.perf_counter()
+    catalogue_path: Path = args.catalogue or default_grocery_catalogue()
+    catalogue = load_grocery_catalogue(catalogue_path)  # read first: a bad catalogue fails before the build
     with ticking("building the knowledge graph"):
         orders = load_online_retail(args.data)
         graph = build_graph(orders)
+        graph.add_catalogue(catalogue)
     built = time.perf_counter() - start
     graph.save(workspace.graph)
     snapshot = graph.export_edge_snapshot(workspace.graph.parent / "edge-snapshot.json", top_n=args.snapshot_top)
     _print(
         {
             "order_lines": len(orders),
+            "catalogue": str(catalogue_path),
+            "catalogue_products": len(catalogue),
             "build_seconds": round(built, 2),
             "saved_to": str(workspace.graph),
             "edge_snapshot": str(snapshot),
@@ -68,10 +87,19 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _product_code(graph: ProductGraph, query: str) -> str | None:
+    """The stock code ``query`` is, as typed or upper-cased (``85123a``), or ``None``."""
+    for code in (query.strip(), query.strip().upper()):
+        if graph.has_product(code):
+            return code
+    return None
+
+
 def run_facts(args: argparse.Namespace) -> int:
     graph = _load(args.workspace)
-    if graph.has_product(args.query.strip().upper()):
-        _print(graph.facts(args.query.strip().upper()).to_dict())
+    code = _product_code(graph, args.query)
+    if code is not None:
+        _print(graph.facts(code).to_dict())
         return 0
     matches = graph.link(args.query, k=args.k)
     if not matches:
@@ -90,6 +118,21 @@ def run_facts(args: argparse.Namespace) -> int:
             "facts": graph.facts(matches[0].stock_code).to_dict(),
         }
     )
+    return 0
+
+
+def run_related(args: argparse.Namespace) -> int:
+    graph = _load(args.workspace)
+    code = _product_code(graph, args.query)
+    if code is None:
+        matches = graph.link(args.query, k=1)
+        if not matches:
+            _print({"query": args.query, "related": [], "hint": "no product matched; try a stock code or other words"})
+            return 1
+        code = matches[0].stock_code
+    facts = graph.facts(code, top_k=0)
+    items = [item.to_dict() for item in graph.related(code, k=args.k)]
+    _print({"stock_code": code, "name": facts.name, "merchant": facts.merchant, "related": items})
     return 0
 
 

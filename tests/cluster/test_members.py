@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +11,15 @@ import pytest
 from cluster.graph_deployment import GraphService
 from cluster.intent_deployment import IntentRunner
 from cluster.outcomes import OutcomeStatus
+from ensemble.datasets import load_grocery_catalogue
+from ensemble.datasets.grocery import bundled_grocery_dir
 from ensemble.errors import VersionNotFoundError
 from ensemble.members.intent import predict
 from ensemble.members.intent_artifact import load_intent
 from ensemble.registry import Registry
+from knowledge_graph import BuildConfig, build_graph
 from knowledge_graph.graph import ProductGraph
+from tests.cluster.conftest import orders_frame
 
 
 def test_lookup_returns_facts_of_the_products_a_message_names(graph_dir: Path) -> None:
@@ -48,6 +53,31 @@ def test_facts_report_misses_as_values_and_recommend_falls_back_to_popularity(gr
     assert "found" not in found
     assert {item["stock_code"] for item in found["items"]} <= {"22423", "84879"}
     assert all(item["explanation"] for item in found["items"])
+
+
+def test_product_context_of_a_grocery_product_and_of_unknown_ids() -> None:
+    # Prepare: the small shop's orders with the bundled 9-class Grocery Store catalogue.
+    graph = build_graph(orders_frame(), BuildConfig(min_support=1, min_category_products=1))
+    graph.add_catalogue(load_grocery_catalogue(bundled_grocery_dir() / "products.csv"))
+    service = GraphService(graph, "in memory")
+
+    # Execute
+    context = service.product_context("product:gs-1", k=2)
+
+    # Assert: JSON-ready, the facts of Granny Smith, then the other apple and a fruit of another class.
+    assert json.loads(json.dumps(context)) == context
+    facts = {(f["predicate"], f["object"]) for f in context["facts"]}
+    assert {("name", "Granny Smith"), ("in_category", "Apple"), ("in_department", "Fruit")} <= facts
+    assert ("sold_by", "grocery-store") in facts
+    assert [(r["stock_code"], r["relation"]) for r in context["related"]] == [
+        ("gs-0", "same_category"),
+        (context["related"][1]["stock_code"], "same_department"),
+    ]
+    assert context["related"][1]["department"] == "Fruit"
+    assert service.product_context("gs-1", k=2) == context
+    for unknown in ("product:gs-999", "product:", "", "category:Apple"):
+        assert service.product_context(unknown, k=5) == {"facts": [], "related": []}
+    assert service.product_context("product:gs-1", k=0)["related"] == []
 
 
 def test_runner_classifies_like_the_model_in_process(registry: Registry) -> None:

@@ -134,3 +134,36 @@ def online_retail_csv() -> Path:
     if not path.is_file():
         pytest.skip(f"Online Retail CSV not found at {path} (set SHOPMESH_SHARED_DATA)")
     return path
+
+
+_CATALOGUE = [
+    # class_id, class_name, coarse_id, coarse_name, department, iconic_image, description_en
+    (0, "Golden-Delicious", 0, "Apple", "Fruit", "iconic/Golden-Delicious_Iconic.jpg", "A sweet yellow apple."),
+    (1, "Granny-Smith", 0, "Apple", "Fruit", "iconic/Granny-Smith_Iconic.jpg", "A green apple with firm pulp."),
+    (2, "Pink-Lady", 0, "Apple", "Fruit", "iconic/Pink-Lady_Iconic.jpg", "A crisp apple, pink and sweet."),
+    (6, "Banana", 2, "Banana", "Fruit", "iconic/Banana_Iconic.jpg", "A yellow banana, sweet when ripe."),
+    (16, "Orange", 9, "Orange", "Fruit", "iconic/Orange_Iconic.jpg", "An orange full of vitamin C juice."),
+    (29, "Bravo-Orange-Juice", 16, "Juice", "Packages", "iconic/Bravo-Orange-Juice_Iconic.jpg", "Orange juice."),
+    (38, "Arla-Milk", 17, "Milk", "Packages", "iconic/Arla-Milk_Iconic.jpg", "Fresh medium fat milk."),
+]
+
+
+def make_catalogue(rows: list[tuple[object, ...]] | None = None) -> pd.DataFrame:
+    """A catalogue frame in the Grocery Store ``products.csv`` layout."""
+    return pd.DataFrame(
+        rows if rows is not None else _CATALOGUE,
+        columns=["class_id", "class_name", "coarse_id", "coarse_name", "department", "iconic_image", "description_en"],
+    )
+
+
+@pytest.fixture
+def catalogue() -> pd.DataFrame:
+    return make_catalogue()
+
+
+@pytest.fixture
+def two_merchants(orders: pd.DataFrame, catalogue: pd.DataFrame) -> ProductGraph:
+    """The small Online Retail graph with the small grocery catalogue added."""
+    graph = build_graph(orders, SMALL_CONFIG)
+    graph.add_catalogue(catalogue)
+    return graph

@@ -24,6 +24,25 @@ def test_counts_per_kind(graph: ProductGraph) -> None:
     assert stats.edges[EdgeKind.RETURNED] == 2  # invoice C536370 → 22423 and customer 17850 → 22423
 
 
+def test_every_product_is_sold_by_online_retail(graph: ProductGraph) -> None:
+    # Prepare / Execute
+    g = graph.nx_graph
+    products = [n for n, kind in g.nodes(data="kind") if kind == NodeKind.PRODUCT]
+    # Assert: one merchant node, one sold_by edge per product, the name is the description.
+    assert graph.stats().nodes[NodeKind.MERCHANT] == 1
+    assert g.nodes["merchant:online-retail"] == {
+        "kind": NodeKind.MERCHANT,
+        "key": "online-retail",
+        "name": "Online Retail",
+    }
+    assert graph.stats().edges[EdgeKind.SOLD_BY] == len(products) == 6
+    for node in products:
+        assert g.has_edge(node, "merchant:online-retail", EdgeKind.SOLD_BY)
+        assert g.nodes[node]["merchant"] == "online-retail"
+        assert g.nodes[node]["name"] == g.nodes[node]["description"]
+        assert g.nodes[node]["department"] is None and g.nodes[node]["iconic_image"] is None
+
+
 def test_cancellation_is_a_return_not_a_purchase(graph: ProductGraph) -> None:
     g = graph.nx_graph
     purchase = g.edges[customer_id(17850), product_id("22423"), EdgeKind.PURCHASED]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_graph import GraphStoreError, ProductGraph, UnknownOrderError
+from knowledge_graph import SCHEMA_VERSION, GraphStoreError, ProductGraph, UnknownOrderError
 
 
 def _edges(graph: ProductGraph) -> dict[tuple[str, str, str], dict[str, object]]:
@@ -35,6 +35,34 @@ def test_wrong_format_version_is_rejected(graph: ProductGraph, tmp_path: Path) -
     manifest["format_version"] = 999
     (target / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(GraphStoreError, match="format_version 999"):
+        ProductGraph.load(target)
+
+
+GRAPH_V1 = Path(__file__).parent / "data" / "graph-v1"
+
+
+def test_graph_saved_with_schema_1_loads_as_a_fresh_build(graph: ProductGraph, tmp_path: Path) -> None:
+    # Prepare: the fixture graph as schema 1 saved it (see tests/knowledge_graph/data/README.md).
+    assert json.loads((GRAPH_V1 / "manifest.json").read_text())["schema_version"] == 1
+    # Execute
+    loaded = ProductGraph.load(GRAPH_V1)
+    # Assert: the same nodes and edges as a build with the current code, and it saves as the current schema.
+    assert dict(loaded.nx_graph.nodes(data=True)) == dict(graph.nx_graph.nodes(data=True))
+    assert _edges(loaded) == _edges(graph)
+    assert loaded.recommend(13047, k=3) == graph.recommend(13047, k=3)
+    resaved = loaded.save(tmp_path / "kg")
+    assert json.loads((resaved / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
+    assert _edges(ProductGraph.load(resaved)) == _edges(graph)
+
+
+def test_graph_of_an_unknown_schema_is_refused_with_a_rebuild_hint(graph: ProductGraph, tmp_path: Path) -> None:
+    # Prepare
+    target = graph.save(tmp_path / "kg")
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["schema_version"] = 99
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    # Execute / Assert
+    with pytest.raises(GraphStoreError, match=r"schema_version 99, this code reads 1 and 2; .*shopmesh kg build"):
         ProductGraph.load(target)
 
 

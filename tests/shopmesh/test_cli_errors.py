@@ -49,6 +49,22 @@ def test_kg_query_before_any_build_says_what_to_do(tmp_path: Path, cli: Any) -> 
     assert "kg build" in result.stderr or "build" in result.stderr
 
 
+def test_kg_build_with_a_catalogue_lacking_a_column_fails_before_building(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Prepare: a products.csv without its department column.
+    catalogue = tmp_path / "products.csv"
+    catalogue.write_text("class_id,class_name,coarse_id,coarse_name,iconic_image,description_en\n", encoding="utf-8")
+    # Execute
+    code = main(["--home", str(tmp_path / "home"), "kg", "build", "--catalogue", str(catalogue)])
+    # Assert
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert str(catalogue) in err and "department" in err
+    assert not (tmp_path / "home" / "graph").exists()
+
+
 def test_eval_pricing_rejects_one_seed_and_an_impossible_reaction(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

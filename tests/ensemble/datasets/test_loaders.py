@@ -10,13 +10,16 @@ import pytest
 
 from ensemble.datasets import (
     default_bitext_path,
+    default_grocery_catalogue,
     default_online_retail_path,
     load_bitext,
     load_dominicks,
     load_dominicks_stores,
+    load_grocery_catalogue,
     load_online_retail,
     shared_data_dir,
 )
+from ensemble.datasets.grocery import bundled_grocery_dir
 from ensemble.errors import DataError
 
 # sha256 values as listed in the shared data README (and in each bundled PROVENANCE.md).
@@ -246,3 +249,33 @@ def test_online_retail_unparsable_date(tmp_path: Path) -> None:
 
     with pytest.raises(DataError, match="line 3, column 'InvoiceDate': value '2010-13-01 08:26:00'"):
         load_online_retail(path)
+
+
+def test_bundled_grocery_catalogue_reads_with_absolute_photo_paths() -> None:
+    # Execute: the bundled 9-class subset, named explicitly (the default prefers ../shared when present).
+    frame = load_grocery_catalogue(bundled_grocery_dir() / "products.csv")
+    # Assert
+    assert len(frame) == 9
+    assert frame["class_id"].is_monotonic_increasing
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in frame["iconic_image"])
+
+
+def test_grocery_catalogue_default_prefers_the_shared_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: an empty shared folder, then one holding a catalogue.
+    monkeypatch.setenv("SHOPMESH_SHARED_DATA", str(tmp_path))
+    assert default_grocery_catalogue() == bundled_grocery_dir() / "products.csv"
+    (tmp_path / "grocery-store").mkdir()
+    (tmp_path / "grocery-store" / "products.csv").write_text("x\n", encoding="utf-8")
+    # Execute / Assert
+    assert default_grocery_catalogue() == tmp_path / "grocery-store" / "products.csv"
+
+
+def test_grocery_catalogue_with_a_repeated_class_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "products.csv"
+    row = "1,Granny-Smith,0,Apple,Fruit,iconic/g.jpg,A green apple."
+    path.write_text(
+        "class_id,class_name,coarse_id,coarse_name,department,iconic_image,description_en\n" + f"{row}\n{row}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError, match="class_id 1 twice"):
+        load_grocery_catalogue(path)
