@@ -49,7 +49,7 @@ OPSET = 18
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "embeddings"
 # Lowest cosine between torch's and the engine's embedding of any probe text that the check accepts.
-MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.98}
+MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.95}
 _EXAMPLE_TEXTS = (
     "where is my order",
     "I would like to return the shoes I bought last week, they are too small",
