@@ -1,4 +1,4 @@
-"""A/B experiments kept in the cluster's state directory: definitions, sticky assignment, exposures, outcomes.
+"""A/B experiments kept in the cluster's state directory: definitions, exposures, outcomes and reports.
 
 One SQLite file (``experiments.sqlite``, WAL, a 30 s busy timeout, one writer at a time), three tables:
 
@@ -11,10 +11,9 @@ One SQLite file (``experiments.sqlite``, WAL, a 30 s busy timeout, one writer at
   is idempotent (answered as a replay); a different one is refused (:class:`ExperimentConflictError`, 409).
   Outcomes arrive later: a stopped experiment still takes them for requests it enrolled while running.
 
-Assignment is a hash, not a table: ``sha256(experiment name, unit)`` picks a bucket 0..99 and buckets below
-``split`` go to arm B. One customer (or session) sees one arm on every replica and after every restart, and
-nothing has to be read to assign. Every ingress replica on one node opens the same file; every operation is
-its own connection and transaction, so replicas, the command line and restarts all see one state. Several
+Assignment is a hash of the experiment's name and the unit (:mod:`cluster.experiment_definition`). Every
+ingress replica on one node opens the same file; every operation is its own connection and transaction, so
+replicas, the command line and restarts all see one state. Several
 nodes need one shared database instead: SQLite's WAL needs shared memory on one host and must not be used over
 a network file system, so a multi-node cluster would put these three tables in a server database (e.g.
 PostgreSQL) behind the same :class:`ExperimentStore` methods.
@@ -22,25 +21,28 @@ PostgreSQL) behind the same :class:`ExperimentStore` methods.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cluster.errors import ExperimentConflictError, ExperimentError, NotFoundError, RequestRejectedError
+from cluster.errors import ExperimentConflictError, ExperimentError, NotFoundError
+from cluster.experiment_definition import (
+    Arm,
+    ArmKind,
+    Experiment,
+    ExperimentStatus,
+    ExperimentTarget,
+    assign,
+)
 from cluster.experiment_stats import ExperimentAnalysis, OutcomeKind, StopRule, analyse
-from ensemble.chat import ChatMode
-from ensemble.recommendation import RecommendMode
 
 __all__ = [
     "EXPERIMENTS_NAME",
@@ -56,7 +58,6 @@ __all__ = [
 ]
 
 EXPERIMENTS_NAME = "experiments.sqlite"
-NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _BUSY_TIMEOUT_S = 30.0
 MAX_OUTCOME = 1e12  # larger numbers would swamp the sums of squares the tests run on
 
@@ -88,111 +89,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
     at REAL NOT NULL
 );
 """
-
-
-class ExperimentTarget(StrEnum):
-    """The route an experiment splits: ``/v1/chat`` or ``/v1/recommend``."""
-
-    CHAT = "chat"
-    RECOMMEND = "recommend"
-
-
-class ExperimentStatus(StrEnum):
-    RUNNING = "running"
-    STOPPED = "stopped"
-
-
-class ArmKind(StrEnum):
-    """What an arm changes. Today an ensemble mode of the target route; two versions of one member
-    (``version``) join when canary routing can send a request to either."""
-
-    MODE = "mode"
-
-
-_MODES: dict[ExperimentTarget, list[str]] = {
-    ExperimentTarget.CHAT: [m.value for m in ChatMode],
-    ExperimentTarget.RECOMMEND: [m.value for m in RecommendMode],
-}
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One arm: ``label`` A or B, what it changes (``kind``) and to what (``value``, e.g. ``fusion``)."""
-
-    label: str
-    kind: ArmKind
-    value: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.label}: {self.value}"
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment's definition and state; ``split`` is the percentage of units in arm B."""
-
-    name: str
-    target: ExperimentTarget
-    arms: tuple[Arm, Arm]
-    outcome: OutcomeKind
-    split: int
-    rule: StopRule
-    status: ExperimentStatus
-    created_at: float
-    stopped_at: float | None = None
-
-    @classmethod
-    def define(
-        cls,
-        name: str,
-        target: str,
-        arms: list[str],
-        *,
-        outcome: str = "binary",
-        split: int = 50,
-        rule: StopRule | None = None,
-    ) -> Experiment:
-        """A new running experiment, checked: a name of 1-64 letters, digits, ``_.-``; a known target; two
-        different modes of it; a split of 1..99; a known outcome kind."""
-        if not re.fullmatch(NAME_PATTERN, name):
-            raise ExperimentError(
-                f"experiment name {name!r:.80} must be 1-64 letters, digits, '_', '.' or '-' (starting with a "
-                "letter or digit)"
-            )
-        try:
-            chosen = ExperimentTarget(target)
-        except ValueError as err:
-            raise ExperimentError(
-                f"unknown target {target!r}; choose one of {[t.value for t in ExperimentTarget]}"
-            ) from err
-        modes = _MODES[chosen]
-        if len(arms) != 2 or arms[0] == arms[1] or any(a not in modes for a in arms):
-            raise ExperimentError(f"arms must be two different {chosen} modes out of {modes}, got {arms}")
-        if not 1 <= split <= 99:
-            raise ExperimentError(f"split is the percentage of units in arm B and must be in 1..99, got {split}")
-        try:
-            kind = OutcomeKind(outcome)
-        except ValueError as err:
-            raise ExperimentError(f"unknown outcome {outcome!r}; choose binary or numeric") from err
-        pair = (Arm("A", ArmKind.MODE, arms[0]), Arm("B", ArmKind.MODE, arms[1]))
-        return cls(name, chosen, pair, kind, split, rule or StopRule(), ExperimentStatus.RUNNING, time.time())
-
-    def assign(self, unit: str) -> Arm:
-        """The arm of ``unit`` (``customer:ID`` or ``session:ID``): the same on every call, replica and restart."""
-        return self.arms[assign(self.name, unit, self.split)]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["arms"] = [{"label": a.label, "kind": a.kind.value, "value": a.value} for a in self.arms]
-        return data
-
-
-def assign(name: str, unit: str, split: int) -> int:
-    """Arm index (0 = A, 1 = B) of ``unit`` in experiment ``name``: a stable hash bucket 0..99 below ``split``
-    is arm B."""
-    digest = hashlib.sha256(f"{name}\x1f{unit}".encode()).digest()
-    return 1 if int.from_bytes(digest[:8], "big") % 100 < split else 0
 
 
 @dataclass(frozen=True)
@@ -363,8 +259,10 @@ class ExperimentStore:
         return experiment.arms[arm]
 
     def record_outcome(self, request_id: str, outcome: bool | float) -> Feedback:
-        """Keep the outcome of an enrolled request: 404 for a request the experiments never enrolled, 422 for
-        an outcome of the wrong kind, 409 for a second, different outcome (the same one again is a replay)."""
+        """Keep the outcome of an enrolled request: :class:`NotFoundError` (404) for a request the experiments
+        never enrolled; :class:`ExperimentConflictError` (409) for an outcome of another kind than the
+        experiment's (the body is well formed; the experiment's state refuses it) and for a second, different
+        outcome (the same one again is a replay)."""
         with self._write() as db:
             row = db.execute(
                 "SELECT e.experiment, e.arm, x.outcome, x.arms FROM exposures e "
@@ -417,16 +315,14 @@ class ExperimentStore:
 def _checked(kind: OutcomeKind, outcome: bool | float, name: str) -> float:
     if kind is OutcomeKind.BINARY:
         if not isinstance(outcome, bool):
-            raise RequestRejectedError(
-                "outcome", f"experiment {name!r} records binary outcomes: send true or false, not {outcome!r}"
+            raise ExperimentConflictError(
+                f"experiment {name!r} records binary outcomes: send true or false, not {outcome!r}"
             )
         return float(outcome)
     if isinstance(outcome, bool) or not isinstance(outcome, int | float) or not math.isfinite(outcome):
-        raise RequestRejectedError(
-            "outcome", f"experiment {name!r} records numeric outcomes: send a finite number, not {outcome!r}"
+        raise ExperimentConflictError(
+            f"experiment {name!r} records numeric outcomes: send a finite number, not {outcome!r}"
         )
     if abs(outcome) > MAX_OUTCOME:
-        raise RequestRejectedError(
-            "outcome", f"outcome {outcome:g} is beyond +-{MAX_OUTCOME:g}; send it in other units"
-        )
+        raise ExperimentConflictError(f"outcome {outcome:g} is beyond +-{MAX_OUTCOME:g}; send it in other units")
     return float(outcome)

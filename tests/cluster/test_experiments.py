@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.errors import ExperimentConflictError, ExperimentError, NotFoundError, RequestRejectedError
+from cluster.errors import ExperimentConflictError, ExperimentError, NotFoundError
 from cluster.experiment_simulation import clopper_pearson
 from cluster.experiment_stats import Decision, OutcomeKind, StopRule
 from cluster.experiments import Experiment, ExperimentStatus, ExperimentStore, ExperimentTarget, assign
@@ -85,14 +85,14 @@ def test_outcomes_are_kept_once_per_request_and_checked_against_the_kind(tmp_pat
     with pytest.raises(ExperimentConflictError, match="already has the outcome 1"):
         store.record_outcome("req-1", False)
     store.enroll(binary, "req-2", "session:s-9")
-    with pytest.raises(RequestRejectedError, match="binary outcomes: send true or false, not 1"):
+    with pytest.raises(ExperimentConflictError, match="binary outcomes: send true or false, not 1"):
         store.record_outcome("req-2", 1)
     with pytest.raises(NotFoundError, match="'req-unknown' was not enrolled"):
         store.record_outcome("req-unknown", True)
 
     numeric = store.start(Experiment.define("basket", "recommend", ["graph", "fusion"], outcome="numeric"))
     store.enroll(numeric, "req-3", "customer:12002")
-    with pytest.raises(RequestRejectedError, match="numeric outcomes: send a finite number, not True"):
+    with pytest.raises(ExperimentConflictError, match="numeric outcomes: send a finite number, not True"):
         store.record_outcome("req-3", True)
     assert store.record_outcome("req-3", 23.5).value == 23.5
 
