@@ -50,7 +50,8 @@ class ReplayResult:
     """What the tests did over ``runs`` experiments of up to ``max_pairs`` outcomes per arm.
 
     ``sequential``: how many runs ended with each decision (``continue`` = undecided at the end);
-    ``sequential_pairs``: outcomes per arm when each decided run stopped; ``fixed_peeking_rejections`` and
+    ``decisions`` and ``stop_pairs``: each run's decision and the outcomes per arm when it stopped (the last
+    pair for an undecided run); ``fixed_peeking_rejections`` and
     ``fixed_final_rejections``: runs where the fixed-horizon test found a difference when peeked at every
     ``peek_every`` pairs, and at the planned end only.
     """
@@ -59,12 +60,18 @@ class ReplayResult:
     max_pairs: int
     peek_every: int
     sequential: dict[Decision, int]
-    sequential_pairs: NDArray[np.int_]
+    decisions: list[Decision]
+    stop_pairs: NDArray[np.int_]
     fixed_peeking_rejections: int
     fixed_final_rejections: int
 
     def rate(self, decision: Decision) -> float:
         return self.sequential[decision] / self.runs
+
+    def pairs_at(self, decision: Decision) -> NDArray[np.int_]:
+        """Outcomes per arm at which the runs that ended with ``decision`` stopped."""
+        chosen = np.array([d is decision for d in self.decisions], dtype=bool)
+        return self.stop_pairs[chosen]
 
 
 def replay(
@@ -104,7 +111,8 @@ def replay(
         max_pairs=pairs,
         peek_every=peek_every,
         sequential=counts,
-        sequential_pairs=(first[final != 0] + 1).astype(np.int_),
+        decisions=[_DECISIONS[int(i)] for i in final],
+        stop_pairs=(first + 1).astype(np.int_),
         fixed_peeking_rejections=int((p_looks <= rule.alpha).any(axis=1).sum()),
         fixed_final_rejections=int((p_final <= rule.alpha).sum()),
     )
