@@ -252,7 +252,8 @@ class Ingress:
         A member that fails leaves the answer ``degraded`` (200) with the member named. With an
         ``Idempotency-Key`` (devices replaying their outbox send one), a repeat of the same request gets the
         first answer again (``Idempotent-Replayed: true``) and is not answered twice; the same key with
-        another request is 409."""
+        another request is 409. Without a ``mode``, a request with a ``customer_id`` or ``session_id`` is
+        answered in its arm's mode of the experiment running on chat, and ``experiment`` names it."""
         if idempotency_key is None:
             return await self._chat(request, http)
         fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()

@@ -45,7 +45,6 @@ class Placeholder:
 
 
 PLACEHOLDERS: Final = (
-    Placeholder("Experiments", "A/B experiments between member versions and their results."),
     Placeholder("Rollouts", "Version rollouts across replicas, with their progress and rollback."),
     Placeholder("Federation rounds", "Flower rounds: participants, adapter versions and privacy budget."),
 )

@@ -18,6 +18,10 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from cluster import RunningCluster
+from cluster.config import default_state_dir
+from cluster.experiment_definition import Experiment
+from cluster.experiment_stats import StopRule
+from cluster.experiments import ExperimentStore
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
 from tests.cluster.conftest import PRODUCTS, publish_edge_bundle, publish_tiny_intent, running_cluster
@@ -377,7 +381,7 @@ def test_the_console_shows_versions_latency_percentiles_and_what_is_not_availabl
     chain = page.locator("#latency [data-family=shopmesh_chain_member_latency_seconds] tbody td:first-child")
     assert {"intent_head", "knowledge_graph"} <= set(chain.all_inner_texts())
     placeholders = page.locator("section.placeholder")
-    assert placeholders.count() == 3
+    assert placeholders.count() == 2
     assert all(text.count("Not available yet.") == 1 for text in placeholders.all_inner_texts())
     assert shot.stat().st_size > 0
     watch.assert_clean()
@@ -406,5 +410,38 @@ def test_the_console_shows_the_published_edge_bundles_and_their_rollout(
     assert cells[0] == version and cells[2] == "0.700" and cells[3] == bundle.manifest.quantization
     history = page.locator("#edge table").nth(1).locator("tbody tr td").all_inner_texts()
     assert history[1:] == [version, "100 %", version]
+    assert shot.stat().st_size > 0
+    watch.assert_clean()
+
+
+def test_the_console_shows_each_experiment_with_its_arms_and_decision(
+    watched: tuple[Page, Watch], web_registry: Registry, tmp_path: Path
+) -> None:
+    # Prepare: an experiment on recommend whose arm B bought every time and arm A never
+    page, watch = watched
+    store = ExperimentStore.in_state_dir(default_state_dir(web_registry.root))
+    rule = StopRule(min_samples=10)
+    experiment = store.start(Experiment.define("console-panel", "recommend", ["graph", "fusion"], rule=rule))
+    try:
+        for i in range(60):
+            arm = store.enroll(experiment, f"console-{i}", f"customer:{i}")
+            store.record_outcome(f"console-{i}", arm.label == "B")
+        report = store.report("console-panel")
+
+        # Execute
+        page.goto("/console")
+        row = page.locator("#experiments tbody tr").first
+        row.wait_for()
+        shot = _screenshot(page, tmp_path, "console-experiments")
+    finally:
+        store.stop("console-panel")
+
+    # Assert: the row says what the report says
+    cells = row.locator("td").all_inner_texts()
+    a, b = report.analysis.arms
+    assert cells[:3] == ["console-panel", "recommend", "running"]
+    assert cells[3].startswith(f"A: graph: {a.n} outcomes, 0.00 [")
+    assert cells[4].startswith(f"B: fusion: {b.n} outcomes, 1.00 [")
+    assert cells[6] == "arm B better"
     assert shot.stat().st_size > 0
     watch.assert_clean()
