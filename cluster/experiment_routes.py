@@ -63,6 +63,10 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorResponse, "description": "the body or a parameter does not match the schema"}
 }
+_UNREADABLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body could not be read (for example not UTF-8)"},
+    413: {"model": ErrorResponse, "description": "the body is larger than the cluster accepts"},
+}
 
 
 def experiment_store() -> ExperimentStore:
@@ -223,7 +227,11 @@ def describe(report: ExperimentReport) -> ExperimentReportResponse:
     return ExperimentReportResponse.model_validate(_finite(report.to_dict()))
 
 
-@router.post("/v1/feedback", response_model=FeedbackResponse, responses={**_NOT_FOUND, **_CONFLICT, **_INVALID})
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackResponse,
+    responses={**_UNREADABLE, **_NOT_FOUND, **_CONFLICT, **_INVALID},
+)
 async def feedback(store: Store, body: Annotated[FeedbackRequest, Body()]) -> FeedbackResponse:
     """The outcome of an answer that named an experiment; the same outcome again is a replay (200)."""
     kept = await asyncio.to_thread(store.record_outcome, body.request_id, body.outcome)
