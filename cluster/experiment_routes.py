@@ -23,6 +23,8 @@ import asyncio
 import logging
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path
@@ -30,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from cluster.config import state_dir_from_env
 from cluster.experiment_definition import NAME_PATTERN, Arm, Experiment, ExperimentTarget
-from cluster.experiments import MAX_OUTCOME, ExperimentReport, ExperimentStore
+from cluster.experiments import EXPERIMENTS_NAME, MAX_OUTCOME, ExperimentReport, ExperimentStore
 from cluster.schemas import ErrorResponse, ExperimentAssignment, NotFoundResponse, ValidationErrorResponse
 
 __all__ = [
@@ -69,9 +71,15 @@ _UNREADABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
+@lru_cache(maxsize=8)
+def _store_at(path: FilePath) -> ExperimentStore:
+    return ExperimentStore(path)
+
+
 def experiment_store() -> ExperimentStore:
-    """The store of the cluster's state directory (a dependency, so an app can serve another one)."""
-    return ExperimentStore.in_state_dir(state_dir_from_env())
+    """The store of the cluster's state directory, one per process (a dependency, so an app can serve
+    another one)."""
+    return _store_at(state_dir_from_env() / EXPERIMENTS_NAME)
 
 
 Store = Annotated[ExperimentStore, Depends(experiment_store)]

@@ -71,7 +71,8 @@ class ReplayResult:
     def pairs_at(self, decision: Decision) -> NDArray[np.int_]:
         """Outcomes per arm at which the runs that ended with ``decision`` stopped."""
         chosen = np.array([d is decision for d in self.decisions], dtype=bool)
-        return self.stop_pairs[chosen]
+        pairs: NDArray[np.int_] = self.stop_pairs[chosen]
+        return pairs
 
 
 def replay(

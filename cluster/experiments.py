@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,11 +144,17 @@ class ExperimentStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
+            # autocommit mode with explicit BEGIN IMMEDIATE: a write takes the lock before it reads what it checks
+            self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # with WAL: never corrupt; a power cut may lose the last commits
+            self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise ExperimentError(
                 f"cannot open the experiment store {path}: {err}; the cluster's state_dir must be writable from here"
@@ -157,16 +164,16 @@ class ExperimentStore:
     def in_state_dir(cls, state_dir: Path) -> ExperimentStore:
         return cls(state_dir / EXPERIMENTS_NAME)
 
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # autocommit mode with explicit BEGIN IMMEDIATE: a write takes the lock before it reads what it checks
-        db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: never corrupt; a power cut may lose the last commits
-            yield db
-        finally:
-            db.close()
+        # one connection per store, kept open (opening one per call costs a WAL checkpoint on every close);
+        # the threads sharing it take turns
+        with self._lock:
+            yield self._db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -30,13 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
-from cluster.config import state_dir_from_env
 from cluster.edge_bundles import router as edge_bundles_router
 from cluster.errors import ExperimentConflictError, MemberUnavailableError, NotFoundError, RequestRejectedError
 from cluster.experiment_definition import ExperimentTarget
-from cluster.experiment_routes import Enrolment, enrolment
+from cluster.experiment_routes import Enrolment, enrolment, experiment_store
 from cluster.experiment_routes import router as experiments_router
-from cluster.experiments import ExperimentStore
 from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
 from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
 from cluster.members import MemberName
@@ -192,7 +190,7 @@ class Ingress:
         self._metrics = IngressMetrics()
         self._delivered = IdempotencyStore(Path(settings.idempotency_db))
         self._no_reply = ReplyModelAbsence()
-        self._experiments = ExperimentStore.in_state_dir(state_dir_from_env())
+        self._experiments = experiment_store()
         BodyLimit.max_bytes = settings.max_body_bytes
 
     async def _member(self, name: MemberName, call: Callable[[DeploymentHandle[Any]], Any]) -> Any:

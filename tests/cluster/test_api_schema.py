@@ -45,8 +45,8 @@ def every_member_cluster(tmp_path_factory: pytest.TempPathFactory, graph_dir: Pa
     publish_edge_bundle(registry, tmp_path_factory.mktemp("edge"))
     # an experiment with an enrolled request, so the experiment routes' documented examples reach real data
     experiments = ExperimentStore.in_state_dir(default_state_dir(registry.root))
-    running = experiments.start(Experiment.define(EXAMPLE_EXPERIMENT, "chat", ["serial", "fusion"]))
-    experiments.enroll(running, EXAMPLE_REQUEST_ID, "customer:12001")
+    experiment = experiments.start(Experiment.define(EXAMPLE_EXPERIMENT, "chat", ["serial", "fusion"]))
+    experiments.enroll(experiment, EXAMPLE_REQUEST_ID, "customer:12001")
     with running_cluster(registry.root, graph_dir) as running:
         yield running
 

@@ -336,7 +336,9 @@ def test_an_experiment_splits_chat_by_customer_or_session_takes_feedback_and_rep
     command = ["--home", str(tmp_path / "home"), "experiment"]
     assert main([*command, "start", name, "--target", "chat", "--arms", "serial,fusion", "--min-samples", "3",
                  "--state-dir", state]) == 0  # fmt: skip
-    units = [({"customer_id": c}, f"customer:{c}") for c in (12001, 12002, 12003, 12004)]
+    units: list[tuple[dict[str, Any], str]] = [
+        ({"customer_id": c}, f"customer:{c}") for c in (12001, 12002, 12003, 12004)
+    ]
     units += [({"session_id": f"s-{i}"}, f"session:s-{i}") for i in range(1, 5)]
     try:
         # Execute: two chats per unit, then one with its own mode, one with no unit, and a recommendation
