@@ -20,12 +20,17 @@ from cluster.errors import (
     ClusterError,
     ClusterNotRunningError,
     ClusterStartError,
+    ExperimentConflictError,
+    ExperimentError,
     MemberUnavailableError,
     NotFoundError,
     RequestRejectedError,
     RolloutError,
     SmokeCheckError,
 )
+from cluster.experiment_definition import Experiment, ExperimentTarget
+from cluster.experiment_stats import Decision, OutcomeKind, StopRule
+from cluster.experiments import ExperimentStore
 from cluster.ingress import public_routes
 from cluster.members import Autoscaling, MemberName, MemberServing, Topology
 from cluster.outcomes import MemberOutcome, OutcomeStatus
@@ -44,11 +49,18 @@ __all__ = [
     "ClusterError",
     "ClusterNotRunningError",
     "ClusterStartError",
+    "Decision",
+    "Experiment",
+    "ExperimentConflictError",
+    "ExperimentError",
+    "ExperimentStore",
+    "ExperimentTarget",
     "MemberName",
     "MemberOutcome",
     "MemberServing",
     "MemberUnavailableError",
     "NotFoundError",
+    "OutcomeKind",
     "OutcomeStatus",
     "RequestRejectedError",
     "RolloutError",
@@ -57,6 +69,7 @@ __all__ = [
     "RunningCluster",
     "ServedMember",
     "SmokeCheckError",
+    "StopRule",
     "Topology",
     "app_builder",
     "app_from_env",

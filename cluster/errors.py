@@ -11,6 +11,8 @@ __all__ = [
     "ClusterNotRunningError",
     "ClusterStartError",
     "EdgePublishError",
+    "ExperimentConflictError",
+    "ExperimentError",
     "MemberUnavailableError",
     "NotFoundError",
     "RequestRejectedError",
@@ -37,6 +39,15 @@ class ClusterNotRunningError(ClusterError):
 
 class EdgePublishError(ClusterError):
     """An edge bundle cannot be published (unsigned, altered, a bad rollout percentage) or the catalog is unusable."""
+
+
+class ExperimentError(ClusterError, ValueError):
+    """An experiment cannot be started, stopped or analysed as asked (bad arms, split, alpha, outcomes)."""
+
+
+class ExperimentConflictError(ExperimentError):
+    """The request contradicts the experiments' state: a name taken, a target already under test, a second
+    outcome for one request (answered with HTTP 409)."""
 
 
 class RequestRejectedError(ClusterError):

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -31,7 +31,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.edge_bundles import router as edge_bundles_router
-from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
+from cluster.errors import ExperimentConflictError, MemberUnavailableError, NotFoundError, RequestRejectedError
+from cluster.experiment_definition import ExperimentTarget
+from cluster.experiment_routes import Enrolment, enrolment, experiment_store
+from cluster.experiment_routes import router as experiments_router
 from cluster.federation_runs import router as federation_runs_router
 from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
 from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
@@ -41,6 +44,7 @@ from cluster.outcomes import MemberOutcome
 from cluster.pages import PAGE_PATHS, register_pages
 from cluster.rollout_routes import router as rollouts_router
 from cluster.schemas import (
+    ChatMode,
     ChatRequest,
     ChatResponse,
     ErrorResponse,
@@ -51,6 +55,7 @@ from cluster.schemas import (
     PriceRequest,
     PriceResponse,
     ProductFactsResponse,
+    RecommendMode,
     RecommendRequest,
     RecommendResponse,
     UnavailableResponse,
@@ -60,6 +65,8 @@ from cluster.schemas import (
 __all__ = ["Ingress", "IngressSettings", "api", "public_routes"]
 
 logger = logging.getLogger(__name__)
+
+Answer = TypeVar("Answer", ChatResponse, RecommendResponse)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=No
 api.add_middleware(BodyLimit)
 register_pages(api)
 api.include_router(edge_bundles_router)
+api.include_router(experiments_router)
 api.include_router(rollouts_router)
 api.include_router(federation_runs_router)
 
@@ -141,6 +149,11 @@ async def _key_reused(request: Request, exc: KeyReusedError) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": str(exc), "request_id": request_id(request)})
 
 
+@api.exception_handler(ExperimentConflictError)
+async def _experiment_conflict(request: Request, exc: ExperimentConflictError) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc), "request_id": request_id(request)})
+
+
 @api.exception_handler(StarletteHTTPException)
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = str(exc.detail)
@@ -181,6 +194,7 @@ class Ingress:
         self._metrics = IngressMetrics()
         self._delivered = IdempotencyStore(Path(settings.idempotency_db))
         self._no_reply = ReplyModelAbsence()
+        self._experiments = experiment_store()
         BodyLimit.max_bytes = settings.max_body_bytes
 
     async def _member(self, name: MemberName, call: Callable[[DeploymentHandle[Any]], Any]) -> Any:
@@ -240,7 +254,8 @@ class Ingress:
         A member that fails leaves the answer ``degraded`` (200) with the member named. With an
         ``Idempotency-Key`` (devices replaying their outbox send one), a repeat of the same request gets the
         first answer again (``Idempotent-Replayed: true``) and is not answered twice; the same key with
-        another request is 409."""
+        another request is 409. Without a ``mode``, a request with a ``customer_id`` or ``session_id`` is
+        answered in its arm's mode of the experiment running on chat, and ``experiment`` names it."""
         if idempotency_key is None:
             return await self._chat(request, http)
         fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
@@ -257,6 +272,23 @@ class Ingress:
 
     async def _chat(self, request: ChatRequest, http: Request) -> ChatResponse:
         rid = request_id(http)
+        unit = (
+            f"customer:{request.customer_id}"
+            if request.customer_id is not None
+            else (f"session:{request.session_id}" if request.session_id is not None else None)
+        )
+        enrolled = await enrolment(self._experiments, ExperimentTarget.CHAT, unit, "mode" in request.model_fields_set)
+        if enrolled is None:
+            return await self._chat_in_mode(request, http, rid)
+        answer = await self._chat_in_mode(request.model_copy(update={"mode": ChatMode(enrolled.arm.value)}), http, rid)
+        return await self._exposed(enrolled, rid, answer)
+
+    async def _exposed(self, enrolled: Enrolment, rid: str, answer: Answer) -> Answer:
+        """The answer of an enrolled request, its exposure recorded and its experiment named."""
+        await enrolled.expose(self._experiments, rid)
+        return answer.model_copy(update={"experiment": enrolled.assignment()})
+
+    async def _chat_in_mode(self, request: ChatRequest, http: Request, rid: str) -> ChatResponse:
         if MemberName.INTENT in self._settings.colocated:
             ensemble = self._handles[MemberName.INTENT]
             timeout_s = self._settings.member_timeout_s
@@ -282,14 +314,26 @@ class Ingress:
     @api.post("/v1/recommend", response_model=RecommendResponse, responses={**ERRORS, **UNAVAILABLE})
     async def recommend(self, request: RecommendRequest, http: Request) -> RecommendResponse:
         """Recommendations with explanations from the graph alone, every member (parallel) or fused; an unknown
-        customer gets the popularity fallback (200, ``fallback: "popularity"``)."""
+        customer gets the popularity fallback (200, ``fallback: "popularity"``). Without a ``mode``, an
+        experiment running on recommend picks the customer's arm's mode and the answer names it."""
         rid = request_id(http)
+        enrolled = await enrolment(
+            self._experiments,
+            ExperimentTarget.RECOMMEND,
+            f"customer:{request.customer_id}",
+            "mode" in request.model_fields_set,
+        )
+        if enrolled is not None:
+            request = request.model_copy(update={"mode": RecommendMode(enrolled.arm.value)})
         answer: RecommendResponse = await self._timed(
             "/v1/recommend",
             http,
             answer_recommend(request, lambda c, k, m: self._recommend(c, k, m, rid)),
         )
-        return answer.model_copy(update={"request_id": rid})
+        answer = answer.model_copy(update={"request_id": rid})
+        if enrolled is None:
+            return answer
+        return await self._exposed(enrolled, rid, answer)
 
     @api.post("/v1/forecast", response_model=ForecastResponse, responses={**ERRORS, **NOT_FOUND, **UNAVAILABLE})
     async def forecast(self, request: ForecastRequest, http: Request) -> ForecastResponse:

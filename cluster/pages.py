@@ -44,7 +44,7 @@ class Placeholder:
     will_show: str
 
 
-PLACEHOLDERS: Final = (Placeholder("Experiments", "A/B experiments between member versions and their results."),)
+PLACEHOLDERS: Final[tuple[Placeholder, ...]] = ()
 
 
 @lru_cache(maxsize=1)

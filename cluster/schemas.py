@@ -28,6 +28,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "ErrorResponse",
+    "ExperimentAssignment",
     "ForecastRequest",
     "ForecastResponse",
     "Grounding",
@@ -107,9 +108,19 @@ class ChatRequest(BaseModel):
         pattern=MESSAGE_PATTERN,
         description="the customer's message: some visible text, no control characters other than tab and newline",
     )
-    mode: ChatMode = ChatMode.SERIAL
+    mode: ChatMode = Field(
+        default=ChatMode.SERIAL,
+        description="the ensemble mode; leave it out to let an experiment running on chat choose it",
+    )
     customer_id: CustomerId | None = None
     order_id: StrictStr | None = Field(default=None, min_length=1, max_length=32, pattern="^[0-9A-Za-z-]+$")
+    session_id: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern="^[!-~]+$",
+        description="a session without a customer id: an experiment assigns it an arm, sticky like a customer",
+    )
 
     @field_validator("text", mode="wrap")
     @classmethod
@@ -137,7 +148,19 @@ class RecommendRequest(BaseModel):
 
     customer_id: CustomerId
     k: JsonInt = Field(default=10, ge=1, le=100)
-    mode: RecommendMode = RecommendMode.GRAPH
+    mode: RecommendMode = Field(
+        default=RecommendMode.GRAPH,
+        description="the ensemble mode; leave it out to let an experiment running on recommend choose it",
+    )
+
+
+class ExperimentAssignment(BaseModel):
+    """The experiment that answered a request: its name, the arm (``A`` or ``B``) and the arm's mode; send
+    the outcome to ``POST /v1/feedback`` with the answer's ``request_id``."""
+
+    name: str
+    arm: str
+    mode: str
 
 
 class MemberRun(BaseModel):
@@ -178,6 +201,7 @@ class ChatResponse(BaseModel):
     members: list[MemberRun]
     degraded: list[str]
     request_id: str | None = None
+    experiment: ExperimentAssignment | None = None
 
 
 class RecommendItem(BaseModel):
@@ -222,6 +246,7 @@ class RecommendResponse(BaseModel):
     latency_ms: float
     version: str | None = None
     request_id: str | None = None
+    experiment: ExperimentAssignment | None = None
 
 
 class MemberStatus(BaseModel):

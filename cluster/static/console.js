@@ -1,5 +1,6 @@
 /* The operator console: each deployment's version and health, latency percentiles from /metrics, the edge
-   bundles published for store devices with their rollout, the members' rollouts and the federated runs. */
+   bundles published for store devices with their rollout, the A/B experiments with their decisions, the
+   members' rollouts and the federated runs. */
 "use strict";
 
 (function () {
@@ -163,12 +164,39 @@
     show(out, ...federationPanel(answer.body));
   }
 
+  /** A number with a few significant digits, or a dash when the statistic is not defined yet. */
+  function num(value) {
+    return value === null || value === undefined ? "–" : Number(value).toPrecision(3);
+  }
+
+  /** One table row per experiment: its arms with outcomes and rate or mean, the always-valid p-value and the
+      decision. */
+  function experimentsPanel(list) {
+    if (list.experiments.length === 0) {
+      return [el("p", { class: "muted", text: "No experiment yet (shopmesh experiment start NAME --target chat --arms serial,fusion)." })];
+    }
+    const arm = (a) => a.arm + ": " + a.n + " outcomes, " + num(a.mean) + " [" + num(a.ci_low) + ", " + num(a.ci_high) + "]";
+    return [table("Experiments, newest first", ["Experiment", "Route", "Status", "Arm A", "Arm B", "Always-valid p", "Decision"],
+      list.experiments.map((e) => [
+        e.name, e.target, e.status, arm(e.analysis.arms[0]), arm(e.analysis.arms[1]),
+        e.analysis.sequential ? num(e.analysis.sequential.p_value) : "–",
+        el("strong", { class: "decision", text: e.analysis.decision }),
+      ]))];
+  }
+
+  async function loadExperiments() {
+    const out = document.getElementById("experiments");
+    const answer = await callApi("GET", "/v1/experiments");
+    if (!answer.ok) return show(out, errorBox(answer.status, answer.body));
+    show(out, ...experimentsPanel(answer.body));
+  }
+
   async function refresh() {
-    await Promise.all([loadHealth(), loadLatency(), loadEdge(), loadRollouts(), loadFederation()]);
+    await Promise.all([loadHealth(), loadLatency(), loadEdge(), loadExperiments(), loadRollouts(), loadFederation()]);
     document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
   }
 
   document.getElementById("refresh").addEventListener("click", refresh);
   refresh();
-  window.shopmeshConsole = { edgePanel, federationPanel, latencyTables, refresh, rolloutsPanel };
+  window.shopmeshConsole = { edgePanel, experimentsPanel, federationPanel, latencyTables, refresh, rolloutsPanel };
 })();

@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 
 from cluster import RunningCluster
+from cluster.config import default_state_dir
+from cluster.experiment_definition import Experiment
+from cluster.experiment_routes import EXAMPLE_EXPERIMENT, EXAMPLE_REQUEST_ID
+from cluster.experiments import ExperimentStore
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
@@ -39,6 +43,10 @@ def every_member_cluster(tmp_path_factory: pytest.TempPathFactory, graph_dir: Pa
     fit_pricing_version(registry, price_rows())
     # a published bundle, so the edge routes' documented examples (intent:v0001, manifest.json) reach real data
     publish_edge_bundle(registry, tmp_path_factory.mktemp("edge"))
+    # an experiment with an enrolled request, so the experiment routes' documented examples reach real data
+    experiments = ExperimentStore.in_state_dir(default_state_dir(registry.root))
+    experiment = experiments.start(Experiment.define(EXAMPLE_EXPERIMENT, "chat", ["serial", "fusion"]))
+    experiments.enroll(experiment, EXAMPLE_REQUEST_ID, "customer:12001")
     with running_cluster(registry.root, graph_dir) as running:
         yield running
 

@@ -11,12 +11,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cluster import SERVED_MEMBERS, RunningCluster, reload_intent
-from cluster.config import EDGE_BUNDLES_DIR
+from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
 from cluster.edge_rollout import BundleCatalog
+from cluster.experiment_definition import assign
+from cluster.experiments import ExperimentStore
 from edge.export import BundleSigner, export_registry_version
 from edge.runtime import TrustStore
 from ensemble.registry import Registry
 from knowledge_graph.graph import ProductGraph
+from shopmesh.cli import main
 from tests.cluster.conftest import running_cluster
 
 pytestmark = pytest.mark.integration
@@ -322,3 +325,70 @@ def test_the_ingress_serves_published_edge_bundles_from_the_cluster_state_direct
     assert nothing.status_code == 404 and "no edge bundle is published" in nothing.json()["detail"]
     assert offer.status_code == 200 and offer.json()["bundle"]["version"] == bundle.manifest.version_id
     assert tail.status_code == 206 and tail.content == (bundle.path / "model.onnx").read_bytes()[1000:]
+
+
+def test_an_experiment_splits_chat_by_customer_or_session_takes_feedback_and_reports(
+    http: httpx.Client, registry: Registry, tmp_path: Path
+) -> None:
+    # Prepare: started the way an operator does, on the state directory the ingress reads
+    state = str(default_state_dir(registry.root))
+    name = "reply-modes-it"
+    command = ["--home", str(tmp_path / "home"), "experiment"]
+    assert main([*command, "start", name, "--target", "chat", "--arms", "serial,fusion", "--min-samples", "3",
+                 "--state-dir", state]) == 0  # fmt: skip
+    units: list[tuple[dict[str, Any], str]] = [
+        ({"customer_id": c}, f"customer:{c}") for c in (12001, 12002, 12003, 12004)
+    ]
+    units += [({"session_id": f"s-{i}"}, f"session:s-{i}") for i in range(1, 5)]
+    try:
+        # Execute: two chats per unit, then one with its own mode, one with no unit, and a recommendation
+        answers = [
+            (unit, http.post("/v1/chat", json={"text": "where is my order?", **fields}))
+            for fields, unit in units
+            for _ in range(2)
+        ]
+        chosen = http.post("/v1/chat", json={"text": "where is my order?", "customer_id": 12001, "mode": "parallel"})
+        anonymous = http.post("/v1/chat", json={"text": "where is my order?"})
+        recommended = http.post("/v1/recommend", json={"customer_id": 12001, "k": 2})
+        resolved = [(r.json()["request_id"], r.json()["mode"] == "fusion") for _, r in answers]  # fusion resolves
+        sent = [http.post("/v1/feedback", json={"request_id": rid, "outcome": ok}) for rid, ok in resolved]
+        first_id = answers[0][1].json()["request_id"]
+        again = http.post(
+            "/v1/feedback", json={"request_id": first_id, "outcome": answers[0][1].json()["mode"] == "fusion"}
+        )
+        changed = http.post(
+            "/v1/feedback", json={"request_id": first_id, "outcome": answers[0][1].json()["mode"] != "fusion"}
+        )
+        unknown = http.post("/v1/feedback", json={"request_id": anonymous.json()["request_id"], "outcome": True})
+        report = http.get(f"/v1/experiments/{name}")
+    finally:
+        assert main([*command, "stop", name, "--state-dir", state]) == 0
+    after_stop = http.post("/v1/chat", json={"text": "where is my order?", "customer_id": 12001})
+
+    # Assert: each unit's arm is the documented hash, the same on both requests, answered in its arm's mode
+    for unit, response in answers:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        expected = ("A", "serial") if assign(name, unit, 50) == 0 else ("B", "fusion")
+        assert body["experiment"] == {"name": name, "arm": expected[0], "mode": expected[1]}
+        assert body["mode"] == expected[1]
+    assert {r.json()["experiment"]["arm"] for _, r in answers} == {"A", "B"}
+    assert chosen.json()["experiment"] is None and chosen.json()["mode"] == "parallel"
+    assert anonymous.json()["experiment"] is None
+    assert recommended.json()["experiment"] is None  # nothing runs on recommend
+    assert all(r.status_code == 200 and r.json()["replayed"] is False for r in sent)
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert changed.status_code == 409
+    assert unknown.status_code == 404 and "was not enrolled" in unknown.json()["detail"]
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert sum(body["exposures"].values()) == 16
+    arms = {arm["arm"]: arm for arm in body["analysis"]["arms"]}
+    assert arms["A: serial"]["n"] + arms["B: fusion"]["n"] == 16
+    assert (arms["A: serial"]["mean"], arms["B: fusion"]["mean"]) == (0.0, 1.0)
+    assert after_stop.json()["experiment"] is None
+    # a replica restarted on the same state directory sees every exposure and outcome
+    restarted = ExperimentStore.in_state_dir(Path(state)).report(name)
+    assert restarted.exposures == (body["exposures"]["A: serial"], body["exposures"]["B: fusion"])
+    assert [a.n for a in restarted.analysis.arms] == [arms["A: serial"]["n"], arms["B: fusion"]["n"]]
+    assert restarted.experiment.status == "stopped"

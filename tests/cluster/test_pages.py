@@ -42,7 +42,12 @@ def test_the_console_has_a_row_per_member_and_says_what_is_not_available_yet(cli
     assert response.text.count("Not available yet.") == len(PLACEHOLDERS)
     for placeholder in PLACEHOLDERS:
         assert f">{placeholder.title}</h2>" in response.text
-    for panel, title in (("edge", "Edge bundles"), ("rollouts", "Rollouts"), ("federation", "Federation rounds")):
+    for panel, title in (
+        ("edge", "Edge bundles"),
+        ("experiments", "Experiments"),
+        ("rollouts", "Rollouts"),
+        ("federation", "Federation rounds"),
+    ):
         assert f'<h2 id="{panel}-title">{title}</h2>' in response.text and f'id="{panel}"' in response.text
 
 

@@ -19,6 +19,9 @@ from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from cluster import RunningCluster
 from cluster.config import default_state_dir
+from cluster.experiment_definition import Experiment
+from cluster.experiment_stats import StopRule
+from cluster.experiments import ExperimentStore
 from cluster.pages import PLACEHOLDERS
 from cluster.rollout_journal import ReplicaReport, RolloutJournal
 from ensemble.forecasting.service import publish_forecaster
@@ -456,5 +459,38 @@ def test_the_console_shows_rollouts_and_federated_runs(
     rounds = run.locator("tbody tr")
     assert rounds.count() == 2
     assert rounds.first.locator("td").all_inner_texts()[:5] == ["1", "2", "1", "90.0 %", "0.5000"]
+    assert shot.stat().st_size > 0
+    watch.assert_clean()
+
+
+def test_the_console_shows_each_experiment_with_its_arms_and_decision(
+    watched: tuple[Page, Watch], web_registry: Registry, tmp_path: Path
+) -> None:
+    # Prepare: an experiment on recommend whose arm B bought every time and arm A never
+    page, watch = watched
+    store = ExperimentStore.in_state_dir(default_state_dir(web_registry.root))
+    rule = StopRule(min_samples=10)
+    experiment = store.start(Experiment.define("console-panel", "recommend", ["graph", "fusion"], rule=rule))
+    try:
+        for i in range(60):
+            arm = store.enroll(experiment, f"console-{i}", f"customer:{i}")
+            store.record_outcome(f"console-{i}", arm.label == "B")
+        report = store.report("console-panel")
+
+        # Execute
+        page.goto("/console")
+        row = page.locator("#experiments tbody tr").first
+        row.wait_for()
+        shot = _screenshot(page, tmp_path, "console-experiments")
+    finally:
+        store.stop("console-panel")
+
+    # Assert: the row says what the report says
+    cells = row.locator("td").all_inner_texts()
+    a, b = report.analysis.arms
+    assert cells[:3] == ["console-panel", "recommend", "running"]
+    assert cells[3].startswith(f"A: graph: {a.n} outcomes, 0.00 [")
+    assert cells[4].startswith(f"B: fusion: {b.n} outcomes, 1.00 [")
+    assert cells[6] == "arm B better"
     assert shot.stat().st_size > 0
     watch.assert_clean()
