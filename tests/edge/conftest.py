@@ -127,10 +127,10 @@ TINY_VISION_MAX_LOSS = 0.2
 
 @pytest.fixture(scope="session")
 def tiny_vision() -> VisionExport:
-    """A tiny vision member really trained (head warm-up + one epoch at 32 px) and calibrated on the bundled
-    subset, with the splits its export calibrates, fits and validates on."""
+    """A tiny vision member really trained (one head epoch on the frozen backbone at 32 px) and calibrated on the
+    bundled subset, with the splits its export calibrates, fits and validates on."""
     data = load_grocery(labels=bundled_grocery_dir() / "images.csv")
-    config = VisionConfig(image_size=32, epochs=1, warmup_epochs=1)
+    config = VisionConfig(image_size=32, epochs=0, warmup_epochs=1)
     torch.manual_seed(config.seed)
     splits = {name: decode_photos(data, name, config.cache_size) for name in ("train", "val", "test")}
     model = VisionModel.pretrained(data.catalogue.num_classes, image_size=config.image_size, dropout=config.dropout)
