@@ -31,6 +31,7 @@ from edge.export.onnx_graph import (
     torch_logits,
 )
 from edge.export.signing import BundleSigner
+from edge.export.vision_bundle import VisionExport, VisionPart, write_vision
 from edge.runtime.inference import IntentRunner
 from edge.runtime.manifest import (
     LABELS_FILE,
@@ -86,6 +87,7 @@ class BundleInfo:
     model_size_bytes: int  # int8 (or fp32 when quantize=False) model.onnx
     fp32_size_bytes: int
     probe_max_abs_diff: float  # fp32 ONNX vs torch logits on the probe texts
+    vision: VisionPart | None = None  # the photo model, when the bundle carries one
 
 
 def bundle_tokenizer(model: IntentModel) -> Tokenizer:
@@ -196,6 +198,7 @@ def export_intent(
     probe_texts: Sequence[str] = DEFAULT_PROBE_TEXTS,
     atol: float = DEFAULT_ATOL,
     overwrite: bool = False,
+    vision: VisionExport | None = None,
 ) -> BundleInfo:
     """Export ``model`` to a signed bundle folder at ``out_dir``.
 
@@ -210,6 +213,8 @@ def export_intent(
     The manifest's escalation threshold is fitted on ``calibration`` (validation texts and the cluster's intents
     for them, :mod:`edge.export.cascade`) with the exported int8 graph, or is ``confidence_threshold``, or,
     with neither, the fixed 0.7 of bundles made before fitting.
+    With ``vision``, the vision member joins the bundle as a second, statically quantized int8 graph with its
+    catalogue, validated against torch on test photos (:mod:`edge.export.vision_bundle`).
     """
     out = Path(out_dir)
     if not version_id:
@@ -246,6 +251,10 @@ def export_intent(
         bundle_tokenizer(model).save(str(staging / TOKENIZER_FILE))
         _write_json(staging / LABELS_FILE, model.labels)
         fit = _fit_threshold(staging, model, calibration) if calibration is not None else None
+        vision_part = write_vision(staging, vision) if vision is not None else None
+        pinned = [MODEL_FILE, TOKENIZER_FILE, LABELS_FILE]
+        if vision_part is not None:
+            pinned += [vision_part.spec.model_file, vision_part.spec.catalogue_file]
         if fit is not None:
             threshold = fit.threshold
         else:
@@ -264,8 +273,9 @@ def export_intent(
             sequence=seq,
             rollback=rollback,
             probes=_int8_probes(staging, model, probe_texts),
-            files={name: file_digest(staging / name) for name in (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE)},
+            files={name: file_digest(staging / name) for name in pinned},
             threshold_fit=fit,
+            vision=vision_part.spec if vision_part is not None else None,
         )
         raw = manifest.to_bytes()
         (staging / MANIFEST_FILE).write_bytes(raw)
@@ -284,4 +294,5 @@ def export_intent(
         model_size_bytes=manifest.files[MODEL_FILE].size,
         fp32_size_bytes=fp32.size_bytes,
         probe_max_abs_diff=probe_diff,
+        vision=vision_part,
     )

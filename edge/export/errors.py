@@ -5,7 +5,14 @@ Every message names what was wrong, the value seen and what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["BundleExistsError", "ExportError", "ParityError", "SigningKeyError", "TokenizerMismatchError"]
+__all__ = [
+    "BundleExistsError",
+    "ExportError",
+    "ParityError",
+    "QuantizationLossError",
+    "SigningKeyError",
+    "TokenizerMismatchError",
+]
 
 
 class ExportError(Exception):
@@ -26,3 +33,7 @@ class BundleExistsError(ExportError):
 
 class SigningKeyError(ExportError):
     """The platform's signing key file cannot be read, is not Ed25519, or is readable by others."""
+
+
+class QuantizationLossError(ExportError):
+    """The int8 graph loses more task accuracy against the torch model than the stated tolerance."""

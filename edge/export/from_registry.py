@@ -1,4 +1,5 @@
-"""Export a published intent version from the model registry, so one version id names it on the device too."""
+"""Export published versions from the model registry (the intent member and, optionally, the vision member), so
+one version id names each on the device too."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ from typing import Any
 
 from edge.export.bundle_writer import BundleInfo, export_intent
 from edge.export.cascade import DEFAULT_MAX_LOSS, Calibration
+from edge.export.errors import ExportError
 from edge.export.signing import BundleSigner
+from edge.export.vision_bundle import VisionExport
+from ensemble.errors import DataError
 from ensemble.intent_ensemble.artifact import ENSEMBLE_MEMBER, load_intent_ensemble
 from ensemble.members.intent import predict_proba
 from ensemble.members.intent_artifact import load_intent
 from ensemble.registry import Registry
+from ensemble.vision.artifact import MEMBER as VISION_MEMBER
+from ensemble.vision.artifact import vision_from_artifact
+from ensemble.vision.data import decode_photos, load_grocery
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["cluster_calibration", "export_registry_version"]
+__all__ = ["cluster_calibration", "export_registry_version", "vision_export_from_registry"]
 
 
 def cluster_calibration(
@@ -60,3 +67,52 @@ def export_registry_version(
         options["calibration"] = cluster_calibration(registry, version_id, calibration_texts, max_loss=max_loss)
     logger.info("exporting registry version %s to %s", version_id, out_dir)
     return export_intent(model, out_dir, version_id=version_id, signer=signer, **options)
+
+
+def vision_export_from_registry(
+    registry: Registry,
+    version: str | None = None,
+    *,
+    images_dir: Path | None = None,
+    labels: Path | None = None,
+    **options: Any,
+) -> VisionExport:
+    """A verified vision version (the newest when ``version`` is None) with its photo splits, ready to join a
+    bundle: int8 calibration on ``train``, the escalation threshold on ``val``, validation on ``test``.
+
+    The photos are those the version was trained on (its lineage names the photo table and folder) unless
+    ``labels`` (a table with the data set's ``images.csv`` columns) and ``images_dir`` are given. ``options``
+    are the optional fields of :class:`VisionExport`.
+    """
+    artifact = registry.load(VISION_MEMBER, version)
+    predictor = vision_from_artifact(artifact)
+    details = artifact.lineage.details
+    table = labels if labels is not None else _lineage_path(details, "labels", artifact.version.id)
+    folder = images_dir if images_dir is not None else _lineage_path(details, "images", artifact.version.id)
+    try:
+        data = load_grocery(folder, table, catalogue=predictor.catalogue)
+        size = predictor.config.cache_size
+        splits = {name: decode_photos(data, name, size) for name in ("train", "val", "test")}
+    except DataError as err:
+        raise ExportError(
+            f"cannot read the photos of {artifact.version.id} ({err}); pass the photo table and folder it was "
+            "trained on (--vision-labels FILE.csv --vision-images DIR)"
+        ) from err
+    logger.info("exporting vision version %s with photos from %s", artifact.version.id, table)
+    return VisionExport.from_predictor(
+        predictor,
+        artifact.version.id,
+        calibration=splits["train"],
+        threshold_photos=splits["val"],
+        test=splits["test"],
+        **options,
+    )
+
+
+def _lineage_path(details: dict[str, Any], key: str, version_id: str) -> Path:
+    value = details.get(key)
+    if not isinstance(value, str) or not value:
+        raise ExportError(
+            f"the lineage of {version_id} names no photo {key!r}; pass --vision-labels FILE.csv --vision-images DIR"
+        )
+    return Path(value)

@@ -29,6 +29,7 @@ __all__ = [
     "OnnxGraph",
     "export_fp32",
     "hf_batches",
+    "opset_of",
     "ort_logits",
     "quantize_int8",
     "torch_logits",
@@ -56,7 +57,7 @@ class OnnxGraph:
     size_bytes: int
 
 
-def _opset_of(path: Path) -> int:
+def opset_of(path: Path) -> int:
     proto = onnx.load(str(path), load_external_data=False)
     return next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), OPSET)
 
@@ -95,7 +96,7 @@ def export_fp32(model: IntentModel, path: Path) -> OnnxGraph:
         raise ExportError(f"torch.onnx.export of the intent model to {path} failed: {err}") from err
     finally:
         model.train(was_training)
-    graph = OnnxGraph(path=path, opset=_opset_of(path), size_bytes=path.stat().st_size)
+    graph = OnnxGraph(path=path, opset=opset_of(path), size_bytes=path.stat().st_size)
     logger.info("exported fp32 ONNX %s (%.1f MB, opset %s)", path, graph.size_bytes / 1e6, graph.opset)
     return graph
 
@@ -106,7 +107,7 @@ def quantize_int8(fp32: OnnxGraph, path: Path) -> OnnxGraph:
         quantize_dynamic(str(fp32.path), str(path), per_channel=True, weight_type=QuantType.QInt8)
     except Exception as err:  # onnxruntime.quantization raises plain Exceptions and onnx errors
         raise ExportError(f"int8 quantization of {fp32.path} failed: {err}") from err
-    graph = OnnxGraph(path=path, opset=_opset_of(path), size_bytes=path.stat().st_size)
+    graph = OnnxGraph(path=path, opset=opset_of(path), size_bytes=path.stat().st_size)
     logger.info("quantized %s -> %s (%.1f MB)", fp32.path, path, graph.size_bytes / 1e6)
     return graph
 

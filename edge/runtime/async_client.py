@@ -37,6 +37,7 @@ from edge.runtime.resilience import Attempts, CircuitBreaker
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey
+from edge.runtime.vision_protocol import replay_request
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class AsyncEdgeClient:
         key = uuid.uuid4().hex
         url = self.config.cluster_url + CHAT_PATH
         try:
-            reply = parse_answer(url, await self._call(text, key, replay=False))
+            reply = parse_answer(url, await self._call(CHAT_PATH, {"text": text}, key, replay=False))
         except ClusterError as err:
             logger.warning("cluster unavailable, answering on the device and queueing the message: %s", err)
             record = OutboxRecord.new(text, guess.intent, guess.confidence, version, key=key)
@@ -188,8 +189,9 @@ class AsyncEdgeClient:
         await self.aclose()
 
     async def _deliver(self, record: OutboxRecord) -> Delivery:
+        path, body = replay_request(record)  # photos queued by EdgeClient.classify_image go to /v1/vision
         try:
-            await self._call(record.text, record.id, replay=True)
+            await self._call(path, body, record.id, replay=True)
         except ClusterError as err:
             if is_permanent_rejection(err):
                 logger.warning("cluster rejected queued message %s for good: %s", record.id, err)
@@ -198,23 +200,23 @@ class AsyncEdgeClient:
             return Delivery.FAILED
         return Delivery.DELIVERED
 
-    async def _call(self, text: str, key: str, *, replay: bool) -> httpx.Response:
+    async def _call(self, path: str, body: dict[str, object], key: str, *, replay: bool) -> httpx.Response:
         """POST through the breaker, retrying quick failures with backoff and jitter (as EdgeClient does)."""
-        url = self.config.cluster_url + CHAT_PATH
+        url = self.config.cluster_url + path
         attempts = Attempts(self.config.cluster_url, self.config.retry, self.breaker, self._rng)
         while True:
             try:
-                response = await self._post(url, text, key, replay)
+                response = await self._post(url, body, key, replay)
             except ClusterError as err:
                 await asyncio.sleep(attempts.failed(err))
             else:
                 attempts.succeeded()
                 return response
 
-    async def _post(self, url: str, text: str, key: str, replay: bool) -> httpx.Response:
+    async def _post(self, url: str, body: dict[str, object], key: str, replay: bool) -> httpx.Response:
         headers = chat_headers(self.config.device_id, key, replay=replay)
         try:
-            response = await self._http.post(url, json={"text": text}, headers=headers, timeout=self.config.timeout_s)
+            response = await self._http.post(url, json=body, headers=headers, timeout=self.config.timeout_s)
         except httpx.HTTPError as err:
             raise error_for_transport(url, err) from err
         error = error_for_response(url, response)

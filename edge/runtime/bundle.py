@@ -20,6 +20,7 @@ from edge.runtime.manifest import (
     verify_signature,
 )
 from edge.runtime.trust import TrustedKey, TrustStore
+from edge.runtime.vision import VisionRunner
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +38,13 @@ class DevicePrediction:
 class EdgeBundle:
     """An intent bundle that passed verification; build it with :meth:`load`."""
 
-    def __init__(self, path: Path, manifest: Manifest, runner: IntentRunner) -> None:
+    def __init__(
+        self, path: Path, manifest: Manifest, runner: IntentRunner, vision: VisionRunner | None = None
+    ) -> None:
         self.path = path
         self.manifest = manifest
         self.runner = runner
+        self.vision = vision  # the photo model, when the bundle carries one
 
     @property
     def version_id(self) -> str:
@@ -85,8 +89,24 @@ class EdgeBundle:
             output_name=manifest.output_names[0],
             source=str(path),
         )
-        logger.info("loaded edge bundle %s (%s) from %s", manifest.version_id, manifest.quantization, path)
-        return cls(path, manifest, runner)
+        vision = None
+        if manifest.vision is not None:
+            spec = manifest.vision
+            try:
+                catalogue = json.loads(files[spec.catalogue_file].decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise BundleError(f"{path} holds an unreadable {spec.catalogue_file}: {err}") from err
+            vision = VisionRunner(
+                files[spec.model_file], catalogue, spec, intra_op_threads=intra_op_threads, source=str(path)
+            )
+        logger.info(
+            "loaded edge bundle %s (%s%s) from %s",
+            manifest.version_id,
+            manifest.quantization,
+            f", photos: {manifest.vision.version_id}" if manifest.vision is not None else "",
+            path,
+        )
+        return cls(path, manifest, runner, vision)
 
     def predict(self, texts: Sequence[str]) -> list[DevicePrediction]:
         """Best intent and its probability for each text."""

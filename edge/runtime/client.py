@@ -15,7 +15,7 @@ import httpx
 
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
 from edge.runtime.config import ClientOptions, EdgeClientConfig, config_from_arguments
-from edge.runtime.errors import ClusterError, InvalidTextError
+from edge.runtime.errors import BundleError, ClusterError, EdgeError, InvalidTextError
 from edge.runtime.fetch import BundleSource, offered_bundle_url, open_source
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
 from edge.runtime.protocol import (
@@ -32,10 +32,30 @@ from edge.runtime.resilience import Attempts, CircuitBreaker
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey, TrustStore
+from edge.runtime.vision import VisionRunner, read_photo
+from edge.runtime.vision_protocol import (
+    MAX_TOP_K,
+    VISION_PATH,
+    VisionAnswer,
+    device_answer,
+    parse_vision_answer,
+    replay_request,
+    vision_body,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHAT_PATH", "EdgeAnswer", "EdgeClient", "Source", "check_text", "open_device", "update_source"]
+__all__ = [
+    "CHAT_PATH",
+    "EdgeAnswer",
+    "EdgeClient",
+    "Source",
+    "check_text",
+    "check_top_k",
+    "open_device",
+    "update_source",
+    "vision_runner",
+]
 
 
 def check_text(text: object) -> str:
@@ -44,6 +64,21 @@ def check_text(text: object) -> str:
     if not text.strip():
         raise InvalidTextError(f"text is empty or blank ({text!r}); pass the customer's message")
     return text
+
+
+def check_top_k(top_k: object) -> int:
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+        raise EdgeError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {top_k!r}")
+    return top_k
+
+
+def vision_runner(bundle: EdgeBundle) -> VisionRunner:
+    if bundle.vision is None:
+        raise BundleError(
+            f"bundle {bundle.version_id} at {bundle.path} carries no vision model; export one with "
+            "`shopmesh edge export` from a registry that holds a vision version (`shopmesh train vision`)"
+        )
+    return bundle.vision
 
 
 def open_device(config: EdgeClientConfig) -> tuple[ServingBundle, Outbox]:
@@ -153,7 +188,8 @@ class EdgeClient:
         started = time.perf_counter()
         key = uuid.uuid4().hex
         try:
-            answer = parse_answer(self.config.cluster_url + CHAT_PATH, self._call(text, key, replay=False))
+            response = self._call(CHAT_PATH, {"text": text}, key, replay=False)
+            answer = parse_answer(self.config.cluster_url + CHAT_PATH, response)
         except ClusterError as err:
             logger.warning("cluster unavailable, answering on the device and queueing the message: %s", err)
             self.outbox.append(OutboxRecord.new(text, guess.intent, guess.confidence, version, key=key))
@@ -161,6 +197,37 @@ class EdgeClient:
             return EdgeAnswer(text, guess.intent, guess.confidence, "device-offline", latency, version)
         latency = device_ms + _ms_since(started)
         return EdgeAnswer(text, answer.intent, answer.confidence, "cluster", latency, answer.version)
+
+    def classify_image(self, image: bytes | str | Path, *, top_k: int = 5) -> VisionAnswer:
+        """Classify one photo (its bytes or a file path) with the bundle's vision model.
+
+        A photo whose calibrated confidence reaches the vision threshold, and that is not out of catalogue, is
+        answered on the device; the others go to ``{cluster_url}/v1/vision`` (base64 JSON, ``Idempotency-Key``)
+        and, when the cluster is unreachable, are answered on the device as ``"device-offline"`` and queued in
+        the outbox with their bytes. Raises :class:`InvalidImageError` for a bad photo (empty, not an image,
+        truncated, too many pixels) and :class:`BundleError` when the bundle has no vision model.
+        """
+        top_k = check_top_k(top_k)
+        start = time.perf_counter()
+        runner = vision_runner(self._serving.bundle)
+        photo = read_photo(image, runner.spec.preprocessing)
+        guess = runner.predict(photo, top_k=top_k)
+        device_ms = _ms_since(start)
+        version = runner.spec.version_id
+        if guess.confidence >= self.config.vision_threshold(runner.spec.confidence_threshold) and not (
+            guess.out_of_catalogue
+        ):
+            return device_answer(guess, "device", device_ms, version)
+        started = time.perf_counter()
+        key = uuid.uuid4().hex
+        url = self.config.cluster_url + VISION_PATH
+        try:
+            response = self._call(VISION_PATH, vision_body(photo, top_k), key, replay=False)
+            return parse_vision_answer(url, response, device_ms + _ms_since(started))
+        except ClusterError as err:
+            logger.warning("cluster unavailable, answering the photo on the device and queueing it: %s", err)
+            self.outbox.append(OutboxRecord.new_photo(photo, guess.product.class_name, guess.confidence, version, key))
+            return device_answer(guess, "device-offline", device_ms + _ms_since(started), version)
 
     def flush(self) -> FlushResult:
         """Replay queued messages to the cluster, oldest first; only acknowledged ones leave the outbox."""
@@ -207,8 +274,9 @@ class EdgeClient:
         self.close()
 
     def _deliver(self, record: OutboxRecord) -> Delivery:
+        path, body = replay_request(record)
         try:
-            self._call(record.text, record.id, replay=True)
+            self._call(path, body, record.id, replay=True)
         except ClusterError as err:
             if is_permanent_rejection(err):
                 logger.warning("cluster rejected queued message %s for good: %s", record.id, err)
@@ -217,26 +285,26 @@ class EdgeClient:
             return Delivery.FAILED
         return Delivery.DELIVERED
 
-    def _call(self, text: str, key: str, *, replay: bool) -> httpx.Response:
-        """POST one message through the breaker, retrying quick failures with backoff and jitter.
+    def _call(self, path: str, body: dict[str, object], key: str, *, replay: bool) -> httpx.Response:
+        """POST one message or photo through the breaker, retrying quick failures with backoff and jitter.
 
-        Any 2xx acknowledges the message (a replay needs no answer body).
+        Any 2xx acknowledges it (a replay needs no answer body).
         """
-        url = self.config.cluster_url + CHAT_PATH
+        url = self.config.cluster_url + path
         attempts = Attempts(self.config.cluster_url, self.config.retry, self.breaker, self._rng)
         while True:
             try:
-                response = self._post(url, text, key, replay)
+                response = self._post(url, body, key, replay)
             except ClusterError as err:
                 time.sleep(attempts.failed(err))
             else:
                 attempts.succeeded()
                 return response
 
-    def _post(self, url: str, text: str, key: str, replay: bool) -> httpx.Response:
+    def _post(self, url: str, body: dict[str, object], key: str, replay: bool) -> httpx.Response:
         headers = chat_headers(self.config.device_id, key, replay=replay)
         try:
-            response = self._http.post(url, json={"text": text}, headers=headers, timeout=self.config.timeout_s)
+            response = self._http.post(url, json=body, headers=headers, timeout=self.config.timeout_s)
         except httpx.HTTPError as err:
             raise error_for_transport(url, err) from err
         error = error_for_response(url, response)

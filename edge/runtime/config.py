@@ -42,6 +42,7 @@ class EdgeClientConfig:
     trusted_keys: tuple[TrustedKey, ...]
     outbox_dir: Path
     confidence_threshold: float | None = None
+    vision_confidence_threshold: float | None = None  # photos; None takes the bundle's fitted one
     timeout_s: float = 2.0
     device_id: str = field(default_factory=default_device_id)
     intra_op_threads: int = 1
@@ -54,8 +55,12 @@ class EdgeClientConfig:
         if not self.cluster_url.startswith(("http://", "https://")):
             raise EdgeError(f"cluster_url must start with http:// or https://, got {self.cluster_url!r}")
         TrustStore(self.trusted_keys)  # raises TrustError for an empty list or anything but public keys
-        if self.confidence_threshold is not None and not 0.0 <= self.confidence_threshold <= 1.0:
-            raise EdgeError(f"confidence_threshold must lie in [0, 1], got {self.confidence_threshold}")
+        for name, value in (
+            ("confidence_threshold", self.confidence_threshold),
+            ("vision_confidence_threshold", self.vision_confidence_threshold),
+        ):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise EdgeError(f"{name} must lie in [0, 1], got {value}")
         if self.timeout_s <= 0:
             raise EdgeError(f"timeout_s must be positive, got {self.timeout_s}")
         if not _DEVICE_ID.match(self.device_id):
@@ -75,6 +80,11 @@ class EdgeClientConfig:
         """The confidence at or above which the device answers: the configured one, else the bundle's."""
         return self.confidence_threshold if self.confidence_threshold is not None else bundle_threshold
 
+    def vision_threshold(self, bundle_threshold: float) -> float:
+        """The calibrated confidence at or above which a photo is answered on the device."""
+        configured = self.vision_confidence_threshold
+        return configured if configured is not None else bundle_threshold
+
 
 class ClientOptions(TypedDict, total=False):
     """The optional keyword settings of :class:`EdgeClient` and :meth:`AsyncEdgeClient.open`.
@@ -84,6 +94,7 @@ class ClientOptions(TypedDict, total=False):
     """
 
     confidence_threshold: float | None
+    vision_confidence_threshold: float | None
     timeout_s: float
     device_id: str | None
     intra_op_threads: int

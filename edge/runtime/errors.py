@@ -14,7 +14,9 @@ __all__ = [
     "ClusterUnavailableError",
     "EdgeError",
     "HealthCheckError",
+    "InvalidImageError",
     "InvalidTextError",
+    "MissingExtraError",
     "OutboxError",
     "TrustError",
     "UpdateError",
@@ -27,6 +29,14 @@ class EdgeError(Exception):
 
 class InvalidTextError(EdgeError, ValueError):
     """A message to classify is empty, blank or not a string."""
+
+
+class InvalidImageError(EdgeError, ValueError):
+    """A photo to classify is empty, too large, not an image, truncated, or declares too many pixels."""
+
+
+class MissingExtraError(EdgeError):
+    """A feature needs an optional dependency of the SDK that is not installed (e.g. Pillow for photos)."""
 
 
 class BundleError(EdgeError):

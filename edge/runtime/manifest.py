@@ -9,6 +9,9 @@ A bundle is a folder::
                      key's id, probe texts with their expected intents, and every file's sha256 and size
     manifest.sig     hex Ed25519 signature of the exact bytes of manifest.json by the platform's private key
 
+and, optionally, a photo model beside the intent model (``vision.onnx`` and ``vision_catalogue.json``, described
+by the manifest's ``vision`` entry: :mod:`edge.runtime.vision_spec`).
+
 The signature authenticates bundles from the platform: a device holding the platform's public keys accepts only
 a manifest one of them signed, and the manifest's hashes pin every other file. ``sequence`` orders versions: a
 device refuses a bundle older than the one it runs unless the platform signed it as a ``rollback``.
@@ -24,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from edge.runtime.errors import BundleDowngradeError, BundleError, BundleIntegrityError, BundleSignatureError
+from edge.runtime.threshold import ThresholdFit, threshold_fit_from
 from edge.runtime.trust import TrustStore
+from edge.runtime.vision_spec import VisionSpec, vision_spec_from
 
 __all__ = [
     "FORMAT_VERSION",
@@ -37,6 +42,7 @@ __all__ = [
     "Manifest",
     "Probe",
     "ThresholdFit",
+    "VisionSpec",
     "check_not_downgrade",
     "file_digest",
     "verify_files",
@@ -72,18 +78,6 @@ class Probe:
 
 
 @dataclass(frozen=True)
-class ThresholdFit:
-    """How the bundle's escalation threshold was fitted (``edge.export.cascade``) and what it gave there."""
-
-    threshold: float
-    max_loss: float  # the target: at most this share of messages answered otherwise than the teacher
-    n_texts: int  # validation texts it was fitted on
-    device_share: float  # share of them answered on the device
-    disagreement: float  # share of them the device answered otherwise than the teacher (<= max_loss)
-    teacher: str  # what gave the reference answers, e.g. "intent-ensemble:v0003 (fusion)"
-
-
-@dataclass(frozen=True)
 class Manifest:
     """What a bundle holds; serialised as manifest.json and signed."""
 
@@ -103,6 +97,7 @@ class Manifest:
     files: Mapping[str, FileEntry] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     threshold_fit: ThresholdFit | None = None  # None: confidence_threshold was set by hand
+    vision: VisionSpec | None = None  # the optional photo model (edge.runtime.vision_spec); None: text only
 
     def to_bytes(self) -> bytes:
         """Canonical JSON bytes (sorted keys), the exact bytes that are signed."""
@@ -111,6 +106,10 @@ class Manifest:
         data["output_names"] = list(self.output_names)
         data["probes"] = [asdict(p) for p in self.probes]
         data["files"] = {name: asdict(entry) for name, entry in sorted(self.files.items())}
+        if self.vision is None:
+            del data["vision"]  # text-only manifests keep the exact form of bundles made before photos
+        else:
+            data["vision"] = self.vision.to_dict()
         return (json.dumps(data, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
     @classmethod
@@ -143,7 +142,8 @@ class Manifest:
                 probes=tuple(Probe(text=str(p["text"]), intent=str(p["intent"])) for p in data["probes"]),
                 files=files,
                 format_version=version,
-                threshold_fit=_threshold_fit(data.get("threshold_fit")),
+                threshold_fit=threshold_fit_from(data.get("threshold_fit")),
+                vision=vision_spec_from(data.get("vision")),
             )
         except (
             UnicodeDecodeError,
@@ -165,21 +165,6 @@ def file_digest(path: Path) -> FileEntry:
             digest.update(chunk)
             size += len(chunk)
     return FileEntry(sha256=digest.hexdigest(), size=size)
-
-
-def _threshold_fit(value: object) -> ThresholdFit | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise TypeError(f"threshold_fit must be an object or null, got {value!r:.80}")
-    return ThresholdFit(
-        threshold=float(value["threshold"]),
-        max_loss=float(value["max_loss"]),
-        n_texts=int(value["n_texts"]),
-        device_share=float(value["device_share"]),
-        disagreement=float(value["disagreement"]),
-        teacher=str(value["teacher"]),
-    )
 
 
 def _strict_bool(value: object) -> bool:
@@ -242,7 +227,10 @@ def verify_files(bundle_dir: Path, manifest: Manifest) -> dict[str, bytes]:
 
     Callers load from the returned bytes, so what runs is exactly what was checked.
     """
-    unlisted = [name for name in REQUIRED_FILES if name not in manifest.files]
+    required = list(REQUIRED_FILES)
+    if manifest.vision is not None:
+        required += [manifest.vision.model_file, manifest.vision.catalogue_file]
+    unlisted = [name for name in required if name not in manifest.files]
     if unlisted:
         raise BundleIntegrityError(
             f"manifest of {bundle_dir} does not list {unlisted}; re-export it with the current exporter"

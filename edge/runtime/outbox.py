@@ -29,7 +29,7 @@ from edge.runtime.errors import OutboxError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Delivery", "FlushResult", "Outbox", "OutboxRecord"]
+__all__ = ["Delivery", "FlushResult", "Outbox", "OutboxRecord", "Route"]
 
 _BUSY_TIMEOUT_MS = 30_000
 _BATCH = 200
@@ -42,10 +42,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     device_confidence REAL NOT NULL,
     version TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected'))
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
+    route TEXT NOT NULL DEFAULT 'chat',
+    photo BLOB
 )
 """
-_COLUMNS = "id, text, device_intent, device_confidence, version, created_at"
+# Columns added after the first schema, with their definitions: an older database gains them when opened.
+_ADDED_COLUMNS = {"route": "TEXT NOT NULL DEFAULT 'chat'", "photo": "BLOB"}
+_COLUMNS = "id, text, device_intent, device_confidence, version, created_at, route, photo"
+
+
+class Route(StrEnum):
+    """Which cluster route a queued record is delivered to."""
+
+    CHAT = "chat"  # a text message: POST /v1/chat
+    VISION = "vision"  # a photo: POST /v1/vision
 
 
 class Delivery(StrEnum):
@@ -58,7 +69,11 @@ class Delivery(StrEnum):
 
 @dataclass(frozen=True)
 class OutboxRecord:
-    """One message the device answered offline; ``id`` is its idempotency key."""
+    """One message or photo the device answered offline; ``id`` is its idempotency key.
+
+    A photo record (``route`` vision) holds the photo's bytes in ``photo``, ``text`` empty and the device's
+    class name in ``device_intent``.
+    """
 
     id: str
     text: str
@@ -66,6 +81,8 @@ class OutboxRecord:
     device_confidence: float
     version: str
     created_at: str
+    route: Route = Route.CHAT
+    photo: bytes | None = None
 
     @classmethod
     def new(
@@ -78,6 +95,21 @@ class OutboxRecord:
             device_confidence=device_confidence,
             version=version,
             created_at=datetime.now(UTC).isoformat(),
+        )
+
+    @classmethod
+    def new_photo(
+        cls, photo: bytes, device_class: str, device_confidence: float, version: str, key: str
+    ) -> OutboxRecord:
+        return cls(
+            id=key,
+            text="",
+            device_intent=device_class,
+            device_confidence=device_confidence,
+            version=version,
+            created_at=datetime.now(UTC).isoformat(),
+            route=Route.VISION,
+            photo=photo,
         )
 
 
@@ -105,6 +137,10 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             with self._db:
                 self._db.execute(_SCHEMA)
+                present = {str(row[1]) for row in self._db.execute("PRAGMA table_info(outbox)")}
+                for name, definition in _ADDED_COLUMNS.items():
+                    if name not in present:
+                        self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {definition}")
         except (OSError, sqlite3.Error) as err:
             raise OutboxError(f"cannot open outbox {self.path}: {err}; pass a writable outbox_dir") from err
         if str(mode).lower() != "wal":
@@ -126,7 +162,7 @@ class Outbox:
         """Store one record durably; False if a record with its id was already stored (nothing changes)."""
         with self._transaction("append to") as db:
             cursor = db.execute(
-                f"INSERT OR IGNORE INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.text,
@@ -134,6 +170,8 @@ class Outbox:
                     record.device_confidence,
                     record.version,
                     record.created_at,
+                    str(record.route),
+                    record.photo,
                 ),
             )
             return cursor.rowcount == 1
@@ -157,7 +195,19 @@ class Outbox:
                 f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY seq LIMIT ?",
                 (state, -1 if limit is None else limit),
             ).fetchall()
-        return [OutboxRecord(str(r[0]), str(r[1]), str(r[2]), float(r[3]), str(r[4]), str(r[5])) for r in rows]
+        return [
+            OutboxRecord(
+                str(r[0]),
+                str(r[1]),
+                str(r[2]),
+                float(r[3]),
+                str(r[4]),
+                str(r[5]),
+                Route(str(r[6])),
+                bytes(r[7]) if r[7] is not None else None,
+            )
+            for r in rows
+        ]
 
     def flush(self, deliver: Callable[[OutboxRecord], Delivery]) -> FlushResult:
         """Offer records oldest first; stop at the first failure and keep it and everything after it.

@@ -11,14 +11,17 @@ import math
 import torch
 from torch.nn import functional
 
-__all__ = ["augment_batch", "normalise", "resize_batch"]
+__all__ = ["INPUT_MEAN", "INPUT_STD", "augment_batch", "normalise", "resize_batch"]
+
+INPUT_MEAN = 127.0  # the network sees (x - INPUT_MEAN) / INPUT_STD of 0..255 pixels, every channel alike
+INPUT_STD = 128.0
 
 _GREY = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
     """[B, 3, H, W] in 0..255 -> the network's input range."""
-    return (pixels - 127.0) / 128.0
+    return (pixels - INPUT_MEAN) / INPUT_STD
 
 
 def resize_batch(pixels: torch.Tensor, size: int) -> torch.Tensor:

@@ -13,9 +13,12 @@ from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
 from cluster.edge_rollout import BundleCatalog
 from edge.export import export_registry_version
 from edge.export.cascade import DEFAULT_MAX_LOSS
+from edge.export.from_registry import vision_export_from_registry
+from edge.export.vision_bundle import VisionExport
 from edge.runtime import EdgeClient, TrustStore
 from ensemble.datasets.seeds import bundled_intent_splits
 from ensemble.registry import Registry
+from ensemble.vision.artifact import MEMBER as VISION_MEMBER
 from shopmesh.errors import CommandError
 from shopmesh.progress import ticking
 from shopmesh.signing import bundle_signer, trusted_keys
@@ -25,7 +28,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("edge", help="edge bundles and the device SDK")
     group = parser.add_subparsers(dest="edge_command", required=True, metavar="EDGE_COMMAND")
 
-    export = group.add_parser("export", help="export an intent version to a signed int8 ONNX bundle")
+    export = group.add_parser(
+        "export", help="export an intent version (and the latest vision version) to a signed int8 ONNX bundle"
+    )
     export.add_argument("--version", default=None, help="intent version (default: latest)")
     export.add_argument("--out", type=Path, default=None, help="bundle directory (default: in the workspace)")
     export.add_argument(
@@ -37,6 +42,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     export.add_argument(
         "--threshold", type=float, default=None, help="a fixed escalation threshold instead of fitting one"
+    )
+    export.add_argument(
+        "--vision-version",
+        default=None,
+        help="vision version to add as the bundle's photo model (default: the latest, when the registry holds one)",
+    )
+    export.add_argument(
+        "--no-vision", action="store_true", help="leave the photo model out even when the registry holds one"
+    )
+    export.add_argument(
+        "--vision-labels",
+        type=Path,
+        default=None,
+        help="photo table (images.csv columns) whose train/val/test photos calibrate, fit and validate the int8 "
+        "photo model (default: the one the vision version was trained on, from its lineage)",
+    )
+    export.add_argument(
+        "--vision-images", type=Path, default=None, help="folder the photo table's paths are relative to"
     )
     export.set_defaults(handler=run_export)
 
@@ -71,6 +94,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     classify.add_argument("--cluster", default="http://127.0.0.1:8000", help="cluster URL for escalations")
     classify.set_defaults(handler=run_classify)
 
+    photo = group.add_parser("classify-image", help="classify photos on the device, escalating unsure ones")
+    photo.add_argument("photos", nargs="+", type=Path, help="photo files (JPEG, PNG, WebP)")
+    photo.add_argument("--bundle", type=Path, required=True, help="bundle directory with a photo model")
+    photo.add_argument("--cluster", default="http://127.0.0.1:8000", help="cluster URL for escalations")
+    photo.add_argument("--top-k", type=int, default=5, help="similar products to list (1-20)")
+    photo.set_defaults(handler=run_classify_image)
+
 
 def run_export(args: argparse.Namespace) -> int:
     registry = Registry(args.workspace.registry)
@@ -81,7 +111,11 @@ def run_export(args: argparse.Namespace) -> int:
     else:
         texts = bundled_intent_splits().val["instruction"].tolist()
         calibration = {"calibration_texts": texts, "max_loss": args.max_loss}
-    with ticking(f"exporting {version.id} to int8 ONNX, validating it and fitting its escalation threshold"):
+    vision = _vision_export(registry, args)
+    if vision is not None:
+        calibration["vision"] = vision
+    what = f"{version.id}{f' and {vision.version_id}' if vision is not None else ''}"
+    with ticking(f"exporting {what} to int8 ONNX, validating and fitting escalation thresholds"):
         info = export_registry_version(
             registry, out, signer=bundle_signer(args.workspace), version=version.id, **calibration
         )
@@ -92,9 +126,34 @@ def run_export(args: argparse.Namespace) -> int:
         "model_bytes": info.model_size_bytes,
         "confidence_threshold": info.manifest.confidence_threshold,
         "threshold_fit": asdict(fit) if fit is not None else None,
+        "vision": None,
     }
+    if info.vision is not None:
+        summary["vision"] = {
+            **info.vision.spec.to_dict(),
+            "model_bytes": info.vision.model_size_bytes,
+            "fp32_bytes": info.vision.fp32_size_bytes,
+            "validation": info.vision.report.to_dict(),
+        }
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _vision_export(registry: Registry, args: argparse.Namespace) -> VisionExport | None:
+    """The vision version that joins the bundle: the one asked for, else the latest if any, unless --no-vision."""
+    if args.no_vision:
+        if args.vision_version is not None:
+            raise CommandError("--no-vision and --vision-version contradict each other; pass one of them")
+        return None
+    if args.vision_version is None and not registry.list(VISION_MEMBER):
+        return None
+    if (args.vision_labels is None) != (args.vision_images is None):
+        raise CommandError("pass --vision-labels FILE.csv and --vision-images DIR together, or neither")
+    version = registry.resolve(VISION_MEMBER, args.vision_version).id
+    with ticking(f"decoding the photos of {version}"):
+        return vision_export_from_registry(
+            registry, version, images_dir=args.vision_images, labels=args.vision_labels, max_loss=args.max_loss
+        )
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -128,4 +187,16 @@ def run_classify(args: argparse.Namespace) -> int:
     ) as client:
         for text in args.texts:
             print(json.dumps(asdict(client.classify(text))))
+    return 0
+
+
+def run_classify_image(args: argparse.Namespace) -> int:
+    with EdgeClient(
+        args.bundle,
+        cluster_url=args.cluster,
+        trusted_keys=trusted_keys(args.workspace),
+        outbox_dir=args.workspace.outbox,
+    ) as client:
+        for photo in args.photos:
+            print(json.dumps({"photo": str(photo), **asdict(client.classify_image(photo, top_k=args.top_k))}))
     return 0

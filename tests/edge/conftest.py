@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny intent model exported once per session, copied per test that alters it."""
+"""Shared fixtures: one tiny intent model (and one tiny vision member) exported once per session, copied per test
+that alters it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from edge.export import BundleInfo, BundleSigner, export_intent
+from edge.export.vision_bundle import VisionExport
 from edge.runtime import EdgeClient, TrustedKey
 from ensemble.members.intent import IntentModel
+from ensemble.vision import VisionConfig, bundled_grocery_dir, decode_photos, load_grocery
+from ensemble.vision.calibration import fit_ooc_threshold, fit_temperature
+from ensemble.vision.model import VisionModel
+from ensemble.vision.training import fine_tune, logits_and_embeddings
 
 LABELS = ("order_status", "returns", "greeting")
 TINY_VERSION = "intent:v0001"
@@ -111,3 +118,53 @@ def install_client(tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]) -> Call
         return EdgeClient(seed, **settings)
 
     return open_client
+
+
+VISION_VERSION = "vision:v0001"
+# The bundled subset has 18 test photos, so one photo is 5.6 accuracy points: the tiny model's tolerance is wide.
+TINY_VISION_MAX_LOSS = 0.2
+
+
+@pytest.fixture(scope="session")
+def tiny_vision() -> VisionExport:
+    """A tiny vision member really trained (one head epoch on the frozen backbone at 32 px) and calibrated on the
+    bundled subset, with the splits its export calibrates, fits and validates on."""
+    data = load_grocery(labels=bundled_grocery_dir() / "images.csv")
+    config = VisionConfig(image_size=32, epochs=0, warmup_epochs=1)
+    torch.manual_seed(config.seed)
+    splits = {name: decode_photos(data, name, config.cache_size) for name in ("train", "val", "test")}
+    model = VisionModel.pretrained(data.catalogue.num_classes, image_size=config.image_size, dropout=config.dropout)
+    fine_tune(model, splits["train"], splits["val"], config)
+    logits, _ = logits_and_embeddings(model, splits["val"], config)
+    model.temperature.fill_(fit_temperature(logits, splits["val"].fine))
+    probs = torch.softmax(logits / model.temperature, dim=1).numpy()
+    correct = probs.argmax(axis=1) == splits["val"].fine.numpy()
+    ooc = fit_ooc_threshold(probs.max(axis=1), correct, config.ooc_quantile)
+    model.eval()
+    return VisionExport(
+        model,
+        config,
+        data.catalogue,
+        ooc,
+        VISION_VERSION,
+        splits["train"],
+        splits["val"],
+        splits["test"],
+        max_accuracy_loss=TINY_VISION_MAX_LOSS,
+    )
+
+
+@pytest.fixture(scope="session")
+def vision_bundle(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: IntentModel, signer: BundleSigner, tiny_vision: VisionExport
+) -> BundleInfo:
+    """The tiny intent bundle with the tiny vision member beside it."""
+    out = tmp_path_factory.mktemp("bundles") / "with-vision"
+    return export_intent(tiny_model, out, version_id=TINY_VERSION, signer=signer, vision=tiny_vision)
+
+
+@pytest.fixture(scope="session")
+def test_photos() -> list[Path]:
+    """The bundled subset's test photos, as files a device would be handed."""
+    data = load_grocery(labels=bundled_grocery_dir() / "images.csv")
+    return [data.images_dir / str(p) for p in data.split("test")["path"]]

@@ -10,13 +10,25 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("torch", "ray", "flwr", "transformers", "fastapi", "ensemble", "knowledge_graph", "edge.export", "cluster")
+# Pillow is the optional "vision" extra: imported when a photo is classified, never by importing the SDK.
+FORBIDDEN = (
+    "torch",
+    "ray",
+    "flwr",
+    "transformers",
+    "fastapi",
+    "ensemble",
+    "knowledge_graph",
+    "edge.export",
+    "cluster",
+    "PIL",
+)
 RUNTIME_MODULES = sorted(f"edge.runtime.{m.name}" for m in pkgutil.iter_modules([str(REPO_ROOT / "edge" / "runtime")]))
 
 
 def test_every_runtime_module_is_listed() -> None:
     # Assert: the parametrisation below really covers the SDK's modules (a new module is picked up by itself)
-    for expected in ("client", "async_client", "trust", "store", "fetch", "outbox", "resilience", "serving"):
+    for expected in ("client", "async_client", "trust", "store", "fetch", "outbox", "resilience", "serving", "vision"):
         assert f"edge.runtime.{expected}" in RUNTIME_MODULES
 
 
