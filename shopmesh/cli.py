@@ -12,7 +12,20 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from shopmesh.commands import chat, demo, edge, evaluate, federate, federation, kg, predict, rollout, serve, train
+from shopmesh.commands import (
+    chat,
+    demo,
+    edge,
+    evaluate,
+    federate,
+    federation,
+    kg,
+    predict,
+    registry,
+    rollout,
+    serve,
+    train,
+)
 from shopmesh.config import workspace_from
 from shopmesh.errors import user_errors
 
@@ -29,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", default=None, help="workspace directory (default: $SHOPMESH_HOME or ./.shopmesh)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, train, federate, federation, edge, serve, rollout, chat, evaluate, predict, kg):
+    for module in (demo, train, federate, federation, edge, serve, rollout, chat, evaluate, predict, kg, registry):
         module.register(sub)
     return parser
 
