@@ -128,6 +128,7 @@ class PrivacyGuard:
         self.ledger = PrivacyLedger(config.dp_delta, config.dp_max_epsilon or None)
         self._eligible: dict[int, list[int]] = {}
         self._clipping_norm: dict[int, float] = {}
+        self._unreported: dict[int, str] = {}  # node -> why its budget query failed
 
     def _wait_for_nodes(self, grid: Grid) -> list[int]:
         # As Flower's sample_nodes does: a round waits until min-nodes are connected.
@@ -152,8 +153,13 @@ class PrivacyGuard:
         answered: set[int] = set()
         for reply in grid.send_and_receive(questions, timeout=_QUERY_TIMEOUT_S):
             node = reply.metadata.src_node_id
-            if reply.has_error() or _BUDGET_RECORD not in reply.content.config_records:
+            if reply.has_error():
+                self._unreported[node] = str(reply.error.reason)
                 logger.warning("node %s did not report its privacy budget: %s", node, reply.error.reason)
+                continue
+            if _BUDGET_RECORD not in reply.content.config_records:
+                self._unreported[node] = f"its reply had no {_BUDGET_RECORD!r} record"
+                logger.warning("node %s answered the budget query without a %r record", node, _BUDGET_RECORD)
                 continue
             budget = reply.content.config_records[_BUDGET_RECORD][BUDGET_KEY]
             self.ledger.set_budget(node, float(budget) if isinstance(budget, int | float) else None)
@@ -172,7 +178,7 @@ class PrivacyGuard:
         candidates = [node for node in nodes if self.ledger.knows(node)]
         for node in nodes:
             if node not in candidates:
-                excluded[node] = "did not report its privacy budget"
+                excluded[node] = "did not report its privacy budget: " + self._unreported.get(node, "no reply")
         sigma = self.config.dp_noise_multiplier
         # Leaving merchants out raises the sampling rate of the rest, so repeat until no one else would overspend.
         while len(candidates) >= self.config.min_nodes:

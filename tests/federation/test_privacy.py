@@ -253,3 +253,19 @@ def test_a_round_with_too_few_merchants_left_is_skipped_and_says_why() -> None:
     assert "fewer than min-nodes" in strategy.rounds[1].skipped
     assert set(strategy.rounds[1].excluded) == {1}
     assert strategy.rounds[1].to_dict()["excluded"]["1"].startswith("privacy budget")
+
+
+def test_a_node_whose_budget_is_not_a_number_is_left_out_with_the_reason() -> None:
+    # Prepare: node 2's operator wrote a word where the epsilon goes
+    strategy = build_strategy(FederationConfig(dp=DPMode.SERVER_FIXED, min_nodes=2))
+    grid = _Nodes({1: {}, 2: {"dp-max-epsilon": "plenty"}, 3: {}})  # type: ignore[dict-item]
+
+    # Execute
+    messages = list(strategy.configure_train(1, ArrayRecord(), ConfigRecord(), grid))
+
+    # Assert
+    assert sorted(m.metadata.dst_node_id for m in messages) == [1, 3]
+    reason = strategy.rounds[1].excluded[2]
+    assert set(strategy.rounds[1].excluded) == {2}
+    assert reason.startswith("did not report its privacy budget: node 2 could not report its privacy budget")
+    assert "dp-max-epsilon='plenty' is not a number" in reason
