@@ -56,6 +56,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--dp-clipping-norm", type=float, default=1.0, help="L2 bound of one merchant's update")
     parser.add_argument("--dp-delta", type=float, default=1e-5, help="delta of the epsilon reported per merchant")
     parser.add_argument(
+        "--dp-clipped-count-stddev",
+        type=float,
+        default=0.0,
+        help="adaptive modes: noise of the clipped-update count (0 = Flower's default, nodes / 20)",
+    )
+    parser.add_argument(
         "--dp-max-epsilon",
         type=float,
         default=0.0,
@@ -103,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         dp_noise_multiplier=args.dp_noise_multiplier,
         dp_clipping_norm=args.dp_clipping_norm,
         dp_delta=args.dp_delta,
+        dp_clipped_count_stddev=args.dp_clipped_count_stddev,
         dp_max_epsilon=args.dp_max_epsilon,
         tensorboard_dir=str(
             args.tensorboard or args.workspace.federation / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
