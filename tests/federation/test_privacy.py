@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from scipy.stats import norm
 
 from federation import FederationConfig, FederationConfigError
-from federation.client_app import query
+from federation.client_app import dp_clipping_mod, query
 from federation.config import DPMode, StrategyName
 from federation.privacy import PrivacyLedger, RoundRelease
 from federation.strategies import UNIT_WEIGHT, build_strategy
@@ -269,3 +269,29 @@ def test_a_node_whose_budget_is_not_a_number_is_left_out_with_the_reason() -> No
     assert set(strategy.rounds[1].excluded) == {2}
     assert reason.startswith("did not report its privacy budget: node 2 could not report its privacy budget")
     assert "dp-max-epsilon='plenty' is not a number" in reason
+
+
+@pytest.mark.parametrize("mode", [DPMode.CLIENT_FIXED, DPMode.CLIENT_ADAPTIVE, DPMode.SERVER_FIXED])
+def test_the_client_mod_clips_the_update_under_the_client_side_modes_only(mode: DPMode) -> None:
+    # Prepare: the message the client-side wrapper sends (the clipping norm in the config), and a ClientApp
+    # step that moves the weights by a vector of norm 5
+    strategy = build_strategy(FederationConfig(dp=mode, dp_clipping_norm=0.5, dp_clipped_count_stddev=1.0))
+    start = np.zeros(8, dtype=np.float32)
+    grid = _Nodes({1: {}, 2: {}})
+    message = list(
+        strategy.configure_train(1, ArrayRecord({"w": Array(start)}), ConfigRecord({"dp": mode.value}), grid)
+    )[0]
+    step = np.full(8, 5 / math.sqrt(8), dtype=np.float32)
+
+    def local_step(msg: Message, context: Context) -> Message:
+        return _train_reply(msg.metadata.dst_node_id, start + step)
+
+    context = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
+
+    # Execute
+    reply = dp_clipping_mod(message, context, local_step)
+
+    # Assert: clipped to 0.5 under client-side clipping, untouched otherwise (the server clips)
+    sent = reply.content.array_records["arrays"]["w"].numpy()
+    expected = 0.5 if mode in (DPMode.CLIENT_FIXED, DPMode.CLIENT_ADAPTIVE) else 5.0
+    assert float(np.linalg.norm(sent - start)) == pytest.approx(expected, rel=1e-5)
