@@ -278,9 +278,8 @@ def test_the_client_mod_clips_the_update_under_the_client_side_modes_only(mode: 
     strategy = build_strategy(FederationConfig(dp=mode, dp_clipping_norm=0.5, dp_clipped_count_stddev=1.0))
     start = np.zeros(8, dtype=np.float32)
     grid = _Nodes({1: {}, 2: {}})
-    message = list(
-        strategy.configure_train(1, ArrayRecord({"w": Array(start)}), ConfigRecord({"dp": mode.value}), grid)
-    )[0]
+    arrays, config = ArrayRecord({"w": Array(start)}), ConfigRecord({"dp": mode.value})
+    message = next(iter(strategy.configure_train(1, arrays, config, grid)))
     step = np.full(8, 5 / math.sqrt(8), dtype=np.float32)
 
     def local_step(msg: Message, context: Context) -> Message:
