@@ -13,10 +13,14 @@ from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
+from flwr.clientapp.typing import ClientAppCallable
 from flwr.common.constant import ErrorCode
 
-from federation.config import FederationConfig, parse_run_config
+from federation.config import DPMode, FederationConfig, parse_run_config
+from federation.dp import BUDGET_KEY
 from federation.errors import NodeTaskError
+from federation.strategies import UNIT_WEIGHT
 from federation.task import load_node_data, local_evaluate, local_train
 
 __all__ = ["NODE_OVERRIDABLE_KEYS", "OWN_FILE", "app"]
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 # Settings a SuperNode may set for itself with --node-config (where its registry copy and its data live).
 NODE_OVERRIDABLE_KEYS = ("registry-dir", "data-path")
 _ROUND_KEY = "server-round"
+# What Flower's client-side DP wrappers add to the config they send (flwr.supercore.differential_privacy).
+_CLIPPING_NORM_KEY = "clipping_norm"
 # The data source a node reports when it trained on its own file rather than a partition of the shared data.
 OWN_FILE = "own-file"
 
@@ -39,6 +45,7 @@ def _settings(message: Message, context: Context) -> tuple[FederationConfig, str
     """
     sent: dict[str, Any] = dict(message.content.config_records["config"])
     server_round = int(sent.pop(_ROUND_KEY, 0))
+    sent.pop(_CLIPPING_NORM_KEY, None)
     base_id = str(sent.get("base-version", ""))
     if not base_id:
         raise NodeTaskError("the server sent no base-version; the ServerApp must resolve it before round 1")
@@ -71,7 +78,17 @@ def _error_reply(message: Message, context: Context, action: str, err: Exception
     return Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason), reply_to=message)
 
 
-@app.train()
+def dp_clipping_mod(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's clipping mod for the run's client-side DP mode (``dp`` in the sent config); others pass."""
+    mode = message.content.config_records["config"].get("dp", DPMode.NONE.value)
+    if mode == DPMode.CLIENT_FIXED.value:
+        return fixedclipping_mod(message, context, call_next)
+    if mode == DPMode.CLIENT_ADAPTIVE.value:
+        return adaptiveclipping_mod(message, context, call_next)
+    return call_next(message, context)
+
+
+@app.train(mods=[dp_clipping_mod])
 def train(message: Message, context: Context) -> Message:
     """Fine-tune the received adapters on this node's training partition."""
     try:
@@ -87,7 +104,12 @@ def train(message: Message, context: Context) -> Message:
             {
                 "arrays": ArrayRecord(adapters),
                 "metrics": MetricRecord(
-                    {"train-loss": report.final_loss, "num-examples": report.examples, "steps": report.steps}
+                    {
+                        "train-loss": report.final_loss,
+                        "num-examples": report.examples,
+                        "steps": report.steps,
+                        UNIT_WEIGHT: 1,
+                    }
                 ),
                 "node": ConfigRecord(
                     {
@@ -117,9 +139,31 @@ def evaluate(message: Message, context: Context) -> Message:
                 "accuracy": metrics["accuracy"],
                 "macro-f1": metrics["macro_f1"],
                 "num-examples": int(metrics["examples"]),
+                UNIT_WEIGHT: 1,
             }
         )
         return Message(content=RecordDict({"metrics": record}), reply_to=message)
     except Exception as err:  # the Flower message boundary: the server must see why this node failed
         logger.exception("node %s failed to evaluate", context.node_id)
         return _error_reply(message, context, "evaluate", err)
+
+
+@app.query()
+def query(message: Message, context: Context) -> Message:
+    """Report this merchant's privacy budget: ``dp-max-epsilon`` from its node config, else the run's default."""
+    try:
+        default = message.content.config_records["config"].get(BUDGET_KEY, 0.0)
+        raw = context.node_config.get(BUDGET_KEY, default)
+        try:
+            budget = float(raw) if isinstance(raw, int | float | str) else float("nan")
+        except ValueError as err:
+            raise NodeTaskError(
+                f"node config {BUDGET_KEY}={raw!r} is not a number; start the SuperNode with e.g. "
+                f'--node-config "{BUDGET_KEY}=4.0" (0 = no budget)'
+            ) from err
+        if not budget >= 0:
+            raise NodeTaskError(f"node config {BUDGET_KEY}={raw!r} is not a non-negative epsilon; use e.g. 4.0, or 0")
+        return Message(RecordDict({"privacy": ConfigRecord({BUDGET_KEY: budget})}), reply_to=message)
+    except Exception as err:  # the Flower message boundary: the server must see why this node failed
+        logger.exception("node %s failed to report its privacy budget", context.node_id)
+        return _error_reply(message, context, "report its privacy budget", err)

@@ -16,7 +16,7 @@ from typing import Any
 
 from federation.errors import FederationConfigError
 
-__all__ = ["FederationConfig", "PartitionScheme", "StrategyName", "parse_run_config"]
+__all__ = ["DPMode", "FederationConfig", "PartitionScheme", "StrategyName", "parse_run_config"]
 
 
 class StrategyName(StrEnum):
@@ -30,6 +30,22 @@ class StrategyName(StrEnum):
     KRUM = "krum"
     MULTIKRUM = "multikrum"
     BULYAN = "bulyan"
+
+
+class DPMode(StrEnum):
+    """Differential privacy of the merchants' updates: Flower's central-DP strategy wrappers (and, for the
+    client-side modes, Flower's clipping mods on every node); ``none`` trains without noise."""
+
+    NONE = "none"
+    SERVER_FIXED = "server-fixed"  # DifferentialPrivacyServerSideFixedClipping
+    CLIENT_FIXED = "client-fixed"  # DifferentialPrivacyClientSideFixedClipping + fixedclipping_mod
+    SERVER_ADAPTIVE = "server-adaptive"  # DifferentialPrivacyServerSideAdaptiveClipping
+    CLIENT_ADAPTIVE = "client-adaptive"  # DifferentialPrivacyClientSideAdaptiveClipping + adaptiveclipping_mod
+
+
+# Strategies whose aggregate is the plain mean of the (clipped) updates, the only case in which the noise
+# Flower's wrappers add (std = noise-multiplier x clipping-norm / sampled nodes) bounds one merchant's influence.
+DP_STRATEGIES = frozenset({StrategyName.FEDAVG, StrategyName.FEDPROX})
 
 
 class PartitionScheme(StrEnum):
@@ -73,6 +89,15 @@ class FederationConfig:
     partitioning: PartitionScheme = PartitionScheme.IID
     dirichlet_alpha: float = 0.5  # smaller = more skewed label mix per node
     natural_id_column: str = "category"  # the column whose values name the nodes under natural partitioning
+    dp: DPMode = DPMode.NONE
+    dp_noise_multiplier: float = 1.0  # sigma: noise std / clipping norm of one merchant's update
+    dp_clipping_norm: float = 1.0  # L2 bound of one update (the adaptive modes' initial value)
+    dp_delta: float = 1e-5  # the delta at which each merchant's epsilon is reported
+    dp_max_epsilon: float = 0.0  # every merchant's default budget (0 = none); a SuperNode's node config overrides it
+    dp_target_quantile: float = 0.5  # adaptive modes: the share of updates the clipping norm should clip
+    dp_clip_norm_lr: float = 0.2  # adaptive modes: the geometric step of the clipping norm
+    dp_clipped_count_stddev: float = 0.0  # adaptive modes: noise of the clipped count (0 = Flower's nodes/20)
+    tensorboard_dir: str = ""  # "" = no TensorBoard event files
 
     def __post_init__(self) -> None:
         _check_combination(self)
@@ -112,11 +137,22 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "num_malicious_nodes": (0, 100_000),
     "num_nodes_to_select": (1, 100_000),
     "dirichlet_alpha": (1e-6, 1e6),
+    "dp_noise_multiplier": (0.0, 1e6),
+    "dp_clipping_norm": (1e-12, 1e12),
+    "dp_delta": (1e-30, 0.1),
+    "dp_max_epsilon": (0.0, 1e6),
+    "dp_target_quantile": (0.0, 1.0),
+    "dp_clip_norm_lr": (1e-6, 10.0),
+    "dp_clipped_count_stddev": (0.0, 1e6),
 }
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
-_CHOICES: dict[str, type[StrEnum]] = {"StrategyName": StrategyName, "PartitionScheme": PartitionScheme}
+_CHOICES: dict[str, type[StrEnum]] = {
+    "StrategyName": StrategyName,
+    "PartitionScheme": PartitionScheme,
+    "DPMode": DPMode,
+}
 
 
 def _coerce(name: str, expected: str, value: Any) -> Any:
@@ -169,11 +205,46 @@ def _check_combination(config: FederationConfig) -> None:
             f"run config 'num-nodes-to-select' = {config.num_nodes_to_select} exceeds min-nodes = "
             f"{config.min_nodes}; MultiKrum averages at most the nodes that reply"
         )
+    _check_privacy(config)
     if config.partitioning == PartitionScheme.NATURAL and not config.natural_id_column:
         raise FederationConfigError(
             "run config 'natural-id-column' is empty under partitioning 'natural'; name the column that holds "
             'each merchant\'s id, e.g. natural-id-column="category"'
         )
+
+
+def _check_privacy(config: FederationConfig) -> None:
+    if config.dp == DPMode.NONE:
+        return
+    if config.strategy not in DP_STRATEGIES:
+        allowed = " or ".join(sorted(name.value for name in DP_STRATEGIES))
+        raise FederationConfigError(
+            f"dp={config.dp.value!r} cannot be combined with strategy={config.strategy.value!r}: Flower's DP wrappers "
+            "calibrate their noise to the mean of the clipped updates, and that strategy "
+            + (
+                "applies a server optimiser to the mean before the noise is added"
+                if config.strategy in (StrategyName.FEDADAM, StrategyName.FEDYOGI)
+                else "selects or trims updates, so one merchant can move the aggregate by more than the noise hides"
+            )
+            + f'; use strategy={allowed} with DP, or dp="none"'
+        )
+    if config.dp_noise_multiplier <= 0:
+        raise FederationConfigError(
+            f"run config 'dp-noise-multiplier' = {config.dp_noise_multiplier!r} adds no noise, so no epsilon is finite "
+            "under dp=" + repr(config.dp.value) + '; use a positive value such as 1.0, or dp="none"'
+        )
+    if config.dp in (DPMode.SERVER_ADAPTIVE, DPMode.CLIENT_ADAPTIVE):
+        # Flower splits sigma between the update and the clipped count (Andrew et al. 2021); the count's share,
+        # 1 / (2 x count stddev)^2, must stay below sigma^-2 or nothing is left for the update.
+        stddev = config.dp_clipped_count_stddev or config.min_nodes / 20
+        if config.dp_noise_multiplier >= 2 * stddev:
+            raise FederationConfigError(
+                f"dp={config.dp.value!r} with dp-noise-multiplier={config.dp_noise_multiplier:g} needs "
+                f"dp-clipped-count-stddev above {config.dp_noise_multiplier / 2:g} (the noise is split between the "
+                f"update and the count of clipped updates), but it is {stddev:g}"
+                + (" (Flower's default, min-nodes / 20)" if not config.dp_clipped_count_stddev else "")
+                + f"; set e.g. dp-clipped-count-stddev={config.dp_noise_multiplier:g}"
+            )
 
 
 def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:

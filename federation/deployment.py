@@ -209,6 +209,7 @@ def run_federated_deployment(
         # The ServerApp and ClientApps import this project from the unpacked app bundle, which holds no data
         # files, so the data path is always absolute.
         data_path=str(Path(config.data_path).resolve() if config.data_path else default_bitext_path()),
+        tensorboard_dir=str(Path(config.tensorboard_dir).resolve()) if config.tensorboard_dir else "",
         min_nodes=num_nodes if min_nodes is None else min_nodes,
     )
     run_config_path = run_dir / "run-config.toml"

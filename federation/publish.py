@@ -16,7 +16,7 @@ from ensemble.registry import Lineage, ModelVersion, Registry
 from ensemble.training import evaluate, fit_temperature
 from federation.config import FederationConfig, PartitionScheme
 from federation.rounds import RoundRecord
-from federation.strategies import WEIGHTED_BY, strategy_parameters
+from federation.strategies import strategy_parameters, weighted_by
 from federation.task import LABEL_COLUMN, TEXT_COLUMN, build_model, load_splits
 
 __all__ = ["combined_fingerprint", "contributed_examples", "partitioning_details", "publish_aggregate"]
@@ -58,11 +58,12 @@ def publish_aggregate(
     rounds: Sequence[RoundRecord],
     flower_class: str,
     traffic: Mapping[str, Any],
+    privacy: Mapping[str, Any] | None = None,
 ) -> tuple[ModelVersion, dict[str, float]]:
     """Apply ``adapters`` to the base version, merge, refit the temperature on the validation split and its
     style-rewritten copy (the head changed, so the base version's temperature no longer fits), evaluate on the
     validation split and publish; the lineage keeps the run's ``traffic`` (bytes per round, ratio to a full
-    fine-tune)."""
+    fine-tune) and, for a DP run, the per-merchant epsilon ledger as ``details["privacy"]``."""
     model = build_model(config, base_id)
     load_adapter_state(model, adapters)
     model = publishable(model)
@@ -78,7 +79,7 @@ def publish_aggregate(
             "flower_class": flower_class,
             "parameters": strategy_parameters(config),
         },
-        "weighted_by": WEIGHTED_BY,
+        "weighted_by": weighted_by(config),
         "partitioning": partitioning_details(config, rounds),
         "rounds": len(rounds),
         "participants": sorted(examples),
@@ -96,6 +97,8 @@ def publish_aggregate(
         "fraction_train": config.fraction_train,
         "traffic": dict(traffic),
     }
+    if privacy is not None:
+        details["privacy"] = dict(privacy)
     lineage = Lineage(
         parent=base_id,
         data_fingerprint=combined_fingerprint(fingerprints),

@@ -4,7 +4,7 @@ and who failed."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 
+from federation.dp import PrivacyGuard
 from federation.errors import RoundFailedError
 from federation.traffic import RoundTraffic
 
@@ -34,6 +35,9 @@ class RoundRecord:
     train_aggregate: dict[str, float] = field(default_factory=dict)
     evaluate_aggregate: dict[str, float] = field(default_factory=dict)
     traffic: RoundTraffic = field(default_factory=RoundTraffic)
+    excluded: dict[int, str] = field(default_factory=dict)  # nodes left out of training, with the reason
+    skipped: str = ""  # why no node trained this round ("" = it trained)
+    epsilon: dict[int, float] = field(default_factory=dict)  # DP runs: each eligible merchant's epsilon after it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (node ids become strings, as JSON object keys must be)."""
@@ -48,6 +52,9 @@ class RoundRecord:
             "train_aggregate": self.train_aggregate,
             "evaluate_aggregate": self.evaluate_aggregate,
             "traffic": self.traffic.to_dict(),
+            "excluded": {str(k): v for k, v in sorted(self.excluded.items())},
+            "skipped": self.skipped,
+            "epsilon": {str(k): v for k, v in sorted(self.epsilon.items())},
         }
 
 
@@ -60,12 +67,26 @@ class TrackedStrategy(Strategy):
 
     Selection and aggregation are the wrapped strategy's own (``configure_*`` and ``aggregate_*`` delegate to
     it, so stateful ones such as FedAdam keep their state); this class only records each message on the way
-    (replies' metrics, and the bytes of every message in both directions).
+    (replies' metrics, and the bytes of every message in both directions). With a :class:`PrivacyGuard`
+    (``inner`` is then Flower's DP wrapper), merchants whose budget is spent are hidden from the sampling and
+    every released round is charged to the ledger.
     """
 
-    def __init__(self, inner: Strategy) -> None:
+    def __init__(
+        self,
+        inner: Strategy,
+        privacy: PrivacyGuard | None = None,
+        on_round: Callable[[RoundRecord], None] | None = None,
+    ) -> None:
         self.inner = inner
+        self.privacy = privacy
+        self.on_round = on_round  # called with each round's record once the round has ended
         self.rounds: dict[int, RoundRecord] = {}
+
+    @property
+    def aggregator(self) -> Strategy:
+        """The aggregation strategy itself (inside the DP wrapper when there is one)."""
+        return self.privacy.wrapper.strategy if self.privacy is not None else self.inner
 
     def summary(self) -> None:
         logger.info("strategy: %s", type(self.inner).__name__)
@@ -74,8 +95,18 @@ class TrackedStrategy(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
+        record = self._record(server_round)
+        if self.privacy is not None:
+            eligible, record.excluded = self.privacy.prepare_round(server_round, grid)
+            if eligible is None:
+                record.skipped = (
+                    f"fewer than min-nodes merchants may take part; left out: {len(record.excluded)} (see excluded)"
+                )
+                logger.warning("round %s: no training: %s", server_round, record.skipped)
+                return []
+            grid = eligible
         messages = list(self.inner.configure_train(server_round, arrays, config, grid))
-        self._record(server_round).traffic.direction("train", "down").add(messages)
+        record.traffic.direction("train", "down").add(messages)
         return messages
 
     def configure_evaluate(
@@ -93,6 +124,8 @@ class TrackedStrategy(Strategy):
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
         record = self._record(server_round)
+        if record.skipped:
+            return None, None
         record.traffic.direction("train", "up").add(replies)
         for reply in replies:
             node = reply.metadata.src_node_id
@@ -118,6 +151,8 @@ class TrackedStrategy(Strategy):
         arrays, metrics = self.inner.aggregate_train(server_round, replies)
         if metrics is not None:
             record.train_aggregate = _scalars(metrics)
+        if self.privacy is not None:
+            record.epsilon = self.privacy.after_train(server_round, sorted(record.train), released=arrays is not None)
         logger.info("round %s: trained on %s node(s): %s", server_round, len(record.train), record.train_aggregate)
         return arrays, metrics
 
@@ -136,4 +171,6 @@ class TrackedStrategy(Strategy):
         if metrics is not None:
             record.evaluate_aggregate = _scalars(metrics)
         logger.info("round %s: evaluated: %s", server_round, record.evaluate_aggregate)
+        if self.on_round is not None:
+            self.on_round(record)
         return metrics

@@ -23,6 +23,7 @@ from federation.publish import contributed_examples, publish_aggregate
 from federation.strategies import build_strategy
 from federation.summary import FederatedResult, write_summary
 from federation.task import base_state, initial_adapters, resolve_base_version
+from federation.tensorboard import RoundBoard
 from federation.traffic import array_record_bytes, full_model_bytes, traffic_summary
 
 __all__ = ["app", "build_server_app", "run_federation"]
@@ -46,14 +47,20 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
     node_config = ConfigRecord({**config.to_run_config(), "base-version": base_id})
     strategy = build_strategy(config)
     initial = initial_adapters(config, base_id)
-    result = strategy.start(
-        grid=grid,
-        initial_arrays=ArrayRecord(initial),
-        num_rounds=config.num_server_rounds,
-        timeout=ROUND_TIMEOUT_S,
-        train_config=node_config,
-        evaluate_config=ConfigRecord(dict(node_config)),
-    )
+    board = RoundBoard(Path(config.tensorboard_dir)) if config.tensorboard_dir else None
+    strategy.on_round = board
+    try:
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(initial),
+            num_rounds=config.num_server_rounds,
+            timeout=ROUND_TIMEOUT_S,
+            train_config=node_config,
+            evaluate_config=ConfigRecord(dict(node_config)),
+        )
+    finally:
+        if board is not None:
+            board.close()
     rounds = [strategy.rounds[r] for r in sorted(strategy.rounds)]
     if len(result.arrays) == 0:
         raise RoundFailedError(f"{config.num_server_rounds} round(s) ended without an aggregate; check the nodes' logs")
@@ -67,8 +74,22 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
         traffic["mean_bytes_per_round"],
         100 * traffic["ratio"],
     )
+    privacy = None
+    if strategy.privacy is not None:
+        privacy = strategy.privacy.ledger.to_dict() | {
+            "mode": config.dp.value,
+            "flower_wrapper": type(strategy.inner).__name__,
+            "noise_multiplier": config.dp_noise_multiplier,
+            "clipping_norm": config.dp_clipping_norm,
+        }
     version, metrics = publish_aggregate(
-        config, base_id, result.arrays.to_torch_state_dict(), rounds, type(strategy.inner).__name__, traffic
+        config,
+        base_id,
+        result.arrays.to_torch_state_dict(),
+        rounds,
+        type(strategy.aggregator).__name__,
+        traffic,
+        privacy,
     )
     examples = contributed_examples(rounds)
     return FederatedResult(

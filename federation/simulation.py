@@ -100,6 +100,7 @@ def run_federated_simulation(
         summary_path=str(summary_path),
         registry_dir=str(Path(config.registry_dir).resolve()),
         data_path=str(Path(config.data_path).resolve()) if config.data_path else "",
+        tensorboard_dir=str(Path(config.tensorboard_dir).resolve()) if config.tensorboard_dir else "",
         min_nodes=num_nodes,
     )
     config_path = work_dir / f"run-config-{os.getpid()}-{time.time_ns()}.json"

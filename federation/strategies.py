@@ -3,7 +3,8 @@
 Every strategy named in :class:`federation.config.StrategyName` exists in Flower 1.42's Message API
 (``flwr/serverapp/strategy/``: ``fedavg.py``, ``fedprox.py``, ``fedadam.py``, ``fedyogi.py``,
 ``fedtrimmedavg.py``, ``krum.py``, ``multikrum.py``, ``bulyan.py``). :func:`build_strategy` returns it wrapped
-in :class:`federation.rounds.TrackedStrategy`, with the parameters that shaped it for the published lineage.
+in :class:`federation.rounds.TrackedStrategy`, with the parameters that shaped it for the published lineage;
+with ``dp`` set, Flower's DP wrapper sits between the two (:mod:`federation.dp`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from flwr.serverapp.strategy import (
     Strategy,
 )
 
-from federation.config import FederationConfig, StrategyName
+from federation.config import DPMode, FederationConfig, StrategyName
+from federation.dp import PrivacyGuard, dp_wrapper
 from federation.rounds import TrackedStrategy
 
-__all__ = ["build_strategy", "strategy_parameters"]
+__all__ = ["UNIT_WEIGHT", "WEIGHTED_BY", "build_strategy", "strategy_parameters", "weighted_by"]
 
 WEIGHTED_BY = "num-examples"
+# Every node reports a weight of 1 under this key: DP runs average the clipped updates with equal weights, the
+# case for which Flower's noise (std = sigma x C / sampled nodes) is calibrated.
+UNIT_WEIGHT = "unit-weight"
+
+
+def weighted_by(config: FederationConfig) -> str:
+    """The metric the aggregate is weighted by: examples per node, or equal weights under DP."""
+    return WEIGHTED_BY if config.dp == DPMode.NONE else UNIT_WEIGHT
 
 
 def strategy_parameters(config: FederationConfig) -> dict[str, Any]:
@@ -59,7 +69,7 @@ def _flower_strategy(config: FederationConfig) -> Strategy:
         "min_train_nodes": config.min_nodes,
         "min_evaluate_nodes": config.min_nodes if config.fraction_evaluate > 0 else 0,
         "min_available_nodes": config.min_nodes,
-        "weighted_by_key": WEIGHTED_BY,
+        "weighted_by_key": weighted_by(config),
     }
     params = strategy_parameters(config)
     classes: dict[StrategyName, type[Strategy]] = {
@@ -76,5 +86,10 @@ def _flower_strategy(config: FederationConfig) -> Strategy:
 
 
 def build_strategy(config: FederationConfig) -> TrackedStrategy:
-    """Flower's strategy for ``config.strategy``, with the run's node counts, weighted by ``num-examples``."""
-    return TrackedStrategy(_flower_strategy(config))
+    """Flower's strategy for ``config.strategy``, with the run's node counts, weighted by ``num-examples`` (or
+    equally, inside Flower's DP wrapper for ``config.dp``)."""
+    strategy = _flower_strategy(config)
+    if config.dp == DPMode.NONE:
+        return TrackedStrategy(strategy)
+    wrapper = dp_wrapper(strategy, config)
+    return TrackedStrategy(wrapper, PrivacyGuard(config, wrapper))

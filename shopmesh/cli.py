@@ -22,6 +22,7 @@ from shopmesh.commands import (
     federation,
     kg,
     predict,
+    registry,
     rollout,
     serve,
     train,
@@ -42,7 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", default=None, help="workspace directory (default: $SHOPMESH_HOME or ./.shopmesh)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (demo, train, federate, federation, edge, serve, rollout, experiment, chat, evaluate, predict, kg):
+    for module in (
+        demo,
+        train,
+        federate,
+        federation,
+        edge,
+        serve,
+        rollout,
+        experiment,
+        chat,
+        evaluate,
+        predict,
+        kg,
+        registry,
+    ):
         module.register(sub)
     return parser
 

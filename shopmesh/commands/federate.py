@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from federation import FederatedResult, FederationConfig, run_federated_deployment, run_federated_simulation
-from federation.config import PartitionScheme, StrategyName
+from federation.config import DPMode, PartitionScheme, StrategyName, parse_run_config
 from shopmesh.errors import CommandError
 from shopmesh.plots import png_path, round_accuracy
 from shopmesh.progress import RoundBar
@@ -46,6 +47,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--superlink-port", type=int, default=None, help="deployment engine: the SuperLink's port (default: a free one)"
     )
     parser.add_argument(
+        "--dp",
+        choices=[m.value for m in DPMode],
+        default="none",
+        help="differential privacy with Flower's central-DP wrappers (clipping on the server or on each node)",
+    )
+    parser.add_argument("--dp-noise-multiplier", type=float, default=1.0, help="noise std / clipping norm")
+    parser.add_argument("--dp-clipping-norm", type=float, default=1.0, help="L2 bound of one merchant's update")
+    parser.add_argument("--dp-delta", type=float, default=1e-5, help="delta of the epsilon reported per merchant")
+    parser.add_argument(
+        "--dp-clipped-count-stddev",
+        type=float,
+        default=0.0,
+        help="adaptive modes: noise of the clipped-update count (0 = Flower's default, nodes / 20)",
+    )
+    parser.add_argument(
+        "--dp-max-epsilon",
+        type=float,
+        default=0.0,
+        help="every merchant's budget (0 = none); a merchant leaves the rounds before it would exceed it",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        default=None,
+        help="folder of the run's TensorBoard event files (default: federation/tensorboard/<time> in the workspace)",
+    )
+    parser.add_argument(
         "--plot",
         type=Path,
         default=None,
@@ -67,6 +95,7 @@ def write_round_plot(result: FederatedResult, out: Path) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     if args.nodes < 1 or args.rounds < 1:
         raise CommandError(f"--nodes and --rounds must be at least 1, got {args.nodes} and {args.rounds}")
+    # Parsed back through the run-config parser so that every value is checked against its bounds here.
     config = FederationConfig(
         registry_dir=str(args.workspace.registry),
         base_version=args.base_version,
@@ -76,7 +105,17 @@ def run(args: argparse.Namespace) -> int:
         strategy=StrategyName(args.strategy),
         partitioning=PartitionScheme(args.partitioning),
         dirichlet_alpha=args.dirichlet_alpha,
+        dp=DPMode(args.dp),
+        dp_noise_multiplier=args.dp_noise_multiplier,
+        dp_clipping_norm=args.dp_clipping_norm,
+        dp_delta=args.dp_delta,
+        dp_clipped_count_stddev=args.dp_clipped_count_stddev,
+        dp_max_epsilon=args.dp_max_epsilon,
+        tensorboard_dir=str(
+            args.tensorboard or args.workspace.federation / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
+        ),
     )
+    config = parse_run_config(config.to_run_config())
     plot = png_path(args.plot, args.workspace.federation / "round_accuracy.png")
     with RoundBar(args.rounds) as rounds:
         if args.engine == "deployment":
@@ -91,5 +130,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = run_federated_simulation(config, args.nodes, work_dir=args.workspace.federation, progress=rounds)
     written = write_round_plot(result, plot)
-    print(json.dumps({**result.to_dict(), "plot": str(written) if written else None}, indent=2, default=str))
+    shown = {**result.to_dict(), "plot": str(written) if written else None, "tensorboard": config.tensorboard_dir}
+    print(json.dumps(shown, indent=2, default=str))
     return 0 if result.version_id else 1

@@ -108,6 +108,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     node.add_argument("--partition-id", type=int, default=None, help="train on this partition of the data")
     node.add_argument("--num-partitions", type=int, default=None, help="the number of partitions (nodes)")
     node.add_argument("--registry-dir", type=Path, default=None, help="registry copy (default: the workspace's)")
+    node.add_argument(
+        "--dp-max-epsilon",
+        type=float,
+        default=None,
+        help="this merchant's privacy budget in DP runs: it is left out of rounds that would take it past this epsilon",
+    )
     node.add_argument("--host", default="127.0.0.1", help="address of this node's ClientAppIo API")
     node.add_argument("--port", type=int, default=9094, help="port of this node's ClientAppIo API")
     _add_security(node)
@@ -206,6 +212,10 @@ def run_supernode(args: argparse.Namespace) -> int:
         "registry-dir": str((args.registry_dir or Path(args.workspace.registry)).resolve()),
         "data-path": str(data_path.resolve()),
     }
+    if args.dp_max_epsilon is not None:
+        if not args.dp_max_epsilon >= 0:
+            raise CommandError(f"--dp-max-epsilon {args.dp_max_epsilon} must be a non-negative epsilon, e.g. 4.0")
+        node_config["dp-max-epsilon"] = args.dp_max_epsilon
     if (args.partition_id is None) != (args.num_partitions is None):
         raise CommandError("give both --partition-id N and --num-partitions M, or neither")
     if args.partition_id is not None:
