@@ -132,6 +132,18 @@
     return ratio === null ? "—" : (100 * ratio).toFixed(2) + " %";
   }
 
+  /** The privacy budget a run spent: the largest epsilon of any merchant at the run's delta (the ledger that
+      federation writes into lineage), or that no noise was added. */
+  function privacyText(privacy) {
+    if (privacy === null) return "no differential-privacy noise";
+    const merchants = Object.values(privacy.merchants || {});
+    const spent = merchants.map((m) => m.epsilon).filter((e) => typeof e === "number");
+    const excluded = merchants.filter((m) => Object.keys(m.excluded || {}).length > 0).length;
+    return "epsilon up to " + (spent.length ? Math.max(...spent).toFixed(2) : "—") + " per merchant at delta " +
+      Number(privacy.delta).toExponential() + " (" + merchants.length + " merchants" +
+      (excluded ? ", " + excluded + " left out of rounds once their budget was spent" : "") + ")";
+  }
+
   /** Per federated version: the run in one sentence and its rounds. */
   function federationPanel(state) {
     if (state.runs.length === 0) {
@@ -146,7 +158,7 @@
         run.num_examples + " examples; validation accuracy " +
         (accuracy === undefined ? "—" : (100 * accuracy).toFixed(1) + " %") + "; a round sent " +
         percent(run.traffic_ratio) + " of a full fine-tune's bytes; privacy: " +
-        (run.privacy === null ? "no differential-privacy noise" : JSON.stringify(run.privacy)) + ".",
+        privacyText(run.privacy) + ".",
       ]));
       section.append(table("Rounds of " + run.version, ["Round", "Merchants", "Failed", "Accuracy", "Train loss", "Bytes"],
         run.per_round.map((r) => [String(r.round), String(r.participants), String(r.failures),
@@ -198,5 +210,7 @@
 
   document.getElementById("refresh").addEventListener("click", refresh);
   refresh();
-  window.shopmeshConsole = { edgePanel, experimentsPanel, federationPanel, latencyTables, refresh, rolloutsPanel };
+  window.shopmeshConsole = {
+    edgePanel, experimentsPanel, federationPanel, latencyTables, privacyText, refresh, rolloutsPanel,
+  };
 })();

@@ -22,6 +22,7 @@ from edge.runtime import TrustStore
 from ensemble.members.intent import IntentModel
 from ensemble.members.intent_artifact import save_intent
 from ensemble.registry import Lineage, Registry
+from federation.privacy import PrivacyLedger, RoundRelease
 from federation.rounds import RoundRecord
 from federation.traffic import traffic_summary
 from knowledge_graph.build import build_graph
@@ -79,9 +80,19 @@ def publish_tiny_intent(registry: Registry, seed: int) -> str:
     return save_intent(registry, model, metrics={"accuracy": 0.0}, lineage=lineage).id
 
 
-def federated_lineage(parent: str) -> Lineage:
+def privacy_ledger() -> PrivacyLedger:
+    """Federation's epsilon ledger of a 2-round DP run of merchants 11 and 12 (sigma 1.1, C 0.5, all sampled);
+    12 was left out of round 2 once its budget was spent."""
+    ledger = PrivacyLedger(delta=1e-5)
+    ledger.record_release(RoundRelease(1, 1.1, 0.5, 1.0), [11, 12], [11, 12])
+    ledger.exclude(2, 12, "its budget of epsilon 1.0 is spent")
+    ledger.record_release(RoundRelease(2, 1.1, 0.5, 1.0), [11], [11])
+    return ledger
+
+
+def federated_lineage(parent: str, private: bool = False) -> Lineage:
     """The lineage federation publishes for a 2-round run of 2 merchants (one node failed in round 1), made
-    from federation's own round records and traffic summary."""
+    from federation's own round records and traffic summary; ``private`` adds :func:`privacy_ledger`."""
     first = RoundRecord(
         round=1,
         train={11: {"train-loss": 0.4}, 12: {"train-loss": 0.6}},
@@ -101,14 +112,16 @@ def federated_lineage(parent: str) -> Lineage:
         "round_metrics": [r.to_dict() for r in rounds],
         "traffic": traffic_summary([r.traffic for r in rounds], model_bytes=100_000, adapter_bytes=500),
     }
+    if private:
+        details["privacy"] = privacy_ledger().to_dict()
     return Lineage(parent=parent, data_fingerprint="sha256:federated", method="federated", details=details)
 
 
-def publish_federated_intent(registry: Registry, parent: str, accuracy: float = 0.93) -> str:
+def publish_federated_intent(registry: Registry, parent: str, accuracy: float = 0.93, private: bool = False) -> str:
     """Publish a random-weight intent model with :func:`federated_lineage` and return its version id."""
     model = IntentModel.tiny(list(LABELS), seed=7)
     metrics = {"accuracy": accuracy, "macro_f1": 0.92}
-    return save_intent(registry, model, metrics=metrics, lineage=federated_lineage(parent)).id
+    return save_intent(registry, model, metrics=metrics, lineage=federated_lineage(parent, private)).id
 
 
 def publish_edge_bundle(registry: Registry, work_dir: Path, percent: int = 100) -> BundleInfo:

@@ -16,7 +16,7 @@ from cluster.rollout_journal import JOURNAL_NAME, ReplicaReport, RolloutJournal
 from cluster.rollout_routes import journal_path
 from cluster.rollout_routes import router as rollouts_router
 from ensemble.registry import Registry
-from tests.cluster.conftest import federated_lineage, publish_federated_intent, publish_tiny_intent
+from tests.cluster.conftest import federated_lineage, privacy_ledger, publish_federated_intent, publish_tiny_intent
 
 
 def _client(state_dir: Path, registry_dir: Path) -> TestClient:
@@ -82,7 +82,7 @@ def test_federation_runs_list_federated_versions_newest_first_with_their_rounds(
     registry = Registry(tmp_path / "registry")
     base = publish_tiny_intent(registry, seed=0)
     older = publish_federated_intent(registry, parent=base, accuracy=0.91)
-    newer = publish_federated_intent(registry, parent=base)
+    newer = publish_federated_intent(registry, parent=base, private=True)
     client = _client(tmp_path / "state", registry.root)
 
     # Execute
@@ -101,7 +101,8 @@ def test_federation_runs_list_federated_versions_newest_first_with_their_rounds(
         240,
     )
     assert run["validation"] == {"accuracy": 0.93, "macro_f1": 0.92}
-    assert run["privacy"] is None
+    assert run["privacy"] == privacy_ledger().to_dict()
+    assert runs[1]["privacy"] is None
     assert run["traffic_ratio"] == pytest.approx(federated_lineage(base).details["traffic"]["ratio"])
     first, second = run["per_round"]
     assert first == {

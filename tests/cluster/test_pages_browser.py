@@ -28,6 +28,7 @@ from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
 from tests.cluster.conftest import (
     PRODUCTS,
+    privacy_ledger,
     publish_edge_bundle,
     publish_federated_intent,
     publish_tiny_intent,
@@ -436,7 +437,8 @@ def test_the_console_shows_rollouts_and_federated_runs(
     journal.record_served("intent", base, base, "initial")
     journal.record_served("intent", "intent:v0009", "intent:v0009", "rollout")
     journal.report(ReplicaReport("r-9", "replica-1", "intent", "intent:v0009", base, "smoke check failed: no decision"))
-    federated = publish_federated_intent(web_registry, parent=base)
+    federated = publish_federated_intent(web_registry, parent=base, private=True)
+    epsilon = max(account.epsilon for account in privacy_ledger().accounts.values())
 
     # Execute
     page.locator("#refresh").click()
@@ -455,7 +457,10 @@ def test_the_console_shows_rollouts_and_federated_runs(
     assert run.locator("h3").inner_text() == f"{federated} from {base}"
     summary = run.locator(".run-summary").inner_text()
     assert summary.startswith("fedavg, 2 rounds, 2 merchants, 240 examples; validation accuracy 93.0 %")
-    assert "privacy: no differential-privacy noise." in summary
+    assert summary.endswith(
+        f"privacy: epsilon up to {epsilon:.2f} per merchant at delta 1e-5 (2 merchants, 1 left out of rounds once "
+        "their budget was spent)."
+    )
     rounds = run.locator("tbody tr")
     assert rounds.count() == 2
     assert rounds.first.locator("td").all_inner_texts()[:5] == ["1", "2", "1", "90.0 %", "0.5000"]
