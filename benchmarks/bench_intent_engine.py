@@ -96,7 +96,7 @@ def main() -> None:
 
     print(f"\nthreads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}, {len(labels)} test messages")
     print(
-        f"{'engine':10} {'accuracy':>9} {'agrees':>7} {'max dconf':>9}  "
+        f"{'engine':10} {'accuracy':>9} {'agrees':>7} {'oos agr':>7} {'max dconf':>9}  "
         + "  ".join(f"{'msg/s b=' + str(b):>11} {'x':>5}" for b in args.batches)
     )
     medians = {name: {b: statistics.median(v) for b, v in per.items()} for name, per in rates.items()}
@@ -106,7 +106,8 @@ def main() -> None:
             f"{medians[name][b]:11.1f} {medians[name][b] / medians['torch'][b]:5.2f}" for b in args.batches
         )
         print(
-            f"{name:10} {q['accuracy']:9.4f} {q['agreement_with_torch']:7.4f} {q['max_confidence_gap']:9.4f}  {cells}"
+            f"{name:10} {q['accuracy']:9.4f} {q['agreement_with_torch']:7.4f} {q['out_of_scope_agreement']:7.4f} "
+            f"{q['max_confidence_gap']:9.4f}  {cells}"
         )
     print("ONNX graphs: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sorted(sizes.items())))
     RESULTS.mkdir(exist_ok=True)
