@@ -9,7 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 
-from knowledge_graph import incremental, linking, queries, recommend, store
+from knowledge_graph import incremental, linking, neighbourhood, queries, recommend, store
 from knowledge_graph._walk import WalkTables
 from knowledge_graph.config import BuildConfig, RecommendConfig
 from knowledge_graph.schema import NodeKind, customer_id, invoice_id, product_id
@@ -107,6 +107,13 @@ class ProductGraph:
     def customer_history(self, customer: int) -> queries.CustomerHistory:
         """A customer's purchases; raises :class:`~knowledge_graph.errors.UnknownCustomerError`."""
         return queries.customer_history(self._graph, customer)
+
+    def context(
+        self, node: str, limit: int = 10
+    ) -> tuple[list[neighbourhood.GraphFact], list[neighbourhood.Neighbour]]:
+        """Facts and neighbouring products of any node id (:func:`~knowledge_graph.neighbourhood.node_context`);
+        empty for a node the graph does not hold. Invoice edges a load deferred are not needed for it."""
+        return neighbourhood.node_context(self._graph, node, limit)
 
     def stats(self) -> queries.GraphStats:
         """Counts of nodes and edges per kind."""
