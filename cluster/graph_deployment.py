@@ -91,6 +91,12 @@ class GraphService:
         except UnknownProductError as err:
             return MemberOutcome.not_found("stock_code", stock_code, str(err))
 
+    def context(self, node: str, limit: int = 10) -> dict[str, Any]:
+        """``{"facts", "related"}`` of a node id (:meth:`ProductGraph.context`): empty lists for a node the
+        graph does not hold."""
+        facts, related = self._graph.context(node, limit)
+        return {"facts": [f.to_dict() for f in facts], "related": [n.to_dict() for n in related]}
+
     def recommend(self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH) -> MemberOutcome:
         """Items, members and reasons (:meth:`RecommendEnsemble.recommend`), or a miss on ``customer_id``
         when nothing can answer."""
@@ -168,6 +174,9 @@ class GraphDeployment:
 
     def facts(self, stock_code: str) -> MemberOutcome:
         return self._service.facts(stock_code)
+
+    def context(self, node: str, limit: int = 10) -> dict[str, Any]:
+        return self._service.context(node, limit)
 
     def recommend(
         self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH, request_id: str = ""

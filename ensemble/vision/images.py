@@ -44,9 +44,7 @@ def _open(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
             "below it."
         ) from err
     except UnidentifiedImageError as err:
-        raise NotAnImageError(
-            f"the bytes are not a readable image ({err}); send a JPEG, PNG or WebP photo."
-        ) from err
+        raise NotAnImageError(f"the bytes are not a readable image ({err}); send a JPEG, PNG or WebP photo.") from err
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"the image header is truncated or corrupt ({err}); send the complete file.") from err
     width, height = image.size
