@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from python_multipart.exceptions import FormParserError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
@@ -75,8 +76,14 @@ def _top_k(value: Any) -> int:
 
 
 async def _from_multipart(request: Request) -> tuple[bytes, int, int | None, str]:
-    # Starlette answers a malformed multipart body with 400 itself.
-    async with request.form(max_files=1, max_fields=len(_MULTIPART_FIELDS)) as form:
+    # Starlette answers some malformed multipart bodies with 400 itself; the parser's own errors are caught here.
+    try:
+        form = await request.form(max_files=1, max_fields=len(_MULTIPART_FIELDS))
+    except FormParserError as err:
+        raise HTTPException(
+            400, f"the multipart body could not be parsed ({err}); send multipart/form-data with a file part 'image'"
+        ) from err
+    try:
         unknown = sorted(set(form.keys()) - _MULTIPART_FIELDS)
         if unknown:
             raise RequestRejectedError(
@@ -88,6 +95,8 @@ async def _from_multipart(request: Request) -> tuple[bytes, int, int | None, str
             raise RequestRejectedError("image", f"the form needs a file part 'image' with the photo; it holds {got}")
         top_k = _top_k(form.get("top_k"))
         data = await image.read()
+    finally:
+        await form.close()  # spooled upload files are removed
     return data, top_k, None, "image"
 
 
