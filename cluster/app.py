@@ -28,6 +28,7 @@ from cluster.intent_deployment import IntentDeployment
 from cluster.members import INGRESS, MemberName, MemberServing, Topology
 from cluster.price_deployment import PriceDeployment
 from cluster.reply_deployment import ReplyDeployment
+from cluster.vision_deployment import VisionDeployment
 
 __all__ = [
     "ENSEMBLE",
@@ -108,6 +109,15 @@ def version_user_config(config: ClusterConfig, options: MemberServing) -> dict[s
     return {"version": "latest"}
 
 
+def batched_version_user_config(config: ClusterConfig, options: MemberServing) -> dict[str, Any]:
+    """The ``user_config`` of a batched registry-backed member: its version and its batching."""
+    return {
+        "version": "latest",
+        "max_batch_size": options.max_batch_size,
+        "batch_wait_timeout_s": options.batch_wait_timeout_s,
+    }
+
+
 def _optional(path: object) -> str | None:
     return str(path) if path else None
 
@@ -171,6 +181,14 @@ SERVED_MEMBERS: tuple[ServedMember, ...] = (
         batched=False,
         args=lambda c, o: (str(c.registry_dir), None),
         user_config=version_user_config,
+    ),
+    ServedMember(
+        MemberName.VISION,
+        _deployment(VisionDeployment),
+        "vision",
+        batched=True,
+        args=lambda c, o: (str(c.registry_dir), None, o.max_batch_size, o.batch_wait_timeout_s),
+        user_config=batched_version_user_config,
     ),
 )
 

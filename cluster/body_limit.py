@@ -8,6 +8,7 @@ counted while it is streamed, before any of it is parsed. :func:`request_id` is 
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -28,9 +29,11 @@ class BodyLimit:
 
     Serve runs a frozen copy of the FastAPI app made when the ingress class is decorated, so the limit cannot
     travel on the app's state; it is a class attribute, set by the one :class:`Ingress` of the replica process.
+    ``route_limits`` gives paths a limit of their own (a photo upload is larger than a chat message).
     """
 
     max_bytes = MAX_BODY_BYTES
+    route_limits: ClassVar[dict[str, int]] = {}
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,7 +42,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = BodyLimit.max_bytes
+        limit = BodyLimit.route_limits.get(str(scope.get("path", "")), BodyLimit.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(scope, send, int(declared), limit)

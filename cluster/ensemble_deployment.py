@@ -3,8 +3,9 @@
 One replica loads the intent stage (:class:`IntentRunner`), the product graph (:class:`GraphService`) and the
 reply service, and answers a whole chat request in one call: ``@serve.batch`` groups concurrent chat requests,
 the batch goes through the intent stage once per chat mode, and the rest of each chain runs in this process
-(:class:`~cluster.colocated.ColocatedChain`). It also answers the graph's routes (``recommend``, ``facts``) and
-each co-located member's ``status``, so the separate intent, graph and reply deployments are not started.
+(:class:`~cluster.colocated.ColocatedChain`). It also answers the graph's routes (``recommend``, ``facts``,
+``product_context``) and each co-located member's ``status``, so the separate intent, graph and reply deployments
+are not started.
 
 The members are set up as their own deployments set them up (:class:`IntentRunner`, :meth:`GraphService.load`,
 :func:`~cluster.reply_deployment.open_reply_service`). ``user_config`` is the intent deployment's (``{"version",
@@ -117,6 +118,9 @@ class EnsembleDeployment:
 
     def facts(self, stock_code: str) -> MemberOutcome:
         return self._chain.graph.facts(stock_code)
+
+    def product_context(self, product_id: str, k: int = 5, request_id: str = "") -> dict[str, Any]:
+        return self._chain.graph.product_context(product_id, k)
 
     def recommend(
         self, customer_id: int, k: int, mode: str = RecommendMode.GRAPH, request_id: str = ""

@@ -24,6 +24,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -61,12 +62,25 @@ from cluster.schemas import (
     UnavailableResponse,
     ValidationErrorResponse,
 )
+from cluster.vision_input import read_photo
+from cluster.vision_schemas import (
+    VISION_MAX_BODY_BYTES,
+    VISION_OPENAPI,
+    VISION_RESPONSES,
+    VisionResponse,
+    grocery_product_node,
+)
 
 __all__ = ["Ingress", "IngressSettings", "api", "public_routes"]
 
 logger = logging.getLogger(__name__)
 
-Answer = TypeVar("Answer", ChatResponse, RecommendResponse)
+Answer = TypeVar("Answer", bound=BaseModel)
+
+# The header devices send with each event they replay from their outbox.
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH, pattern="^[!-~]+$")
+]
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,8 @@ class Ingress:
         self._no_reply = ReplyModelAbsence()
         self._experiments = experiment_store()
         BodyLimit.max_bytes = settings.max_body_bytes
+        # A photo's body may be larger than a message's (the photo limit, base64-encoded).
+        BodyLimit.route_limits = {"/v1/vision": max(settings.max_body_bytes, VISION_MAX_BODY_BYTES)}
 
     async def _member(self, name: MemberName, call: Callable[[DeploymentHandle[Any]], Any]) -> Any:
         """One handle call with the timeout; a failure or time-out is :class:`MemberUnavailableError`."""
@@ -246,9 +262,7 @@ class Ingress:
         request: ChatRequest,
         http: Request,
         response: Response,
-        idempotency_key: Annotated[
-            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH, pattern="^[!-~]+$")
-        ] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> ChatResponse:
         """The customer-service chain: intent, entities and graph facts, a verified reply (or the fallback).
         A member that fails leaves the answer ``degraded`` (200) with the member named. With an
@@ -259,16 +273,29 @@ class Ingress:
         if idempotency_key is None:
             return await self._chat(request, http)
         fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-        kept = await asyncio.to_thread(self._delivered.recall, idempotency_key)
+        return await self._once(idempotency_key, fingerprint, response, ChatResponse, lambda: self._chat(request, http))
+
+    async def _once(
+        self,
+        key: str,
+        fingerprint: str,
+        response: Response,
+        model: type[Answer],
+        answer: Callable[[], Awaitable[Answer]],
+    ) -> Answer:
+        """The answer to a request sent with an ``Idempotency-Key``: the first answer again for a repeat of the
+        same request (``Idempotent-Replayed: true``), :class:`KeyReusedError` for the key with another request
+        (``fingerprint`` tells them apart), else ``answer()``, kept for the repeats."""
+        kept = await asyncio.to_thread(self._delivered.recall, key)
         if kept is not None:
             if kept[0] != fingerprint:
-                raise KeyReusedError(idempotency_key)
+                raise KeyReusedError(key)
             response.headers["Idempotent-Replayed"] = "true"
-            return ChatResponse.model_validate_json(kept[1])
-        await asyncio.to_thread(self._delivered.seen_or_record, idempotency_key)
-        answer = await self._chat(request, http)
-        await asyncio.to_thread(self._delivered.remember, idempotency_key, fingerprint, answer.model_dump_json())
-        return answer
+            return model.model_validate_json(kept[1])
+        await asyncio.to_thread(self._delivered.seen_or_record, key)
+        given = await answer()
+        await asyncio.to_thread(self._delivered.remember, key, fingerprint, given.model_dump_json())
+        return given
 
     async def _chat(self, request: ChatRequest, http: Request) -> ChatResponse:
         rid = request_id(http)
@@ -356,6 +383,52 @@ class Ingress:
 
         result: PriceResponse = await self._timed("/v1/price", http, answer())
         return result
+
+    @api.post("/v1/vision", response_model=VisionResponse, responses=VISION_RESPONSES, openapi_extra=VISION_OPENAPI)
+    async def vision(self, http: Request, response: Response, idempotency_key: IdempotencyKey = None) -> VisionResponse:
+        """A shop photo's product: class, coarse class, calibrated confidence, out-of-catalogue flag, the most
+        similar catalogue products with their text, and the graph's facts and neighbours of the product. The
+        photo comes as JSON (``image_base64``) or as a multipart file part ``image``; bytes that are no photo
+        are refused (413, 415, 422) before any pixel is decoded. With an ``Idempotency-Key`` a repeat of the
+        same photo gets the first answer again (as for ``/v1/chat``)."""
+        photo = await read_photo(http)
+
+        async def answer() -> VisionResponse:
+            found: VisionResponse = await self._timed(
+                "/v1/vision", http, self._vision(photo.data, photo.top_k, request_id(http))
+            )
+            return found
+
+        if idempotency_key is None:
+            return await answer()
+        return await self._once(idempotency_key, photo.fingerprint(), response, VisionResponse, answer)
+
+    async def _vision(self, data: bytes, top_k: int, rid: str) -> VisionResponse:
+        started = time.perf_counter()
+        outcome: MemberOutcome = await self._member(MemberName.VISION, lambda h: h.classify.remote((data, top_k)))
+        result = dict(outcome.unwrap(MemberName.VISION))
+        classified = time.perf_counter()
+        node = grocery_product_node(int(result["product"]["class_id"]))
+        try:
+            context: dict[str, Any] = await self._member(
+                MemberName.GRAPH, lambda h: h.product_context.remote(node, top_k, rid)
+            )
+        except MemberUnavailableError:
+            # The photo's answer stands without the graph; its facts are then unknown, not an error.
+            logger.warning("request %s: no graph context for %s", rid, node, exc_info=True)
+            context = {"facts": [], "related": []}
+        done = time.perf_counter()
+        latency = {
+            "vision": round(1000 * (classified - started), 3),
+            "model": float(result.pop("model_ms")),
+            "graph": round(1000 * (done - classified), 3),
+            "total": round(1000 * (done - started), 3),
+        }
+        batch = int(result.pop("batch_size"))
+        self._metrics.batch_size.labels(member=str(MemberName.VISION)).observe(batch)
+        return VisionResponse.model_validate(
+            {**result, **context, "member": MemberName.VISION.value, "latency_ms": latency, "request_id": rid}
+        )
 
     @api.get(
         "/v1/products/{stock_code}",

@@ -28,6 +28,7 @@ class MemberName(StrEnum):
     REPLY = "reply"
     FORECASTER = "forecaster"
     PRICER = "pricer"
+    VISION = "vision"
 
 
 class Topology(StrEnum):

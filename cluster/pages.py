@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.exceptions import HTTPException
 
 from cluster.members import MemberName
+from cluster.vision_schemas import MAX_TOP_K
 from ensemble.chat import ChatMode
 from ensemble.recommendation import RecommendMode
 
@@ -33,6 +34,7 @@ STATIC_FILES: Final[dict[str, str]] = {
     "chart.js": "text/javascript; charset=utf-8",
     "storefront.js": "text/javascript; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "vision.js": "text/javascript; charset=utf-8",
 }
 
 
@@ -59,12 +61,13 @@ def _environment() -> Environment:
 
 
 def render_storefront(environment: Environment | None = None) -> str:
-    """The storefront page: chat, recommendations, product facts, forecast and price panels."""
+    """The storefront page: chat, photo upload, recommendations, product facts, forecast and price panels."""
     template = (environment or _environment()).get_template("storefront.html")
     return template.render(
         page="storefront",
         chat_modes=[mode.value for mode in ChatMode],
         recommend_modes=[mode.value for mode in RecommendMode],
+        max_top_k=MAX_TOP_K,
     )
 
 

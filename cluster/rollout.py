@@ -51,6 +51,7 @@ class RolloutMember(StrEnum):
     GRAPH = "graph"
     FORECASTER = "forecaster"
     PRICER = "pricer"
+    VISION = "vision"
 
     @classmethod
     def parse(cls, value: str) -> RolloutMember:

@@ -12,7 +12,9 @@ __all__ = [
     "ArtifactIntegrityError",
     "DataError",
     "ImageError",
+    "ImageTooLargeError",
     "ModelError",
+    "NotAnImageError",
     "RegistryError",
     "SeriesTooShortError",
     "ShopmeshError",
@@ -51,6 +53,14 @@ class DataError(ShopmeshError):
 
 class ImageError(DataError):
     """Photo bytes cannot be used: empty, too large, not an image, above the pixel limit, truncated or corrupt."""
+
+
+class ImageTooLargeError(ImageError):
+    """Photo bytes above the byte limit (refused unread)."""
+
+
+class NotAnImageError(ImageError):
+    """Bytes in no image format the decoder reads."""
 
 
 class RegistryError(ShopmeshError):

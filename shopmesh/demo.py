@@ -3,8 +3,10 @@
 Stages: knowledge graph from Online Retail -> central intent training -> Flower LoRA rounds (separate process)
 -> the intent ensemble (kNN, logistic regression, fusion, out-of-scope threshold) on the federated version
 -> the reply, forecasting and pricing members (trained, or reused when the workspace has them; the pricer only
-where Dominick's data is at hand) -> int8 ONNX edge bundle validated against torch -> Ray Serve cluster serving
-every member -> edge SDK answering on the device or escalating to the cluster -> summary. With ``serve=True`` the
+where Dominick's data is at hand) -> the vision member (a short fine-tuning on the bundled Grocery Store subset,
+or the workspace's version) -> int8 ONNX edge bundle validated against torch -> Ray Serve cluster serving every
+member, one shop photo classified there -> edge SDK answering on the device or escalating to the cluster ->
+summary. With ``serve=True`` the
 cluster keeps serving until Ctrl-C.
 """
 
@@ -40,6 +42,9 @@ from ensemble.members.reply_training import ReplyTrainConfig
 from ensemble.pricing.service import MEMBER as PRICER
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
+from ensemble.vision import VisionConfig, bundled_grocery_dir, fit_vision, load_grocery
+from ensemble.vision.artifact import MEMBER as VISION
+from ensemble.vision.artifact import publish_vision_version
 from federation import FederatedRunError, FederationConfig, run_federated_simulation
 from knowledge_graph import build_graph
 from shopmesh.config import Workspace
@@ -49,6 +54,9 @@ from shopmesh.signals import wait_for_shutdown
 from shopmesh.signing import bundle_signer
 
 logger = logging.getLogger(__name__)
+
+# The photo the demo classifies on the cluster: a test-split photo of the bundled subset.
+DEMO_PHOTO = ("images", "test", "Fruit", "Orange", "Orange_001.jpg")
 
 # Messages that are not customer-service requests of the 27 intents: the device should be unsure of them.
 OFF_TOPIC_MESSAGES = (
@@ -66,10 +74,13 @@ class DemoOptions:
     rounds: int = 2
     edge_samples: int = 10
     reply_seconds: float = 90.0
+    # The vision member's fine-tuning epochs on the bundled subset, after one head epoch (a minute or two here);
+    # `shopmesh train vision` trains on the full set, and the demo then serves that version.
+    vision_epochs: int = 1
 
 
 def run_demo(workspace: Workspace, options: DemoOptions) -> int:
-    progress = Progress(total=8)
+    progress = Progress(total=9)
     registry = Registry(workspace.registry)
     signer = bundle_signer(workspace)
 
@@ -134,6 +145,9 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
     with progress.stage("reply, forecaster and pricer members (trained or reused)") as stage:
         stage.metric = _other_members(registry, splits, options)
 
+    with progress.stage("vision member (EfficientNet-Lite0 on shop photos, trained or reused)") as stage:
+        stage.metric = _vision_member(registry, options)
+
     with progress.stage("edge export (int8 ONNX bundle)") as stage:
         model, _ = load_intent(registry, federation.version_id)
         bundle_dir = workspace.bundles / federation.version_id.replace(":", "-")
@@ -173,6 +187,7 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         with progress.stage("cluster (Ray Serve, FastAPI ingress)") as stage:
             running = cluster.start(config)
             stage.metric = f"serving {running.url}; " + _probe_cluster(running.url, orders)
+            progress.note(_probe_vision(running.url))
 
         with progress.stage("edge SDK: answer on device or escalate") as stage:
             stage.metric = _run_edge(
@@ -221,6 +236,40 @@ def _other_members(registry: Registry, splits: DataSplits, options: DemoOptions)
             pricer = fit_pricing_version(registry, rows)
             said.append(f"pricer {pricer.id} trained")
     return "; ".join(said)
+
+
+def _vision_member(registry: Registry, options: DemoOptions) -> str:
+    """Reuse the workspace's vision version, or fine-tune one briefly on the bundled subset; say which."""
+    if registry.list(VISION):
+        return f"vision {registry.latest(VISION).id} reused"
+    data = load_grocery(labels=bundled_grocery_dir() / "images.csv")
+    config = VisionConfig(warmup_epochs=1, epochs=options.vision_epochs)
+    with ticking("fine-tuning EfficientNet-Lite0 on the bundled Grocery Store subset"):
+        fitted = fit_vision(data, config)
+        version = publish_vision_version(registry, fitted, data, data_name="grocery-store (bundled subset)")
+    m = fitted.val_metrics
+    return (
+        f"vision {version.id} trained on the bundled subset ({data.catalogue.num_classes} classes, "
+        f"{config.warmup_epochs}+{config.epochs} epochs, {fitted.fit.train_seconds:.0f} s): val accuracy "
+        f"{m['accuracy_fine']:.2f} fine / {m['accuracy_coarse']:.2f} coarse; `shopmesh train vision` trains on the "
+        "full set"
+    )
+
+
+def _probe_vision(url: str) -> str:
+    """One shop photo uploaded to ``/v1/vision``, and what the cluster answered."""
+    photo = bundled_grocery_dir().joinpath(*DEMO_PHOTO)
+    files = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
+    response = httpx.post(f"{url}/v1/vision", files=files, data={"top_k": "3"}, timeout=60.0)
+    if response.status_code != 200:
+        return f"/v1/vision {photo.name} -> {response.status_code}: {response.text[:300]}"
+    body = response.json()
+    similar = ", ".join(f"{m['class_name']} {m['score']:.2f}" for m in body["similar"])
+    return (
+        f"/v1/vision {photo.name} -> 200: {body['product']['class_name']} ({body['coarse_name']}, confidence "
+        f"{body['confidence']:.2f}, out of catalogue: {body['out_of_catalogue']}); similar: {similar}; "
+        f"{len(body['facts'])} graph facts; {body['version']}"
+    )
 
 
 def _probe_cluster(url: str, orders: pd.DataFrame) -> str:

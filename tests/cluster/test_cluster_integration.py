@@ -184,6 +184,19 @@ def test_forecast_and_price_say_what_to_train_when_no_version_exists(http: httpx
     assert health["forecaster"]["version"] is None and health["pricer"]["version"] is None
 
 
+def test_vision_says_what_to_train_when_no_version_exists(http: httpx.Client) -> None:
+    # a 1 x 1 black PNG
+    photo = {
+        "image_base64": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
+    }
+
+    response = http.post("/v1/vision", json=photo)
+
+    assert response.status_code == 503, response.text
+    assert response.json()["member"] == "vision" and "shopmesh train vision" in response.json()["detail"]
+    assert http.get("/healthz").json()["vision"]["version"] is None
+
+
 @pytest.mark.parametrize(
     ("path", "content", "reason"),
     [

@@ -131,8 +131,8 @@ def test_serving_options_default_to_the_global_settings_and_override_per_member(
     assert "num_replicas" not in reply.deployment_options()
     assert reply.deployment_options()["autoscaling_config"]["max_replicas"] == 3
     assert graph == MemberServing(replicas=1, num_cpus=0.25)
-    # 2 x 0.5 (intent) + 3 x 0.25 (reply at most) + 4 more deployments x 0.25
-    assert config.requested_cpus == 2 * 0.5 + 3 * 0.25 + 4 * 0.25
+    # 2 x 0.5 (intent) + 3 x 0.25 (reply at most) + 5 more deployments x 0.25
+    assert config.requested_cpus == 2 * 0.5 + 3 * 0.25 + 5 * 0.25
     assert ClusterConfig.from_args(config.to_args()) == config
 
 
@@ -141,17 +141,17 @@ def test_serving_options_default_to_the_global_settings_and_override_per_member(
     [
         (
             {"replicas": 2, "replica_cpus": 1.0, "topology": "composed"},
-            "need 12 CPUs at most (intent 2x1.0, graph 2x1.0",
+            "need 14 CPUs at most (intent 2x1.0, graph 2x1.0",
         ),
         (
             {"replicas": 2, "replica_cpus": 1.0, "topology": "colocated"},
-            "need 8 CPUs at most (ensemble 2x1.0, forecaster 2x1.0, pricer 2x1.0, ingress 2x1.0)",
+            "need 10 CPUs at most (ensemble 2x1.0, forecaster 2x1.0, pricer 2x1.0, vision 2x1.0, ingress 2x1.0)",
         ),
         (
             {"serving": {"intent": {"autoscaling": {"max_replicas": 9}}}, "topology": "composed"},
-            "need 3.5 CPUs at most (intent 9x0.25",
+            "need 3.75 CPUs at most (intent 9x0.25",
         ),
-        ({"serving": {"intent": {"autoscaling": {"max_replicas": 9}}}}, "need 3 CPUs at most (ensemble 9x0.25"),
+        ({"serving": {"intent": {"autoscaling": {"max_replicas": 9}}}}, "need 3.25 CPUs at most (ensemble 9x0.25"),
     ],
 )
 def test_a_local_ray_refuses_a_plan_larger_than_its_cpus(change: dict[str, object], needle: str) -> None:
@@ -169,7 +169,7 @@ def test_a_joined_cluster_brings_its_own_capacity() -> None:
     )
 
     assert config.address == "127.0.0.1:6379"
-    assert config.requested_cpus == 24
+    assert config.requested_cpus == 28  # 7 serving keys (6 members and the ingress) x 4 replicas x 1 CPU
 
 
 def test_ray_address_comes_from_the_environment_when_not_given() -> None:
@@ -189,7 +189,7 @@ def test_the_topology_is_colocated_by_default_and_an_unknown_one_is_refused_with
     composed = ClusterConfig.from_args({"registry_dir": "/r", "graph_dir": "/g", "topology": "composed"})
 
     assert default.topology == "colocated"
-    assert list(deployment_plan(default)) == ["ensemble", "forecaster", "pricer", "ingress"]
+    assert list(deployment_plan(default)) == ["ensemble", "forecaster", "pricer", "vision", "ingress"]
     assert list(deployment_plan(composed)) == [*(m.value for m in MemberName), "ingress"]
     assert ClusterConfig.from_args(composed.to_args()) == composed
     with pytest.raises(ClusterConfigError, match=re.escape("unknown topology 'mesh'; choose one of ['colocated'")):

@@ -87,7 +87,7 @@ def test_kuberay_replica_requests_fit_the_workers() -> None:
     assert cluster_spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"  # no replicas on the head
     assert least <= workers["minReplicas"] * ray_cpus_per_worker
     assert most <= workers["maxReplicas"] * ray_cpus_per_worker
-    assert most == config.requested_cpus == 5.0
+    assert most == config.requested_cpus == 5.5
     assert cluster_spec["enableInTreeAutoscaling"] is True
     assert config.member(MemberName.INTENT).autoscaling is not None
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 8000}

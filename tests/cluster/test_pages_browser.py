@@ -1,5 +1,6 @@
 """The storefront and the console in a real browser (Debian's chromium through Playwright) against one real
-local Ray + Serve cluster: a tiny graph, a tiny intent model, a tiny forecaster, no reply model, no pricer.
+local Ray + Serve cluster: a tiny graph, a tiny intent model, a tiny forecaster, a tiny vision version, no reply
+model, no pricer.
 
 Every test fails on a console error, an uncaught page error or a failed request, except the answers it names
 as expected (the pricer's 503 when no pricer is trained, for instance). Screenshots go to the test's tmp dir.
@@ -26,6 +27,7 @@ from cluster.pages import PLACEHOLDERS
 from cluster.rollout_journal import ReplicaReport, RolloutJournal
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.registry import Registry
+from ensemble.vision import bundled_grocery_dir
 from tests.cluster.conftest import (
     PRODUCTS,
     privacy_ledger,
@@ -36,6 +38,7 @@ from tests.cluster.conftest import (
 )
 from tests.cluster.histogram_reference import reference_summary
 from tests.cluster.page_watch import CHROMIUM, CHROMIUM_ARGS, Watch
+from tests.vision_training import TrainedVision, copy_vision_version
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +60,12 @@ def _weekly_units() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def web_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+def web_registry(tmp_path_factory: pytest.TempPathFactory, trained_vision: TrainedVision) -> Registry:
     # A folder of its own, so the cluster's state directory beside it (edge bundles) is this module's alone.
     registry = Registry(tmp_path_factory.mktemp("web") / "registry")
     publish_tiny_intent(registry, seed=0)
     publish_forecaster(registry, _weekly_units(), top_n=2, horizon=8, evaluate=False)
+    copy_vision_version(trained_vision, registry)
     return registry
 
 
@@ -198,6 +202,59 @@ def test_a_fallback_reply_shows_its_reason_and_refused_claims_are_marked(
     assert "£99.00 — no such price" in page.get_by_test_id("refused").inner_text()
     assert "the reply stated claims the graph does not support" in page.get_by_test_id("fallback").inner_text()
     assert shot.stat().st_size > 0
+    watch.assert_clean()
+
+
+def test_an_uploaded_photo_shows_the_product_similar_products_and_what_the_graph_holds(
+    watched: tuple[Page, Watch], http: httpx.Client, tmp_path: Path
+) -> None:
+    # Prepare: a bundled shop photo and the cluster's own answer to it, for what the page must show
+    page, watch = watched
+    photo = bundled_grocery_dir() / "images" / "test" / "Fruit" / "Orange" / "Orange_001.jpg"
+    expected = http.post(
+        "/v1/vision", files={"image": (photo.name, photo.read_bytes(), "image/jpeg")}, data={"top_k": "2"}
+    ).json()
+    page.goto("/")
+
+    # Execute: choose the file, set the count and send the form from the keyboard
+    page.get_by_label("Photo of a product").set_input_files(str(photo))
+    page.get_by_label("Similar products").fill("2")
+    page.get_by_role("button", name="Identify").focus()
+    page.keyboard.press("Enter")
+    page.get_by_test_id("photo-product").wait_for()
+    shot = _screenshot(page, tmp_path, "storefront-photo")
+
+    # Assert
+    summary = page.locator("#photo-result dl.facts").inner_text()
+    assert expected["product"]["class_name"] in summary and expected["coarse_name"] in summary
+    assert f"{100 * expected['confidence']:.1f} %" in summary
+    assert ("yes" if expected["out_of_catalogue"] else "no") in summary
+    assert page.get_by_test_id("photo-ooc").count() == (1 if expected["out_of_catalogue"] else 0)
+    rows = page.locator("#photo-result table tbody tr")
+    assert rows.count() == 2
+    for row, similar in zip(rows.all(), expected["similar"], strict=True):
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == similar["class_name"] and cells[3] == similar["description"]
+    # the test graph holds no grocery product: the page says so instead of showing facts
+    assert expected["facts"] == [] and page.get_by_test_id("photo-no-facts").is_visible()
+    assert page.locator("#photo-preview").get_attribute("alt") == f"the photo chosen: {photo.name}"
+    assert shot.stat().st_size > 0
+    watch.assert_clean()
+
+
+def test_a_file_that_is_not_a_photo_is_refused_with_the_reason(watched: tuple[Page, Watch], tmp_path: Path) -> None:
+    page, watch = watched
+    watch.allow(415, "/v1/vision")
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("milk, eggs, bread", encoding="utf-8")
+    page.goto("/")
+
+    page.get_by_label("Photo of a product").set_input_files(str(notes))
+    page.get_by_role("button", name="Identify").click()
+    alert = page.locator("#photo-result [role=alert]")
+    alert.wait_for()
+
+    assert "not a readable image" in alert.inner_text()
     watch.assert_clean()
 
 

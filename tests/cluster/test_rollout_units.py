@@ -13,6 +13,7 @@ from cluster import ClusterConfig, Topology, build_app
 from cluster.app import ignored_serving
 from cluster.errors import RolloutError, SmokeCheckError
 from cluster.intent_deployment import IntentRunner
+from cluster.members import MemberName
 from cluster.reloading import PROBE_TEXTS, check_decisions, swap_in
 from cluster.rollout import RolloutMember, _Target, _target, _with_user_config
 from cluster.rollout_journal import ReplicaReport, RolloutJournal
@@ -174,8 +175,9 @@ def test_a_rollout_sets_the_version_and_keeps_the_deployments_other_settings() -
 
 def test_an_unknown_member_is_refused_with_the_members_named() -> None:
     with pytest.raises(RolloutError, match="intent-ensemble"):
-        RolloutMember.parse("vision")
+        RolloutMember.parse("speech")
     assert RolloutMember.parse("recommenders") is RolloutMember.GRAPH
+    assert RolloutMember.parse("vision").served_by is MemberName.VISION
 
 
 def test_colocated_topology_names_graph_and_reply_options_it_ignores(tmp_path: Path) -> None:

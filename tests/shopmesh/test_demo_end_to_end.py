@@ -27,11 +27,12 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
         "federated LoRA rounds",
         "intent ensemble",
         "reply, forecaster and pricer",
+        "vision member",
         "edge export",
         "Ray Serve",
         "edge SDK",
     ):
-        assert re.search(rf"\[\d/8\] [^\n]*{re.escape(stage)}[^\n]*: done in", out), f"stage {stage!r} did not finish"
+        assert re.search(rf"\[\d/9\] [^\n]*{re.escape(stage)}[^\n]*: done in", out), f"stage {stage!r} did not finish"
     accuracy = float(re.search(r"val accuracy (\d\.\d+)", out).group(1))  # type: ignore[union-attr]
     assert accuracy > 0.9
     assert re.search(r"int8 agrees (\d\.\d+)", out)
@@ -45,4 +46,6 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
     # every member the cluster serves has a trained version (the pricer where Dominick's data is at hand)
     assert Registry(tmp_path / "registry").list("reply") and Registry(tmp_path / "registry").list("forecaster")
     assert re.search(r"/v1/forecast \S+ -> 200 \(4 weeks\)", out)
+    assert re.search(r"/v1/vision Orange_001\.jpg -> 200: \S+ \(", out), "the cluster did not classify the photo"
+    assert Registry(tmp_path / "registry").list("vision")
     assert "serving intent intent:v0002" in out

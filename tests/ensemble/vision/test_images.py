@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ensemble.errors import DataError, ImageError
+from ensemble.errors import DataError, ImageError, ImageTooLargeError, NotAnImageError
 from ensemble.vision import decode_image
+from ensemble.vision.images import probe_image
 
 
 def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -85,3 +86,24 @@ def test_body_over_the_byte_limit_is_refused_unread() -> None:
 
 def test_image_error_is_a_data_error() -> None:
     assert issubclass(ImageError, DataError)
+
+
+def test_probe_reads_the_header_only() -> None:
+    # The header of a truncated JPEG is whole: the probe reads it, decoding refuses the file.
+    rng = np.random.default_rng(0)
+    data = _encode(Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)), "JPEG")
+    header = probe_image(data[: len(data) // 2])
+    assert (header.format, header.width, header.height, header.mode) == ("JPEG", 64, 48, "RGB")
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        decode_image(data[: len(data) // 2])
+
+
+def test_probe_refuses_what_decoding_refuses_before_it_with_the_kind_of_problem() -> None:
+    with pytest.raises(NotAnImageError, match="not a readable image"):
+        probe_image(b"GIF? no, plain text")
+    png = _encode(Image.new("RGB", (32, 32)), "PNG")
+    with pytest.raises(ImageTooLargeError, match=f"{len(png):,} bytes"):
+        probe_image(png, max_bytes=len(png) - 1)
+    with pytest.raises(ImageError, match=r"more pixels than the limit|10000x10000") as bomb:
+        probe_image(_encode(Image.new("1", (10_000, 10_000)), "PNG"), max_pixels=50_000_000)
+    assert not isinstance(bomb.value, NotAnImageError | ImageTooLargeError)
