@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +13,10 @@ import onnx
 import onnxruntime as ort
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
-from torch.export import Dim
 
 from edge.export.errors import ExportError
 from ensemble.members.intent import IntentModel
+from ensemble.members.intent_onnx import INPUTS, OPSET, export_token_graph
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +34,9 @@ __all__ = [
     "torch_logits",
 ]
 
-OPSET = 18
-INPUT_NAMES = ("input_ids", "attention_mask")
+INPUT_NAMES = INPUTS
 OUTPUT_NAMES = ("logits",)  # calibrated logits [B, C]; the device applies the softmax
 QUANTIZATION = "int8-dynamic-per-channel"
-# Example texts of different lengths so that the traced batch has padding and neither axis is 1.
-_EXAMPLE_TEXTS = (
-    "where is my order",
-    "I would like to return the shoes I bought last week, they are too small",
-)
 
 Batch = dict[str, npt.NDArray[np.int64]]
 
@@ -71,27 +64,7 @@ def export_fp32(model: IntentModel, path: Path) -> OnnxGraph:
     was_training = model.training
     model.eval()
     try:
-        example = model.tokenize(list(_EXAMPLE_TEXTS))
-        batch, sequence = Dim("batch"), Dim("sequence")
-        with torch.no_grad(), warnings.catch_warnings():
-            # Notices from the exporter's internals that say nothing about this model's graph.
-            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
-            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`", category=FutureWarning)
-            torch.onnx.export(
-                model,
-                (example["input_ids"], example["attention_mask"]),
-                str(path),
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-                opset_version=OPSET,
-                input_names=list(INPUT_NAMES),
-                output_names=list(OUTPUT_NAMES),
-                dynamic_shapes={
-                    "input_ids": {0: batch, 1: sequence},
-                    "attention_mask": {0: batch, 1: sequence},
-                },
-            )
+        export_token_graph(model, model, path, OUTPUT_NAMES[0])
     except Exception as err:  # the exporter raises many unrelated types; all mean the same to the caller
         raise ExportError(f"torch.onnx.export of the intent model to {path} failed: {err}") from err
     finally:

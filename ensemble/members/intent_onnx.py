@@ -35,12 +35,15 @@ from ensemble.errors import ModelError
 from ensemble.members.intent import IntentModel
 
 __all__ = [
+    "INPUTS",
+    "OPSET",
     "EncoderEngine",
     "OnnxEncoder",
     "attach_encoder",
     "cached_encoder_path",
     "check_against_torch",
     "export_encoder",
+    "export_token_graph",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +84,31 @@ class _Embedder(nn.Module):
         return self.model.embed(input_ids, attention_mask)
 
 
+def export_token_graph(module: nn.Module, model: IntentModel, path: Path, output_name: str) -> None:
+    """Export ``module`` (token ids [B, T], mask [B, T] -> one output) as one fp32 ONNX file with dynamic batch
+    and sequence axes, traced on ``model``'s tokenisation of example texts of different lengths (so the traced
+    batch has padding and neither axis is 1). Uses the torch.export-based exporter (``dynamo=True``); the caller
+    puts the module in evaluation mode."""
+    example = model.tokenize(list(_EXAMPLE_TEXTS))
+    batch, sequence = Dim("batch"), Dim("sequence")
+    with torch.no_grad(), warnings.catch_warnings():
+        # Notices from the exporter's internals that say nothing about this model's graph.
+        warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`", category=FutureWarning)
+        torch.onnx.export(
+            module,
+            (example["input_ids"], example["attention_mask"]),
+            str(path),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+            opset_version=OPSET,
+            input_names=list(INPUTS),
+            output_names=[output_name],
+            dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
+        )
+
+
 def export_encoder(model: IntentModel, path: Path, engine: EncoderEngine) -> Path:
     """Write ``model``'s encoder as an ONNX graph (dynamic batch and sequence axes) to ``path``; ``onnx-int8``
     quantizes the fp32 export's weights per output channel. The file appears whole or not at all."""
@@ -92,24 +120,7 @@ def export_encoder(model: IntentModel, path: Path, engine: EncoderEngine) -> Pat
     was_training = model.training
     model.eval()
     try:
-        example = model.tokenize(list(_EXAMPLE_TEXTS))
-        batch, sequence = Dim("batch"), Dim("sequence")
-        with torch.no_grad(), warnings.catch_warnings():
-            # Notices from the exporter's internals that say nothing about this model's graph.
-            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
-            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)`", category=FutureWarning)
-            torch.onnx.export(
-                _Embedder(model).eval(),
-                (example["input_ids"], example["attention_mask"]),
-                str(fp32),
-                dynamo=True,
-                external_data=False,
-                verbose=False,
-                opset_version=OPSET,
-                input_names=list(INPUTS),
-                output_names=[OUTPUT],
-                dynamic_shapes={"input_ids": {0: batch, 1: sequence}, "attention_mask": {0: batch, 1: sequence}},
-            )
+        export_token_graph(_Embedder(model).eval(), model, fp32, OUTPUT)
         if engine is EncoderEngine.ONNX_INT8:
             quantize_dynamic(str(fp32), str(staging), per_channel=True, weight_type=QuantType.QInt8)
         else:
