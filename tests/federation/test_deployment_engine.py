@@ -157,8 +157,10 @@ def test_three_registered_supernodes_over_tls_publish_a_federated_version_and_le
     def progress(line: str) -> None:
         lines.append(line)
         if "ROUND 1/1" in line:
-            seen_during_run.extend(_flower_processes(work_dir))
-            command_lines.extend(_command_lines(seen_during_run))
+            # Flower may log the round's header more than once: each process is recorded once
+            fresh = [pid for pid in _flower_processes(work_dir) if pid not in seen_during_run]
+            seen_during_run.extend(fresh)
+            command_lines.extend(_command_lines(fresh))
 
     # Execute
     result = run_federated_deployment(
