@@ -110,18 +110,11 @@ class VisionPart:
 
 
 def catalogue_records(catalogue: Catalogue) -> list[dict[str, object]]:
-    """The catalogue in the model's output order, as the device answers with it (no photos travel)."""
+    """The catalogue in the model's output order, as the device answers with it (no photos travel): the
+    version's own records (:meth:`Catalogue.to_records`) with ``description_en`` named ``description``."""
     return [
-        {
-            "class_id": catalogue.class_ids[i],
-            "class_name": catalogue.names[i],
-            "coarse_id": catalogue.coarse_ids[catalogue.fine_to_coarse[i]],
-            "coarse_name": catalogue.coarse_names[catalogue.fine_to_coarse[i]],
-            "department": catalogue.departments[i],
-            "description": catalogue.descriptions[i],
-            "iconic_image": catalogue.iconic[i].name,
-        }
-        for i in range(catalogue.num_classes)
+        {("description" if key == "description_en" else key): value for key, value in record.items()}
+        for record in catalogue.to_records()
     ]
 
 
