@@ -13,6 +13,7 @@ __all__ = [
     "EdgePublishError",
     "ExperimentConflictError",
     "ExperimentError",
+    "KeyReusedError",
     "MemberUnavailableError",
     "NotFoundError",
     "RequestRejectedError",
@@ -48,6 +49,15 @@ class ExperimentError(ClusterError, ValueError):
 class ExperimentConflictError(ExperimentError):
     """The request contradicts the experiments' state: a name taken, a target already under test, a second
     outcome for one request (answered with HTTP 409)."""
+
+
+class KeyReusedError(ClusterError):
+    """An ``Idempotency-Key`` came again with a request other than the one it was first sent with (HTTP 409)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key[:40]!r} was first sent with another request; send a new key for a new request"
+        )
 
 
 class RequestRejectedError(ClusterError):

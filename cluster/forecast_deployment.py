@@ -11,13 +11,13 @@ from typing import Any
 
 from ray import serve
 
+from cluster.demand_schemas import ForecastRequest
 from cluster.errors import SmokeCheckError
 from cluster.members import MemberName
 from cluster.metrics import placement
 from cluster.outcomes import MemberOutcome
 from cluster.registry_runner import Miss, RegistryRunner
 from cluster.reloading import report_outcomes
-from cluster.schemas import ForecastRequest
 from ensemble.errors import UnknownProductForecastError
 from ensemble.forecasting.service import ForecastService
 from ensemble.registry import Registry

@@ -19,26 +19,26 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Header, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from ray import serve
 from ray.serve.handle import DeploymentHandle
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cluster.api_errors import ERRORS, NOT_FOUND, REUSED_KEY, UNAVAILABLE, install_error_handlers
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
+from cluster.demand_schemas import ForecastRequest, ForecastResponse, PriceRequest, PriceResponse
 from cluster.edge_bundles import router as edge_bundles_router
-from cluster.errors import ExperimentConflictError, MemberUnavailableError, NotFoundError, RequestRejectedError
+from cluster.errors import MemberUnavailableError, NotFoundError, RequestRejectedError
 from cluster.experiment_definition import ExperimentTarget
 from cluster.experiment_routes import Enrolment, enrolment, experiment_store
 from cluster.experiment_routes import router as experiments_router
 from cluster.federation_runs import router as federation_runs_router
 from cluster.handles import HandleMembers, ReplyModelAbsence, await_member
-from cluster.idempotency import MAX_KEY_LENGTH, IdempotencyStore
+from cluster.idempotency import IdempotencyStore
+from cluster.idempotent_answers import IdempotencyKey, answer_once
 from cluster.members import MemberName
 from cluster.metrics import IngressMetrics
 from cluster.outcomes import MemberOutcome
@@ -48,39 +48,21 @@ from cluster.schemas import (
     ChatMode,
     ChatRequest,
     ChatResponse,
-    ErrorResponse,
-    ForecastRequest,
-    ForecastResponse,
     HealthResponse,
-    NotFoundResponse,
-    PriceRequest,
-    PriceResponse,
     ProductFactsResponse,
     RecommendMode,
     RecommendRequest,
     RecommendResponse,
-    UnavailableResponse,
-    ValidationErrorResponse,
 )
+from cluster.vision_chain import answer_photo
 from cluster.vision_input import read_photo
-from cluster.vision_schemas import (
-    VISION_MAX_BODY_BYTES,
-    VISION_OPENAPI,
-    VISION_RESPONSES,
-    VisionResponse,
-    grocery_product_node,
-)
+from cluster.vision_schemas import VISION_MAX_BODY_BYTES, VISION_OPENAPI, VISION_RESPONSES, VisionResponse
 
 __all__ = ["Ingress", "IngressSettings", "api", "public_routes"]
 
 logger = logging.getLogger(__name__)
 
 Answer = TypeVar("Answer", bound=BaseModel)
-
-# The header devices send with each event they replay from their outbox.
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=MAX_KEY_LENGTH, pattern="^[!-~]+$")
-]
 
 
 @dataclass(frozen=True)
@@ -95,15 +77,6 @@ class IngressSettings:
     colocated: tuple[str, ...] = ()
 
 
-class KeyReusedError(Exception):
-    """An ``Idempotency-Key`` came again with a request other than the one it was first sent with (409)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            f"Idempotency-Key {key[:40]!r} was first sent with another request; send a new key for a new request"
-        )
-
-
 api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
 api.add_middleware(BodyLimit)
 register_pages(api)
@@ -111,77 +84,7 @@ api.include_router(edge_bundles_router)
 api.include_router(experiments_router)
 api.include_router(rollouts_router)
 api.include_router(federation_runs_router)
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "the body could not be read (for example not UTF-8)"},
-    413: {"model": ErrorResponse, "description": "the body is larger than the cluster accepts"},
-    422: {"model": ValidationErrorResponse, "description": "the body does not match the schema"},
-}
-REUSED_KEY: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorResponse, "description": "the Idempotency-Key was already used for another request"}
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": NotFoundResponse, "description": "not held"}}
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": UnavailableResponse, "description": "a member has no version or did not answer"}
-}
-
-
-def _problem(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": loc, "msg": msg, "type": kind}
-
-
-@api.exception_handler(RequestValidationError)
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    # The submitted value is left out of the answer: it can be 2,000+ characters of someone's message.
-    problems = [_problem(list(e.get("loc", ())), str(e.get("msg", "")), str(e.get("type", ""))) for e in exc.errors()]
-    summary = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in problems)
-    body = {"detail": problems, "message": summary, "request_id": request_id(request)}
-    return JSONResponse(status_code=422, content=body)
-
-
-@api.exception_handler(RequestRejectedError)
-async def _rejected(request: Request, exc: RequestRejectedError) -> JSONResponse:
-    problem = _problem(["body", exc.field], str(exc), "value_error")
-    body = {"detail": [problem], "message": f"body.{exc.field}: {exc}", "request_id": request_id(request)}
-    return JSONResponse(status_code=422, content=body)
-
-
-@api.exception_handler(NotFoundError)
-async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-    body = {"detail": str(exc), "field": exc.what, "value": exc.value, "request_id": request_id(request)}
-    return JSONResponse(status_code=404, content=body)
-
-
-@api.exception_handler(MemberUnavailableError)
-async def _unavailable(request: Request, exc: MemberUnavailableError) -> JSONResponse:
-    body = {"detail": str(exc), "member": exc.member, "request_id": request_id(request)}
-    return JSONResponse(status_code=503, content=body)
-
-
-@api.exception_handler(KeyReusedError)
-async def _key_reused(request: Request, exc: KeyReusedError) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(exc), "request_id": request_id(request)})
-
-
-@api.exception_handler(ExperimentConflictError)
-async def _experiment_conflict(request: Request, exc: ExperimentConflictError) -> JSONResponse:
-    return JSONResponse(status_code=409, content={"detail": str(exc), "request_id": request_id(request)})
-
-
-@api.exception_handler(StarletteHTTPException)
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    detail = str(exc.detail)
-    if exc.status_code == 400 and "parsing the body" in detail:
-        detail = "the body could not be read as JSON text (it must be UTF-8 encoded JSON); send a JSON object"
-    body = {"detail": detail, "request_id": request_id(request)}
-    return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
-
-
-@api.exception_handler(Exception)
-async def _internal(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("request %s %s %s failed", request_id(request), request.method, request.url.path, exc_info=exc)
-    body = {"detail": f"internal error ({type(exc).__name__}); see the logs", "request_id": request_id(request)}
-    return JSONResponse(status_code=500, content=body)
+install_error_handlers(api)
 
 
 def public_routes() -> list[str]:
@@ -273,29 +176,9 @@ class Ingress:
         if idempotency_key is None:
             return await self._chat(request, http)
         fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-        return await self._once(idempotency_key, fingerprint, response, ChatResponse, lambda: self._chat(request, http))
-
-    async def _once(
-        self,
-        key: str,
-        fingerprint: str,
-        response: Response,
-        model: type[Answer],
-        answer: Callable[[], Awaitable[Answer]],
-    ) -> Answer:
-        """The answer to a request sent with an ``Idempotency-Key``: the first answer again for a repeat of the
-        same request (``Idempotent-Replayed: true``), :class:`KeyReusedError` for the key with another request
-        (``fingerprint`` tells them apart), else ``answer()``, kept for the repeats."""
-        kept = await asyncio.to_thread(self._delivered.recall, key)
-        if kept is not None:
-            if kept[0] != fingerprint:
-                raise KeyReusedError(key)
-            response.headers["Idempotent-Replayed"] = "true"
-            return model.model_validate_json(kept[1])
-        await asyncio.to_thread(self._delivered.seen_or_record, key)
-        given = await answer()
-        await asyncio.to_thread(self._delivered.remember, key, fingerprint, given.model_dump_json())
-        return given
+        return await answer_once(
+            self._delivered, idempotency_key, fingerprint, response, ChatResponse, lambda: self._chat(request, http)
+        )
 
     async def _chat(self, request: ChatRequest, http: Request) -> ChatResponse:
         rid = request_id(http)
@@ -401,34 +284,14 @@ class Ingress:
 
         if idempotency_key is None:
             return await answer()
-        return await self._once(idempotency_key, photo.fingerprint(), response, VisionResponse, answer)
+        fingerprint = photo.fingerprint()
+        return await answer_once(self._delivered, idempotency_key, fingerprint, response, VisionResponse, answer)
 
     async def _vision(self, data: bytes, top_k: int, rid: str) -> VisionResponse:
-        started = time.perf_counter()
-        outcome: MemberOutcome = await self._member(MemberName.VISION, lambda h: h.classify.remote((data, top_k)))
-        result = dict(outcome.unwrap(MemberName.VISION))
-        classified = time.perf_counter()
-        node = grocery_product_node(int(result["product"]["class_id"]))
-        try:
-            context: dict[str, Any] = await self._member(
-                MemberName.GRAPH, lambda h: h.product_context.remote(node, top_k, rid)
-            )
-        except MemberUnavailableError:
-            # The photo's answer stands without the graph; its facts are then unknown, not an error.
-            logger.warning("request %s: no graph context for %s", rid, node, exc_info=True)
-            context = {"facts": [], "related": []}
-        done = time.perf_counter()
-        latency = {
-            "vision": round(1000 * (classified - started), 3),
-            "model": float(result.pop("model_ms")),
-            "graph": round(1000 * (done - classified), 3),
-            "total": round(1000 * (done - started), 3),
-        }
-        batch = int(result.pop("batch_size"))
-        self._metrics.batch_size.labels(member=str(MemberName.VISION)).observe(batch)
-        return VisionResponse.model_validate(
-            {**result, **context, "member": MemberName.VISION.value, "latency_ms": latency, "request_id": rid}
-        )
+        def observe_batch(size: int) -> None:
+            self._metrics.batch_size.labels(member=str(MemberName.VISION)).observe(size)
+
+        return await answer_photo(data, top_k, rid, self._member, observe_batch)
 
     @api.get(
         "/v1/products/{stock_code}",

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictStr,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
-    model_validator,
 )
 
 from cluster.config import MAX_TEXT_LENGTH
 from cluster.members import MemberName
+from cluster.schema_types import CustomerId, JsonInt
 from ensemble.chat import ChatMode
 from ensemble.recommendation import MemberStatus as RecommenderStatus
 from ensemble.recommendation import RecommendMode
@@ -29,15 +27,11 @@ __all__ = [
     "ChatResponse",
     "ErrorResponse",
     "ExperimentAssignment",
-    "ForecastRequest",
-    "ForecastResponse",
     "Grounding",
     "HealthResponse",
     "MemberRun",
     "MemberStatus",
     "NotFoundResponse",
-    "PriceRequest",
-    "PriceResponse",
     "Problem",
     "ProductFactsResponse",
     "RecommendItem",
@@ -50,29 +44,6 @@ __all__ = [
 ]
 
 
-def _json_integer(value: Any) -> Any:
-    """JSON Schema counts 12.0 as an integer: accept integral floats, refuse booleans and strings."""
-    if isinstance(value, bool):
-        raise ValueError("expected an integer, got a boolean")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _date_text(value: Any) -> Any:
-    """A date must come as ISO text (``2011-12-09``), not as a number of seconds."""
-    if not isinstance(value, str | dt.date):
-        raise ValueError("expected a date as text, YYYY-MM-DD")
-    return value
-
-
-IsoDate = Annotated[dt.date, BeforeValidator(_date_text)]
-
-# An integer as JSON Schema defines it (12 and 12.0), never a string or a boolean.
-JsonInt = Annotated[int, BeforeValidator(_json_integer), Field(strict=True)]
-# A number, never a string or a boolean.
-JsonFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-
 # Characters a message may not hold: C0 controls other than tab, line feed and carriage return, and DEL.
 _CONTROL = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f"
 # What str.strip() removes (str.isspace), spelt out so that every regex engine reads the pattern alike.
@@ -84,17 +55,6 @@ MESSAGE_PATTERN = f"^[^{_CONTROL}]*[^{_SPACE}{_CONTROL}][^{_CONTROL}]*$"
 def _is_control(char: str) -> bool:
     """A C0 control character other than tab, line feed and carriage return, or DEL."""
     return (ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f"
-
-
-CUSTOMER_ID_MAX = 2**53  # ids beyond what a JSON number holds exactly are refused, not rounded
-CustomerId = Annotated[int, Field(strict=True, ge=0, le=CUSTOMER_ID_MAX), BeforeValidator(_json_integer)]
-
-
-# Numbers with their bounds inside the type, so that the bounds stay in the JSON schema under Optional[...].
-Share = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1)]
-LogPrice = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-10, le=10)]
-Price = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=1000)]
-Units = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e9)]
 
 
 class ChatRequest(BaseModel):
@@ -273,119 +233,6 @@ def member_statuses(health: HealthResponse) -> dict[str, MemberStatus]:
     """The per-member entries of a health answer."""
     extra = health.model_extra or {}
     return {name.value: MemberStatus.model_validate(extra[name.value]) for name in MemberName if name.value in extra}
-
-
-MIN_SERIES = 8  # the shortest series the request forecaster (AutoETS) accepts
-SeriesValue = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e9, le=1e9)]
-
-
-class ForecastRequest(BaseModel):
-    """``POST /v1/forecast``: exactly one of a product (its stock code) or a series of weekly values, and the
-    horizon in weeks. A product's reorder suggestion uses ``lead_time_weeks``, ``service_level`` and
-    ``on_hand``; a series may give the date of its last value (``last_date``) to date the forecast weeks."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["product"], "properties": {"product": {"type": "string"}}},
-                {"required": ["series"], "properties": {"series": {"type": "array"}}},
-            ],
-            "examples": [{"product": "85123A", "horizon": 4, "on_hand": 120}, {"series": [3, 4, 5, 4, 3, 4, 5, 4]}],
-        },
-    )
-
-    product: StrictStr | None = Field(default=None, min_length=1, max_length=32, pattern="^[0-9A-Za-z-]+$")
-    series: list[SeriesValue] | None = Field(default=None, min_length=MIN_SERIES, max_length=1_000)
-    last_date: IsoDate | None = Field(default=None, description="the date of the series' last value (series only)")
-    horizon: JsonInt = Field(default=8, ge=1, le=52)
-    lead_time_weeks: JsonFloat = Field(default=2.0, gt=0, le=52)
-    service_level: JsonFloat = Field(default=0.95, gt=0.5, lt=1.0)
-    on_hand: Units | None = None
-
-    @model_validator(mode="after")
-    def _one_target(self) -> ForecastRequest:
-        if (self.product is None) == (self.series is None):
-            raise ValueError("send exactly one of `product` (a stock code) or `series` (weekly values)")
-        return self
-
-    def step_dates(self) -> list[str] | None:
-        """The dates of the forecast weeks, a week apart after ``last_date`` (``None`` without it, or when
-        they would fall past the calendar's end)."""
-        if self.last_date is None:
-            return None
-        try:
-            return [(self.last_date + dt.timedelta(weeks=i + 1)).isoformat() for i in range(self.horizon)]
-        except OverflowError:
-            return None
-
-
-class PriceContext(BaseModel):
-    """What is known of next week at the store: promotion flags and prices (all optional)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    deal: Share | None = Field(default=None, description="1 when the brand is on deal that week")
-    feat: Share | None = Field(default=None, description="share of the week the brand is featured")
-    competitor_log_price: LogPrice | None = None
-    previous_price: Price | None = None
-    policy: Literal["thompson", "mean"] | None = None
-
-
-class PriceRequest(BaseModel):
-    """``POST /v1/price``: a Dominick's store and brand, and optional context (deal, feat, previous_price, ...)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"store": 2, "brand": 1, "context": {"deal": 1, "policy": "mean"}}]},
-    )
-
-    store: JsonInt = Field(ge=0, le=10_000)
-    brand: JsonInt = Field(ge=0, le=10_000)
-    context: PriceContext | None = None
-
-
-class ForecastWeek(BaseModel):
-    """One forecast step: the week (or step number for a request series) and its P10/P50/P90 units."""
-
-    model_config = ConfigDict(extra="allow")
-
-    p10: float
-    p50: float
-    p90: float
-
-
-class ForecastResponse(BaseModel):
-    """The answer to ``POST /v1/forecast``: for a product, ``weeks`` and a ``reorder`` suggestion; for a
-    series, ``steps``; ``member`` names the model that answered and ``note`` how."""
-
-    model_config = ConfigDict(extra="allow")
-
-    member: str
-    note: str
-    stock_code: str | None = None
-    version: str | None = None
-    weeks: list[ForecastWeek] | None = None
-    steps: list[ForecastWeek] | None = None
-    reorder: dict[str, Any] | None = None
-
-
-class PriceResponse(BaseModel):
-    """The answer to ``POST /v1/price``: the price, what the demand model expects of it, the guardrails that
-    bound it and why."""
-
-    model_config = ConfigDict(extra="allow")
-
-    store: int
-    brand: int
-    price: float
-    expected_units: float
-    expected_profit: float
-    reason: str
-    binding_guardrails: list[str]
-    guardrails: dict[str, Any]
-    policy: str
-    version: str
 
 
 class CoPurchaseFact(BaseModel):

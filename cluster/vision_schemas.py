@@ -22,7 +22,8 @@ from pydantic import (
     field_validator,
 )
 
-from cluster.schemas import CustomerId, ErrorResponse, JsonInt, UnavailableResponse, ValidationErrorResponse
+from cluster.schema_types import CustomerId, JsonInt
+from cluster.schemas import ErrorResponse, UnavailableResponse, ValidationErrorResponse
 from ensemble.vision.images import MAX_IMAGE_BYTES
 
 __all__ = [

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from cluster.demand_schemas import ForecastRequest, PriceRequest
 from cluster.errors import MemberUnavailableError, NotFoundError
 from cluster.forecast_deployment import ForecastDeployment, forecast_runner
 from cluster.outcomes import MemberOutcome, OutcomeStatus
 from cluster.price_deployment import PriceDeployment, price_runner
-from cluster.schemas import ForecastRequest, PriceRequest
 from ensemble.forecasting.service import publish_forecaster
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
