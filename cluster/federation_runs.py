@@ -8,6 +8,7 @@ run), read from the registry the cluster serves; no weights are loaded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -142,4 +143,5 @@ async def federation_runs(
     limit: Annotated[int, Query(ge=1, le=50, description="how many runs, newest first")] = 5,
 ) -> FederationRunsResponse:
     """The federated runs behind the registry's intent versions, newest first."""
-    return FederationRunsResponse(runs=federated_runs(root, limit))
+    # The lineage files are read off the event loop, which keeps answering other requests meanwhile.
+    return FederationRunsResponse(runs=await asyncio.to_thread(federated_runs, root, limit))

@@ -8,6 +8,7 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -103,7 +104,12 @@ async def rollouts(
     limit: Annotated[int, Query(ge=1, le=100, description="served versions per member, newest first")] = 10,
 ) -> RolloutsResponse:
     """The rollout state of every member that was rolled out or rolled back (empty before the first)."""
-    if not path.is_file():
-        return RolloutsResponse(members=[])
-    journal = RolloutJournal(path)
-    return RolloutsResponse(members=[member_rollouts(journal, m, limit) for m in journal.members()])
+
+    def read() -> list[MemberRollouts]:
+        if not path.is_file():
+            return []
+        journal = RolloutJournal(path)
+        return [member_rollouts(journal, m, limit) for m in journal.members()]
+
+    # The journal is a file: read it off the event loop, which keeps answering other requests meanwhile.
+    return RolloutsResponse(members=await asyncio.to_thread(read))
