@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,21 +62,24 @@ def test_the_server_holds_only_the_masked_updates_and_their_sum(
     }
 
     # Execute: the real ServerApp and ClientApp, the server's grid recording every reply
-    child = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "federation" / "_secagg_capture.py"),
-            str(run_config),
-            str(tmp_path),
-            "3",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    try:
+        child = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "federation" / "_secagg_capture.py"),
+                str(run_config),
+                str(tmp_path),
+                "3",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert child.returncode == 0 and (tmp_path / "result.json").exists(), child.stdout[-4000:] + child.stderr[-4000:]
     received = dict(np.load(tmp_path / "received.npz"))
     aggregate = dict(np.load(tmp_path / "aggregate.npz"))
