@@ -4,6 +4,11 @@ The server sends the adapter tensors (``arrays``) and the run settings (``config
 resolved base version, plus ``server-round``). The node replies with its new adapters, a MetricRecord with
 ``num-examples`` (FedAvg's weight) and a ConfigRecord naming its partition and data fingerprint. Any failure
 is logged here and returned to the server as an error reply that names the node and the cause.
+
+In a SecAgg+ run (``secure-aggregation``) Flower's ``secaggplus_mod`` wraps training: it answers the
+protocol's key stages itself and, in the masking stage, replaces the trained adapters by their masked,
+quantised form before the reply leaves the node; :func:`legacy_records_mod` translates the legacy records
+that Flower's SecAgg+ workflow sends and expects.
 """
 
 from __future__ import annotations
@@ -11,15 +16,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Error, Message, MetricRecord, RecordDict
+from flwr.app.message_type import MessageType
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
 from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.common import Code, EvaluateRes, FitRes, Scalar, Status, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.common.constant import ErrorCode
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.compat.common.recorddict_compat import (
+    arrayrecord_to_parameters,
+    evaluateres_to_recorddict,
+    fitres_to_recorddict,
+)
 
 from federation.config import DPMode, FederationConfig, parse_run_config
 from federation.dp import BUDGET_KEY
 from federation.errors import NodeTaskError
+from federation.secure_aggregation import ADAPTER_NAMES_KEY
 from federation.strategies import UNIT_WEIGHT
 from federation.task import load_node_data, local_evaluate, local_train
 
@@ -88,7 +104,64 @@ def dp_clipping_mod(message: Message, context: Context, call_next: ClientAppCall
     return call_next(message, context)
 
 
-@app.train(mods=[dp_clipping_mod])
+def secure_aggregation_mod(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's ``secaggplus_mod`` for the messages of a SecAgg+ round (they carry its config record); the
+    messages of an ordinary round pass untouched."""
+    if RECORD_KEY_CONFIGS in message.content.config_records:
+        return secaggplus_mod(message, context, call_next)
+    return call_next(message, context)
+
+
+def _legacy_prefix(message: Message) -> str:
+    return "fitins" if message.metadata.message_type == MessageType.TRAIN else "evaluateins"
+
+
+def legacy_records_mod(message: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Translate the legacy records of Flower's ``DefaultWorkflow`` (SecAgg+ runs) to and from the records the
+    handlers use: an ordered tensor list with the names in the config, ``FitRes`` / ``EvaluateRes`` replies.
+    Messages in the Message-API layout pass untouched."""
+    prefix = _legacy_prefix(message)
+    if f"{prefix}.parameters" not in message.content.array_records:
+        return call_next(message, context)
+    config: dict[str, Any] = dict(message.content.config_records[f"{prefix}.config"])
+    names = [name for name in str(config.pop(ADAPTER_NAMES_KEY, "")).split(",") if name]
+    arrays = parameters_to_ndarrays(
+        arrayrecord_to_parameters(message.content.array_records[f"{prefix}.parameters"], keep_input=True)
+    )
+    if len(names) != len(arrays):
+        raise NodeTaskError(
+            f"the server sent {len(arrays)} tensors but {len(names)} names in {ADAPTER_NAMES_KEY!r}; the ServerApp "
+            "and this ClientApp must be the same version"
+        )
+    state = {name: torch.from_numpy(array.copy()) for name, array in zip(names, arrays, strict=True)}
+    message.content = RecordDict({"arrays": ArrayRecord(state), "config": ConfigRecord(config)})
+    out = call_next(message, context)
+    if out.has_error():
+        raise NodeTaskError(out.error.reason)
+    metrics: dict[str, Scalar] = {
+        key: value
+        for key, value in next(iter(out.content.metric_records.values())).items()
+        if isinstance(value, int | float)
+    }
+    examples = int(metrics["num-examples"])
+    ok = Status(code=Code.OK, message="")
+    if prefix == "evaluateins":
+        # Legacy EvaluateRes must carry a loss; the misclassification rate stands in for it.
+        loss = 1.0 - float(metrics["accuracy"])
+        res = EvaluateRes(status=ok, loss=loss, num_examples=examples, metrics=metrics)
+        return Message(evaluateres_to_recorddict(res), reply_to=message)
+    trained = out.content.array_records["arrays"].to_torch_state_dict()
+    parameters = ndarrays_to_parameters([trained[name].numpy() for name in names])
+    node: dict[str, Scalar] = {
+        key: value
+        for key, value in out.content.config_records["node"].items()
+        if isinstance(value, int | float | str | bytes)
+    }
+    fit = FitRes(status=ok, parameters=parameters, num_examples=examples, metrics={**metrics, **node})
+    return Message(fitres_to_recorddict(fit, keep_input=False), reply_to=message)
+
+
+@app.train(mods=[secure_aggregation_mod, legacy_records_mod, dp_clipping_mod])
 def train(message: Message, context: Context) -> Message:
     """Fine-tune the received adapters on this node's training partition."""
     try:
@@ -126,7 +199,7 @@ def train(message: Message, context: Context) -> Message:
         return _error_reply(message, context, "train", err)
 
 
-@app.evaluate()
+@app.evaluate(mods=[legacy_records_mod])
 def evaluate(message: Message, context: Context) -> Message:
     """Evaluate the received (aggregated) adapters on this node's validation share."""
     try:

@@ -98,6 +98,13 @@ class FederationConfig:
     dp_clip_norm_lr: float = 0.2  # adaptive modes: the geometric step of the clipping norm
     dp_clipped_count_stddev: float = 0.0  # adaptive modes: noise of the clipped count (0 = Flower's nodes/20)
     tensorboard_dir: str = ""  # "" = no TensorBoard event files
+    # Flower's SecAgg+ (federation.secure_aggregation): the server learns only the weighted sum of the updates.
+    secure_aggregation: bool = False
+    num_shares: int = 3  # each node's secrets are split into this many shares among its neighbours
+    reconstruction_threshold: int = 2  # shares needed to recover a dropped node's mask (< num-shares)
+    clipping_range: float = 8.0  # every (num-examples / max-weight) x value is clipped to +-this before quantising
+    quantization_range: int = 4_194_304  # integers per clipping interval (2**22, Flower's default)
+    max_weight: float = 1000.0  # the largest num-examples a node may weight its update with
 
     def __post_init__(self) -> None:
         _check_combination(self)
@@ -144,7 +151,18 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "dp_target_quantile": (0.0, 1.0),
     "dp_clip_norm_lr": (1e-6, 10.0),
     "dp_clipped_count_stddev": (0.0, 1e6),
+    "num_shares": (3, 100_000),
+    "reconstruction_threshold": (2, 100_000),
+    "clipping_range": (1e-6, 1e6),
+    "quantization_range": (2, 2**31),
+    "max_weight": (1.0, 1e12),
 }
+
+# Flower's SecAgg+ sums the masked integers modulo 2**32 (SecAggPlusWorkflow's default modulus_range).
+SECAGG_MODULUS = 2**32
+
+# Strategies whose aggregate is the weighted mean of the updates, the one thing SecAgg+ reveals to the server.
+SECAGG_STRATEGIES = frozenset({StrategyName.FEDAVG, StrategyName.FEDPROX})
 
 _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -157,6 +175,10 @@ _CHOICES: dict[str, type[StrEnum]] = {
 
 def _coerce(name: str, expected: str, value: Any) -> Any:
     key = name.replace("_", "-")
+    if expected == "bool":
+        if not isinstance(value, bool):
+            raise FederationConfigError(f"run config {key!r} must be true or false, got {value!r}; e.g. {key}=true")
+        return value
     if expected == "int":
         # bool is an int subclass; a float such as 2.0 from a TOML override is accepted if integral.
         if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
@@ -206,6 +228,7 @@ def _check_combination(config: FederationConfig) -> None:
             f"{config.min_nodes}; MultiKrum averages at most the nodes that reply"
         )
     _check_privacy(config)
+    _check_secure_aggregation(config)
     if config.partitioning == PartitionScheme.NATURAL and not config.natural_id_column:
         raise FederationConfigError(
             "run config 'natural-id-column' is empty under partitioning 'natural'; name the column that holds "
@@ -245,6 +268,50 @@ def _check_privacy(config: FederationConfig) -> None:
                 + (" (Flower's default, min-nodes / 20)" if not config.dp_clipped_count_stddev else "")
                 + f"; set e.g. dp-clipped-count-stddev={config.dp_noise_multiplier:g}"
             )
+
+
+def _check_secure_aggregation(config: FederationConfig) -> None:
+    if not config.secure_aggregation:
+        return
+    if config.strategy not in SECAGG_STRATEGIES:
+        allowed = " or ".join(sorted(name.value for name in SECAGG_STRATEGIES))
+        reason = (
+            "Flower's SecAgg+ runs only on its legacy strategy API, where this project aggregates with FedAvg "
+            "(the server optimiser of that strategy is not wired there)"
+            if config.strategy in (StrategyName.FEDADAM, StrategyName.FEDYOGI)
+            else "that robust aggregator ranks, selects or trims the individual updates, and SecAgg+ shows the "
+            "server only their sum"
+        )
+        raise FederationConfigError(
+            f"secure-aggregation=true cannot be combined with strategy={config.strategy.value!r}: {reason}; use "
+            f"strategy={allowed} with secure aggregation, or secure-aggregation=false"
+        )
+    if config.dp != DPMode.NONE:
+        raise FederationConfigError(
+            f"secure-aggregation=true cannot be combined with dp={config.dp.value!r}: "
+            + (
+                "server-side clipping needs each merchant's update in the clear"
+                if config.dp in (DPMode.SERVER_FIXED, DPMode.SERVER_ADAPTIVE)
+                else "the client-side DP wrapper and the epsilon ledger run on the Message-API strategy, and "
+                "Flower's SecAgg+ workflow runs only with legacy strategies"
+            )
+            + '; use dp="none" with secure aggregation, or secure-aggregation=false'
+        )
+    if config.reconstruction_threshold >= config.num_shares:
+        raise FederationConfigError(
+            f"run config 'reconstruction-threshold' = {config.reconstruction_threshold} must be below "
+            f"'num-shares' = {config.num_shares}; e.g. num-shares=3 with reconstruction-threshold=2"
+        )
+    if config.min_nodes < 2 or config.reconstruction_threshold > config.min_nodes:
+        raise FederationConfigError(
+            f"secure aggregation with reconstruction-threshold={config.reconstruction_threshold} needs at least "
+            f"max(2, threshold) nodes per round, but min-nodes = {config.min_nodes}; add nodes or lower the threshold"
+        )
+    if config.min_nodes * config.quantization_range >= SECAGG_MODULUS:
+        raise FederationConfigError(
+            f"run config 'quantization-range' = {config.quantization_range} x {config.min_nodes} nodes reaches "
+            f"SecAgg+'s modulus 2**32, so the sum would wrap; lower quantization-range (e.g. 4194304)"
+        )
 
 
 def parse_run_config(run_config: Mapping[str, Any]) -> FederationConfig:

@@ -59,11 +59,14 @@ def publish_aggregate(
     flower_class: str,
     traffic: Mapping[str, Any],
     privacy: Mapping[str, Any] | None = None,
+    *,
+    secure_aggregation: Mapping[str, Any] | None = None,
 ) -> tuple[ModelVersion, dict[str, float]]:
     """Apply ``adapters`` to the base version, merge, refit the temperature on the validation split and its
     style-rewritten copy (the head changed, so the base version's temperature no longer fits), evaluate on the
     validation split and publish; the lineage keeps the run's ``traffic`` (bytes per round, ratio to a full
-    fine-tune) and, for a DP run, the per-merchant epsilon ledger as ``details["privacy"]``."""
+    fine-tune), for a DP run the per-merchant epsilon ledger as ``details["privacy"]``, and for a SecAgg+ run the
+    protocol's parameters as ``details["secure_aggregation"]``."""
     model = build_model(config, base_id)
     load_adapter_state(model, adapters)
     model = publishable(model)
@@ -99,6 +102,8 @@ def publish_aggregate(
     }
     if privacy is not None:
         details["privacy"] = dict(privacy)
+    if secure_aggregation is not None:
+        details["secure_aggregation"] = dict(secure_aggregation)
     lineage = Lineage(
         parent=base_id,
         data_fingerprint=combined_fingerprint(fingerprints),

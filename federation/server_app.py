@@ -5,7 +5,8 @@ The server resolves the base version once, makes the initial adapters with the r
 starts from identical tensors), runs ``num-server-rounds`` of the configured strategy
 (:mod:`federation.strategies`, weighted by ``num-examples`` where it weights), then publishes the merged
 model as a new intent version whose lineage names the base version, the strategy, the partitioning, the
-rounds, the participants and their metrics. A JSON summary goes to ``summary-path`` when one is configured.
+rounds, the participants and their metrics. With ``secure-aggregation`` the rounds run under Flower's SecAgg+
+instead (:mod:`federation.secure_aggregation`). A JSON summary goes to ``summary-path`` when one is configured.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flwr.serverapp import Grid, ServerApp
 from federation.config import FederationConfig, parse_run_config
 from federation.errors import RoundFailedError
 from federation.publish import contributed_examples, publish_aggregate
+from federation.secure_aggregation import run_secure_federation
 from federation.strategies import build_strategy
 from federation.summary import FederatedResult, write_summary
 from federation.task import base_state, initial_adapters, resolve_base_version
@@ -114,7 +116,10 @@ def build_server_app(config: FederationConfig | None = None) -> ServerApp:
         settings = config if config is not None else parse_run_config(context.run_config)
         summary_path = Path(settings.summary_path) if settings.summary_path else None
         try:
-            outcome = run_federation(grid, settings)
+            if settings.secure_aggregation:
+                outcome = run_secure_federation(grid, context, settings)
+            else:
+                outcome = run_federation(grid, settings)
         except Exception as err:  # the ServerApp boundary: record the failure for the caller, then re-raise
             logger.exception("the federated run failed")
             if summary_path is not None:

@@ -68,6 +68,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="every merchant's budget (0 = none); a merchant leaves the rounds before it would exceed it",
     )
     parser.add_argument(
+        "--secure-aggregation",
+        action="store_true",
+        help="aggregate with Flower's SecAgg+: each merchant uploads its adapters quantised and masked, so the "
+        "server learns only their example-weighted sum (not one merchant's update); metrics and data fingerprints "
+        "still travel in the clear. Runs with --strategy fedavg or fedprox and --dp none only: robust strategies "
+        "need the individual updates, server-side DP clips them on the server",
+    )
+    parser.add_argument("--num-shares", type=int, default=3, help="SecAgg+: shares of each merchant's secrets")
+    parser.add_argument(
+        "--reconstruction-threshold",
+        type=int,
+        default=2,
+        help="SecAgg+: shares that recover a dropped merchant's mask (below --num-shares)",
+    )
+    parser.add_argument(
+        "--clipping-range",
+        type=float,
+        default=8.0,
+        help="SecAgg+: every (examples / max-weight) x adapter value is clipped to +-this before quantising",
+    )
+    parser.add_argument(
+        "--quantization-range", type=int, default=4_194_304, help="SecAgg+: integer levels across the clipping range"
+    )
+    parser.add_argument(
+        "--max-weight", type=float, default=1000.0, help="SecAgg+: the most examples one merchant's update weighs"
+    )
+    parser.add_argument(
         "--tensorboard",
         type=Path,
         default=None,
@@ -111,6 +138,12 @@ def run(args: argparse.Namespace) -> int:
         dp_delta=args.dp_delta,
         dp_clipped_count_stddev=args.dp_clipped_count_stddev,
         dp_max_epsilon=args.dp_max_epsilon,
+        secure_aggregation=args.secure_aggregation,
+        num_shares=args.num_shares,
+        reconstruction_threshold=args.reconstruction_threshold,
+        clipping_range=args.clipping_range,
+        quantization_range=args.quantization_range,
+        max_weight=args.max_weight,
         tensorboard_dir=str(
             args.tensorboard or args.workspace.federation / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
         ),

@@ -74,3 +74,21 @@ def test_invalid_values_are_refused_with_the_key_and_value(run_config: dict[str,
     # Execute / Assert
     with pytest.raises(FederationConfigError, match=message.replace("[", r"\[")):
         parse_run_config(run_config)
+
+
+def test_secure_aggregation_is_a_boolean_and_refuses_what_needs_individual_updates() -> None:
+    # Execute / Assert: the flag is typed, its parameters round-trip
+    parsed = parse_run_config(
+        {"secure-aggregation": True, "num-shares": 5, "reconstruction-threshold": 3, "min-nodes": 5}
+    )
+    assert parsed.secure_aggregation is True and parse_run_config(parsed.to_run_config()) == parsed
+    with pytest.raises(FederationConfigError, match="'secure-aggregation' must be true or false, got 1"):
+        parse_run_config({"secure-aggregation": 1})
+    with pytest.raises(FederationConfigError, match=r"strategy='multikrum'.*use strategy=fedavg or fedprox"):
+        parse_run_config({"secure-aggregation": True, "strategy": "multikrum", "min-nodes": 5})
+    with pytest.raises(FederationConfigError, match=r"dp='client-fixed'.*secure-aggregation=false"):
+        parse_run_config({"secure-aggregation": True, "dp": "client-fixed"})
+    with pytest.raises(FederationConfigError, match="reaches SecAgg\\+'s modulus"):
+        parse_run_config({"secure-aggregation": True, "min-nodes": 3, "quantization-range": 2**31})
+    # Without the flag, its parameters constrain nothing
+    assert parse_run_config({"strategy": "krum", "min-nodes": 5, "num-shares": 3}).strategy == StrategyName.KRUM
