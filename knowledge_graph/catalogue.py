@@ -10,7 +10,7 @@ recommendations for Online Retail customers are unchanged. Adding the same catal
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Final
 
 import networkx as nx
@@ -60,15 +60,43 @@ def check_catalogue(catalogue: pd.DataFrame) -> None:
             )
 
 
+def relative_image(value: object, root: Path | None, row: int) -> str | None:
+    """A catalogue photo path as the graph keeps it: relative to the data set folder ``root``, in POSIX form, so
+    that facts name the same photo on any machine and reveal nothing of the one that built the graph.
+
+    A relative path is kept as given; an absolute one must lie under ``root`` and is made relative to it.
+    Raises :class:`InvalidCatalogueError` for an absolute path without ``root`` or outside it.
+    """
+    text = _text(value)
+    if not text:
+        return None
+    if not (Path(text).is_absolute() or PureWindowsPath(text).is_absolute()):
+        return PurePosixPath(text.replace("\\", "/")).as_posix()
+    if root is None:
+        raise InvalidCatalogueError(
+            f"catalogue row {row + 1} names the photo {text!r} by an absolute path; give iconic_image relative to "
+            "the data set folder (as products.csv does), or pass that folder as root"
+        )
+    try:
+        return Path(text).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError as err:
+        raise InvalidCatalogueError(
+            f"catalogue row {row + 1} names the photo {text!r}, which is not under the data set folder {root}; "
+            "give iconic_image relative to that folder"
+        ) from err
+
+
 def add_catalogue(graph: nx.MultiDiGraph, catalogue: pd.DataFrame, merchant: Merchant, root: Path | None) -> list[str]:
     """Add (or replace) ``merchant``'s catalogue products in place; return their node ids in row order.
 
-    ``root`` is the folder the ``iconic_image`` paths are relative to (made absolute when given). Raises
-    :class:`InvalidCatalogueError` for a frame of the wrong layout, or when a product key is already a product
-    of another merchant; the graph is not changed then.
+    ``root`` is the data set folder the ``iconic_image`` paths are relative to; the graph keeps them relative to
+    it (:func:`relative_image`). Raises :class:`InvalidCatalogueError` for a frame of the wrong layout, a photo
+    path that cannot be made relative, or when a product key is already a product of another merchant; the graph
+    is not changed then.
     """
     check_catalogue(catalogue)
     rows = catalogue[list(CATALOGUE_COLUMNS)].to_dict("records")
+    images = [relative_image(row["iconic_image"], root, i) for i, row in enumerate(rows)]
     nodes = [product_id(merchant.product_key(_text(row["class_id"]))) for row in rows]
     for node in nodes:
         other = graph.nodes[node].get("merchant") if node in graph else None
@@ -79,11 +107,8 @@ def add_catalogue(graph: nx.MultiDiGraph, catalogue: pd.DataFrame, merchant: Mer
             )
     seller = add_merchant(graph, merchant)
     remove_out_edges(graph, nodes, (EdgeKind.IN_CATEGORY, EdgeKind.SOLD_BY))
-    for node, row in zip(nodes, rows, strict=True):
+    for node, row, image in zip(nodes, rows, images, strict=True):
         category, department = _text(row["coarse_name"]), _text(row["department"])
-        image = _text(row["iconic_image"]) or None
-        if image is not None and root is not None:
-            image = str((root / image).resolve())
         graph.add_node(
             node,
             kind=NodeKind.PRODUCT,

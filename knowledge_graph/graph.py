@@ -164,7 +164,8 @@ class ProductGraph:
         self, products: pd.DataFrame, merchant: Merchant = GROCERY_STORE, root: str | Path | None = None
     ) -> list[str]:
         """Add a merchant's catalogue without orders in place (see :mod:`knowledge_graph.catalogue`); returns
-        the product node ids. ``root`` is the folder its ``iconic_image`` paths are relative to."""
+        the product node ids. ``root`` is the data set folder its ``iconic_image`` paths are relative to; the graph
+        keeps them relative (an absolute path must lie under ``root``)."""
         nodes = catalogue.add_catalogue(self._graph, products, merchant, Path(root) if root is not None else None)
         self._linker = None
         self._recommender = None

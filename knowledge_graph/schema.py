@@ -27,7 +27,7 @@ Node attributes (besides ``kind`` and ``key``):
 product
     ``name`` (what the product is called: the description for Online Retail, the class name with spaces for a
     catalogue), ``merchant`` (key of the :class:`Merchant` selling it), ``department`` (or ``None``),
-    ``iconic_image`` (path of a catalogue photo, or ``None``), and
+    ``iconic_image`` (path of a catalogue photo relative to its data set folder, or ``None``), and
     ``description`` (most frequent description of the product's sale lines, or the catalogue's text),
     ``price_min``, ``price_median``,
     ``price_max``, ``price_mean`` (GBP over sale lines with quantity > 0 and price > 0), ``n_lines`` (those

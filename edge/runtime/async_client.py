@@ -24,6 +24,7 @@ from edge.runtime.client import check_text, open_device, update_source
 from edge.runtime.config import ClientOptions, EdgeClientConfig, config_from_arguments
 from edge.runtime.errors import ClusterError
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
+from edge.runtime.photo_cascade import classify_on_device
 from edge.runtime.protocol import (
     CHAT_PATH,
     EdgeAnswer,
@@ -37,7 +38,7 @@ from edge.runtime.resilience import Attempts, CircuitBreaker
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey
-from edge.runtime.vision_protocol import replay_request
+from edge.runtime.vision_protocol import VISION_PATH, VisionAnswer, parse_vision_answer, replay_request
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,25 @@ class AsyncEdgeClient:
         latency = device_ms + (time.perf_counter() - started) * 1000.0
         return EdgeAnswer(text, reply.intent, reply.confidence, "cluster", latency, reply.version)
 
+    async def classify_image(self, image: bytes | str | Path, *, top_k: int = 5) -> VisionAnswer:
+        """:meth:`EdgeClient.classify_image` without blocking the loop: reading, decoding and inference run in a
+        worker thread, the escalation to ``{cluster_url}/v1/vision`` on the event loop, and a photo the cluster
+        does not answer is queued in the outbox with its bytes (replayed by :meth:`flush`). Raises
+        :class:`InvalidImageError` for a bad photo and :class:`BundleError` when the bundle has no vision model.
+        """
+        local = await asyncio.to_thread(classify_on_device, self._serving.bundle, self.config, image, top_k)
+        if local.on_device:
+            return local.answer("device")
+        started = time.perf_counter()
+        url = self.config.cluster_url + VISION_PATH
+        try:
+            response = await self._call(VISION_PATH, local.request(), local.key, replay=False)
+            return parse_vision_answer(url, response, local.device_ms + (time.perf_counter() - started) * 1000.0)
+        except ClusterError as err:
+            logger.warning("cluster unavailable, answering the photo on the device and queueing it: %s", err)
+            await asyncio.to_thread(self.outbox.append, local.record())
+            return local.answer("device-offline", (time.perf_counter() - started) * 1000.0)
+
     async def flush(self) -> FlushResult:
         """Replay queued messages oldest first; stop at the first failure; only acknowledged ones leave."""
         delivered = rejected = 0
@@ -189,7 +209,7 @@ class AsyncEdgeClient:
         await self.aclose()
 
     async def _deliver(self, record: OutboxRecord) -> Delivery:
-        path, body = replay_request(record)  # photos queued by EdgeClient.classify_image go to /v1/vision
+        path, body = replay_request(record)  # queued photos go to /v1/vision, messages to /v1/chat
         try:
             await self._call(path, body, record.id, replay=True)
         except ClusterError as err:

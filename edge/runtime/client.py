@@ -15,9 +15,10 @@ import httpx
 
 from edge.runtime.bundle import DevicePrediction, EdgeBundle
 from edge.runtime.config import ClientOptions, EdgeClientConfig, config_from_arguments
-from edge.runtime.errors import BundleError, ClusterError, EdgeError, InvalidTextError
+from edge.runtime.errors import ClusterError, InvalidTextError
 from edge.runtime.fetch import BundleSource, offered_bundle_url, open_source
 from edge.runtime.outbox import Delivery, FlushResult, Outbox, OutboxRecord
+from edge.runtime.photo_cascade import check_top_k, classify_on_device, vision_runner
 from edge.runtime.protocol import (
     CHAT_PATH,
     EdgeAnswer,
@@ -32,16 +33,7 @@ from edge.runtime.resilience import Attempts, CircuitBreaker
 from edge.runtime.serving import ServingBundle, UpdateResult
 from edge.runtime.store import InstallPhase
 from edge.runtime.trust import TrustedKey, TrustStore
-from edge.runtime.vision import VisionRunner, read_photo
-from edge.runtime.vision_protocol import (
-    MAX_TOP_K,
-    VISION_PATH,
-    VisionAnswer,
-    device_answer,
-    parse_vision_answer,
-    replay_request,
-    vision_body,
-)
+from edge.runtime.vision_protocol import VISION_PATH, VisionAnswer, parse_vision_answer, replay_request
 
 logger = logging.getLogger(__name__)
 
@@ -64,21 +56,6 @@ def check_text(text: object) -> str:
     if not text.strip():
         raise InvalidTextError(f"text is empty or blank ({text!r}); pass the customer's message")
     return text
-
-
-def check_top_k(top_k: object) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise EdgeError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {top_k!r}")
-    return top_k
-
-
-def vision_runner(bundle: EdgeBundle) -> VisionRunner:
-    if bundle.vision is None:
-        raise BundleError(
-            f"bundle {bundle.version_id} at {bundle.path} carries no vision model; export one with "
-            "`shopmesh edge export` from a registry that holds a vision version (`shopmesh train vision`)"
-        )
-    return bundle.vision
 
 
 def open_device(config: EdgeClientConfig) -> tuple[ServingBundle, Outbox]:
@@ -207,27 +184,18 @@ class EdgeClient:
         the outbox with their bytes. Raises :class:`InvalidImageError` for a bad photo (empty, not an image,
         truncated, too many pixels) and :class:`BundleError` when the bundle has no vision model.
         """
-        top_k = check_top_k(top_k)
-        start = time.perf_counter()
-        runner = vision_runner(self._serving.bundle)
-        photo = read_photo(image, runner.spec.preprocessing)
-        guess = runner.predict(photo, top_k=top_k)
-        device_ms = _ms_since(start)
-        version = runner.spec.version_id
-        if guess.confidence >= self.config.vision_threshold(runner.spec.confidence_threshold) and not (
-            guess.out_of_catalogue
-        ):
-            return device_answer(guess, "device", device_ms, version)
+        local = classify_on_device(self._serving.bundle, self.config, image, top_k)
+        if local.on_device:
+            return local.answer("device")
         started = time.perf_counter()
-        key = uuid.uuid4().hex
         url = self.config.cluster_url + VISION_PATH
         try:
-            response = self._call(VISION_PATH, vision_body(photo, top_k), key, replay=False)
-            return parse_vision_answer(url, response, device_ms + _ms_since(started))
+            response = self._call(VISION_PATH, local.request(), local.key, replay=False)
+            return parse_vision_answer(url, response, local.device_ms + _ms_since(started))
         except ClusterError as err:
             logger.warning("cluster unavailable, answering the photo on the device and queueing it: %s", err)
-            self.outbox.append(OutboxRecord.new_photo(photo, guess.product.class_name, guess.confidence, version, key))
-            return device_answer(guess, "device-offline", device_ms + _ms_since(started), version)
+            self.outbox.append(local.record())
+            return local.answer("device-offline", _ms_since(started))
 
     def flush(self) -> FlushResult:
         """Replay queued messages to the cluster, oldest first; only acknowledged ones leave the outbox."""

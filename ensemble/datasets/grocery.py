@@ -55,7 +55,8 @@ def default_grocery_catalogue() -> Path:
 def load_grocery_catalogue(path: Path | None = None) -> pd.DataFrame:
     """Read and check a catalogue CSV (default :func:`default_grocery_catalogue`): one row per class, sorted by
     ``class_id``; raises :class:`DataError` for a missing file, a missing or malformed column, or a repeated
-    class id. The ``iconic_image`` paths (relative to the file's folder in the CSV) are returned absolute."""
+    class id. The ``iconic_image`` paths stay as the CSV gives them, relative to the file's folder (the data
+    set root), so what is built from them names the photos the same way on any machine."""
     path = Path(path) if path is not None else default_grocery_catalogue()
     if not path.is_file():
         raise DataError(
@@ -72,7 +73,5 @@ def load_grocery_catalogue(path: Path | None = None) -> pd.DataFrame:
             column="class_id",
             value=str(int(duplicated.iloc[0])),
         )
-    root = path.resolve().parent
-    frame["iconic_image"] = [str(root / str(image)) if str(image) else "" for image in frame["iconic_image"]]
     logger.info("read %s catalogue classes from %s", len(frame), path)
     return frame.sort_values("class_id").reset_index(drop=True)

@@ -15,6 +15,7 @@ from edge.export import export_registry_version
 from edge.export.cascade import DEFAULT_MAX_LOSS
 from edge.export.from_registry import vision_export_from_registry
 from edge.export.vision_bundle import VisionExport
+from edge.export.vision_validation import DEFAULT_MAX_ACCURACY_LOSS
 from edge.runtime import EdgeClient, TrustStore
 from ensemble.datasets.seeds import bundled_intent_splits
 from ensemble.registry import Registry
@@ -60,6 +61,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     export.add_argument(
         "--vision-images", type=Path, default=None, help="folder the photo table's paths are relative to"
+    )
+    export.add_argument(
+        "--vision-max-accuracy-loss",
+        type=float,
+        default=DEFAULT_MAX_ACCURACY_LOSS,
+        help="stop the export when the int8 photo model loses more than this share of fine or coarse accuracy "
+        "against torch on the test photos (default: 0.01, one point; with few test photos one photo weighs more)",
     )
     export.set_defaults(handler=run_export)
 
@@ -147,12 +155,22 @@ def _vision_export(registry: Registry, args: argparse.Namespace) -> VisionExport
         return None
     if args.vision_version is None and not registry.list(VISION_MEMBER):
         return None
+    if not 0.0 <= args.vision_max_accuracy_loss <= 1.0:
+        raise CommandError(
+            f"--vision-max-accuracy-loss must lie in [0, 1], got {args.vision_max_accuracy_loss}; "
+            "pass a share of accuracy such as 0.01"
+        )
     if (args.vision_labels is None) != (args.vision_images is None):
         raise CommandError("pass --vision-labels FILE.csv and --vision-images DIR together, or neither")
     version = registry.resolve(VISION_MEMBER, args.vision_version).id
     with ticking(f"decoding the photos of {version}"):
         return vision_export_from_registry(
-            registry, version, images_dir=args.vision_images, labels=args.vision_labels, max_loss=args.max_loss
+            registry,
+            version,
+            images_dir=args.vision_images,
+            labels=args.vision_labels,
+            max_loss=args.max_loss,
+            max_accuracy_loss=args.vision_max_accuracy_loss,
         )
 
 

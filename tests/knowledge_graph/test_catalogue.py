@@ -65,10 +65,31 @@ def test_a_product_moved_to_another_class_leaves_no_orphan_category(two_merchant
     assert list(g.successors("product:gs-38")) == ["merchant:grocery-store", "category:Juice"]
 
 
-def test_iconic_images_are_made_absolute_against_the_root(orders: pd.DataFrame, tmp_path: Path) -> None:
+def test_absolute_photo_paths_under_the_root_are_kept_relative_to_it(orders: pd.DataFrame, tmp_path: Path) -> None:
+    # Prepare: the catalogue's photos named by absolute paths inside the data set folder
+    catalogue = make_catalogue()
+    catalogue["iconic_image"] = [str(tmp_path / p) for p in catalogue["iconic_image"]]
     graph = build_graph(orders, SMALL_CONFIG)
-    graph.add_catalogue(make_catalogue(), root=tmp_path)
-    assert graph.facts("gs-6").iconic_image == str(tmp_path.resolve() / "iconic" / "Banana_Iconic.jpg")
+    # Execute
+    graph.add_catalogue(catalogue, root=tmp_path)
+    # Assert: the fact names the photo within the data set, nothing of this machine's folders
+    assert graph.facts("gs-6").iconic_image == "iconic/Banana_Iconic.jpg"
+    assert str(tmp_path) not in str(graph.facts("gs-6").statements())
+
+
+@pytest.mark.parametrize("root_given", [False, True])
+def test_an_absolute_photo_path_that_cannot_be_made_relative_is_refused(
+    graph: ProductGraph, tmp_path: Path, root_given: bool
+) -> None:
+    # Prepare: one photo outside any data set folder
+    catalogue = make_catalogue()
+    catalogue.loc[0, "iconic_image"] = str(tmp_path.parent / "elsewhere" / "a.jpg")
+    before = _edges(graph)
+    # Execute / Assert
+    expected = "not under the data set folder" if root_given else "absolute path; give iconic_image relative"
+    with pytest.raises(InvalidCatalogueError, match=expected):
+        graph.add_catalogue(catalogue, root=tmp_path / "grocery" if root_given else None)
+    assert _edges(graph) == before
 
 
 def test_catalogue_survives_save_and_load(two_merchants: ProductGraph, tmp_path: Path) -> None:

@@ -31,6 +31,19 @@ def test_kg_facts_of_a_grocery_code_as_typed(home: Path, capsys: pytest.CaptureF
     assert (facts["name"], facts["category"], facts["department"]) == ("Carrots", "Carrots", "Vegetables")
 
 
+def test_kg_facts_name_the_catalogue_photo_within_the_data_set_not_on_this_machine(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Execute
+    code = main(["--home", str(home), "kg", "facts", "gs-62"])
+    printed = capsys.readouterr().out
+    # Assert: the photo's path is relative to the data set folder, where the file is; no folder of this machine
+    image = json.loads(printed)["iconic_image"]
+    assert code == 0 and image == "iconic/Carrots_Iconic.jpg"
+    assert (bundled_grocery_dir() / image).is_file()
+    assert str(bundled_grocery_dir().parent) not in printed
+
+
 def test_kg_related_by_name_names_the_product_and_neighbours(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Execute: the two bell peppers share the coarse class Pepper; carrots are the other vegetable.
     code = main(["--home", str(home), "kg", "related", "red bell pepper", "-k", "2"])

@@ -48,4 +48,7 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
     assert re.search(r"/v1/forecast \S+ -> 200 \(4 weeks\)", out)
     assert re.search(r"/v1/vision Orange_001\.jpg -> 200: \S+ \(", out), "the cluster did not classify the photo"
     assert Registry(tmp_path / "registry").list("vision")
+    # the device classifies a bundled photo with the bundle's photo model, and says where it was answered
+    assert re.search(r"photo model vision:v\d+ [\d.]+ MB int8", out), "the bundle carries no photo model"
+    assert re.search(r"photo Orange_001\.jpg: (answered on the device|escalated to the cluster): \S+ \(", out)
     assert "serving intent intent:v0002" in out

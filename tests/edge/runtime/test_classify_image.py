@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-import json
-import socket
 import sqlite3
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,77 +23,7 @@ from edge.runtime import (
     Route,
     TrustedKey,
 )
-
-# The body of a 200 from POST /v1/vision, in the shape the shared contract fixes.
-_PRODUCT = {
-    "class_id": 7,
-    "class_name": "Granny-Smith",
-    "coarse_name": "Apple",
-    "department": "Fruit",
-    "description": "A green, sour apple.",
-    "iconic_image": "Granny-Smith_Iconic.jpg",
-    "score": 0.91,
-}
-_ANSWER = {
-    "product": _PRODUCT,
-    "coarse_id": 0,
-    "coarse_name": "Apple",
-    "coarse_confidence": 0.97,
-    "confidence": 0.91,
-    "out_of_catalogue": False,
-    "similar": [_PRODUCT],
-    "facts": [{"subject": "product:gs-7", "relation": "in_category", "object": "Apple"}],
-    "related": [],
-    "version": "vision:v0042",
-    "member": "vision",
-    "latency_ms": {"vision": 12.0},
-    "request_id": "req-1",
-}
-
-
-class _ClusterServer:
-    """/v1/vision and /v1/chat on 127.0.0.1 in a background thread, recording each request."""
-
-    def __init__(self, port: int) -> None:
-        self.received: list[tuple[str, dict[str, Any], dict[str, str]]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.received.append((self.path, body, dict(self.headers)))
-                if self.path == "/v1/vision":
-                    payload = _ANSWER
-                elif self.path == "/v1/chat":
-                    payload = {"intent": "returns", "confidence": 0.9, "version": "intent:v0099"}
-                else:
-                    self.send_error(404)
-                    return
-                raw = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.edge.vision_server import VISION_ANSWER, VisionClusterServer, free_port
 
 
 def _client(bundle: Path, tmp_path: Path, keys: tuple[TrustedKey, ...], port: int, **options: Any) -> EdgeClient:
@@ -189,8 +115,8 @@ def test_unsure_photos_escalate_queue_offline_and_replay_exactly_once(
     vision_bundle: BundleInfo, test_photos: list[Path], tmp_path: Path, trusted_keys: tuple[TrustedKey, ...]
 ) -> None:
     # Prepare: threshold 1.0, no photo is sure enough
-    port = _free_port()
-    server = _ClusterServer(port)
+    port = free_port()
+    server = VisionClusterServer(port)
     photo = test_photos[1].read_bytes()
     client = _client(vision_bundle.path, tmp_path, trusted_keys, port, vision_confidence_threshold=1.0)
     try:
@@ -198,7 +124,7 @@ def test_unsure_photos_escalate_queue_offline_and_replay_exactly_once(
         answer = client.classify_image(photo, top_k=4)
         assert answer.source == "cluster"
         assert answer.product.class_name == "Granny-Smith" and answer.version == "vision:v0042"
-        assert answer.facts == tuple(_ANSWER["facts"]) and answer.request_id == "req-1"  # type: ignore[arg-type]
+        assert answer.facts == tuple(VISION_ANSWER["facts"]) and answer.request_id == "req-1"  # type: ignore[arg-type]
         path, body, headers = server.received[-1]
         assert path == "/v1/vision"
         assert set(body) == {"image_base64", "top_k"} and body["top_k"] == 4
@@ -218,7 +144,7 @@ def test_unsure_photos_escalate_queue_offline_and_replay_exactly_once(
         client.close()
 
         # Execute: the device restarts, the cluster comes back, the outbox is replayed
-        server = _ClusterServer(port)
+        server = VisionClusterServer(port)
         client = _client(vision_bundle.path, tmp_path, trusted_keys, port, vision_confidence_threshold=1.0)
         result = client.flush()
 

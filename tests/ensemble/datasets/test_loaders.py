@@ -251,13 +251,13 @@ def test_online_retail_unparsable_date(tmp_path: Path) -> None:
         load_online_retail(path)
 
 
-def test_bundled_grocery_catalogue_reads_with_absolute_photo_paths() -> None:
+def test_bundled_grocery_catalogue_names_its_photos_relative_to_its_folder() -> None:
     # Execute: the bundled 9-class subset, named explicitly (the default prefers ../shared when present).
     frame = load_grocery_catalogue(bundled_grocery_dir() / "products.csv")
     # Assert
     assert len(frame) == 9
     assert frame["class_id"].is_monotonic_increasing
-    assert all(Path(p).is_absolute() and Path(p).is_file() for p in frame["iconic_image"])
+    assert all(not Path(p).is_absolute() and (bundled_grocery_dir() / p).is_file() for p in frame["iconic_image"])
 
 
 def test_grocery_catalogue_default_prefers_the_shared_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
