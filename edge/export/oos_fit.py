@@ -2,7 +2,9 @@
 
 The threshold is the ``target`` quantile of the scores (:mod:`edge.runtime.oos`) of validation texts, which are
 all in scope: at least that share of them scores at or below it, so about ``1 - target`` of in-scope messages are
-flagged and escalated. Held-out out-of-scope sets only measure it (``benchmarks/bench_edge.py --part oos``).
+flagged and escalated. Held-out out-of-scope sets only measure it (``benchmarks/bench_edge_oos.py``). Messages
+written unlike the validation texts score higher, so more than ``1 - target`` of them can be flagged: exports fit
+the detection only when asked (``Calibration.oos_score``).
 """
 
 from __future__ import annotations
