@@ -30,9 +30,10 @@ from edge.export.onnx_graph import (
     quantize_int8,
     torch_logits,
 )
+from edge.export.oos_fit import fit_oos
 from edge.export.signing import BundleSigner
 from edge.export.vision_bundle import VisionExport, VisionPart, write_vision
-from edge.runtime.inference import IntentRunner
+from edge.runtime.inference import IntentRunner, softmax
 from edge.runtime.manifest import (
     LABELS_FILE,
     MANIFEST_FILE,
@@ -40,6 +41,7 @@ from edge.runtime.manifest import (
     SIGNATURE_FILE,
     TOKENIZER_FILE,
     Manifest,
+    OosSpec,
     Probe,
     ThresholdFit,
     file_digest,
@@ -127,8 +129,9 @@ def _int8_probes(staging: Path, model: IntentModel, texts: Sequence[str]) -> tup
     return tuple(Probe(text=t, intent=model.labels[int(i)]) for t, i in zip(texts, best, strict=True))
 
 
-def _fit_threshold(staging: Path, model: IntentModel, calibration: Calibration) -> ThresholdFit:
-    """Fit the escalation threshold with the staged graph and tokenizer, run as a device runs them."""
+def _fit_threshold(staging: Path, model: IntentModel, calibration: Calibration) -> tuple[ThresholdFit, OosSpec | None]:
+    """Fit the escalation threshold (and out-of-scope detection) with the staged graph and tokenizer, run as a
+    device runs them."""
     unknown = sorted(set(calibration.teacher_intents) - set(model.labels))
     if unknown:
         raise ExportError(f"teacher intents {unknown[:5]} are not labels of the model ({model.labels})")
@@ -137,7 +140,8 @@ def _fit_threshold(staging: Path, model: IntentModel, calibration: Calibration) 
     )
     # One message at a time, as a device classifies them: dynamic int8 quantizes each batch's activations with
     # that batch's range, so batch composition moves the probabilities slightly.
-    probs = np.concatenate([runner.probabilities([text]) for text in calibration.texts])
+    logits = np.concatenate([runner.logits(runner.encode([text])) for text in calibration.texts])  # [N, C]
+    probs = softmax(logits)
     fit = fit_threshold(
         probs.max(axis=-1),
         [model.labels[int(i)] for i in probs.argmax(axis=-1)],
@@ -153,7 +157,17 @@ def _fit_threshold(staging: Path, model: IntentModel, calibration: Calibration) 
         100 * fit.disagreement,
         fit.teacher,
     )
-    return fit
+    if calibration.oos_score is None:
+        return fit, None
+    oos = fit_oos(logits, calibration.oos_score, target=calibration.oos_target)
+    logger.info(
+        "out-of-scope threshold %.4f (%s) keeps %.0f %% of %s",
+        oos.threshold,
+        oos.score,
+        100 * oos.target,
+        oos.fitted_on,
+    )
+    return fit, oos
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -212,7 +226,8 @@ def export_intent(
     for the device's post-install health check.
     The manifest's escalation threshold is fitted on ``calibration`` (validation texts and the cluster's intents
     for them, :mod:`edge.export.cascade`) with the exported int8 graph, or is ``confidence_threshold``, or,
-    with neither, the fixed 0.7 of bundles made before fitting.
+    with neither, the fixed 0.7 of bundles made before fitting. When ``calibration.oos_score`` is set, the
+    manifest also carries out-of-scope detection fitted on the same texts (:mod:`edge.export.oos_fit`).
     With ``vision``, the vision member joins the bundle as a second, statically quantized int8 graph with its
     catalogue, validated against torch on test photos (:mod:`edge.export.vision_bundle`).
     """
@@ -250,7 +265,7 @@ def export_intent(
                 graph = fp32
         bundle_tokenizer(model).save(str(staging / TOKENIZER_FILE))
         _write_json(staging / LABELS_FILE, model.labels)
-        fit = _fit_threshold(staging, model, calibration) if calibration is not None else None
+        fit, oos = _fit_threshold(staging, model, calibration) if calibration is not None else (None, None)
         vision_part = write_vision(staging, vision) if vision is not None else None
         pinned = [MODEL_FILE, TOKENIZER_FILE, LABELS_FILE]
         if vision_part is not None:
@@ -276,6 +291,7 @@ def export_intent(
             files={name: file_digest(staging / name) for name in pinned},
             threshold_fit=fit,
             vision=vision_part.spec if vision_part is not None else None,
+            oos=oos,
         )
         raw = manifest.to_bytes()
         (staging / MANIFEST_FILE).write_bytes(raw)

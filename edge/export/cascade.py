@@ -18,7 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.export.errors import ExportError
+from edge.export.oos_fit import DEFAULT_OOS_TARGET
 from edge.runtime.manifest import ThresholdFit
+from edge.runtime.oos import OosScore
 
 __all__ = ["DEFAULT_MAX_LOSS", "Calibration", "CascadeScores", "ThresholdFit", "cascade_scores", "fit_threshold"]
 
@@ -33,6 +35,8 @@ class Calibration:
     teacher_intents: Sequence[str]
     teacher: str = "teacher"  # names the teacher in the manifest, e.g. "intent-ensemble:v0003 (fusion)"
     max_loss: float = DEFAULT_MAX_LOSS
+    oos_score: OosScore | None = None  # also fit on-device out-of-scope detection on these texts (None: none)
+    oos_target: float = DEFAULT_OOS_TARGET  # share of them the out-of-scope threshold keeps in scope
 
 
 @dataclass(frozen=True)

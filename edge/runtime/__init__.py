@@ -29,6 +29,7 @@ from edge.runtime.errors import (
 )
 from edge.runtime.inference import IntentRunner, softmax
 from edge.runtime.manifest import FORMAT_VERSION, FileEntry, Manifest, Probe
+from edge.runtime.oos import OosScore, OosSpec
 from edge.runtime.outbox import FlushResult, Outbox, OutboxRecord, Route
 from edge.runtime.protocol import CHAT_PATH, IDEMPOTENCY_HEADER, EdgeAnswer, Source
 from edge.runtime.resilience import BreakerState, CircuitBreaker, RetryPolicy
@@ -69,6 +70,8 @@ __all__ = [
     "InvalidTextError",
     "Manifest",
     "MissingExtraError",
+    "OosScore",
+    "OosSpec",
     "Outbox",
     "OutboxError",
     "OutboxRecord",

@@ -29,6 +29,8 @@ from edge.runtime.protocol import (
     CHAT_PATH,
     EdgeAnswer,
     chat_headers,
+    cluster_text_answer,
+    device_text_answer,
     error_for_response,
     error_for_transport,
     is_permanent_rejection,
@@ -120,8 +122,8 @@ class AsyncEdgeClient:
         device_ms = (time.perf_counter() - start) * 1000.0
 
         async def answer(text: str, guess: DevicePrediction) -> EdgeAnswer:
-            if guess.confidence >= threshold:
-                return EdgeAnswer(text, guess.intent, guess.confidence, "device", device_ms, bundle.version_id)
+            if guess.answers_locally(threshold):
+                return device_text_answer(text, guess, "device", device_ms, bundle.version_id)
             return await self._escalate(text, guess, bundle.version_id, device_ms)
 
         return list(await asyncio.gather(*(answer(t, g) for t, g in zip(checked, guesses, strict=True))))
@@ -137,9 +139,8 @@ class AsyncEdgeClient:
             record = OutboxRecord.new(text, guess.intent, guess.confidence, version, key=key)
             await asyncio.to_thread(self.outbox.append, record)
             latency = device_ms + (time.perf_counter() - started) * 1000.0
-            return EdgeAnswer(text, guess.intent, guess.confidence, "device-offline", latency, version)
-        latency = device_ms + (time.perf_counter() - started) * 1000.0
-        return EdgeAnswer(text, reply.intent, reply.confidence, "cluster", latency, reply.version)
+            return device_text_answer(text, guess, "device-offline", latency, version)
+        return cluster_text_answer(text, guess, reply, device_ms + (time.perf_counter() - started) * 1000.0)
 
     async def classify_image(self, image: bytes | str | Path, *, top_k: int = 5) -> VisionAnswer:
         """:meth:`EdgeClient.classify_image` without blocking the loop: reading, decoding and inference run in a

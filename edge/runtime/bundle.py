@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.runtime.errors import BundleError
-from edge.runtime.inference import IntentRunner
+from edge.runtime.inference import IntentRunner, softmax
 from edge.runtime.manifest import (
     LABELS_FILE,
     MODEL_FILE,
@@ -29,10 +29,16 @@ __all__ = ["DevicePrediction", "EdgeBundle"]
 
 @dataclass(frozen=True)
 class DevicePrediction:
-    """The device model's best intent for one text and its calibrated probability."""
+    """The device model's best intent for one text, its calibrated probability and whether it is out of scope."""
 
     intent: str
     confidence: float
+    out_of_scope: bool = False  # the bundle's out-of-scope score exceeds its threshold (never, without one)
+    oos_score: float | None = None  # that score; None when the bundle carries no out-of-scope detection
+
+    def answers_locally(self, threshold: float) -> bool:
+        """Whether the device answers this text itself: confident enough and not out of scope."""
+        return self.confidence >= threshold and not self.out_of_scope
 
 
 class EdgeBundle:
@@ -109,12 +115,22 @@ class EdgeBundle:
         return cls(path, manifest, runner, vision)
 
     def predict(self, texts: Sequence[str]) -> list[DevicePrediction]:
-        """Best intent and its probability for each text."""
-        probs = self.runner.probabilities(texts)  # [B, C]
+        """Best intent and its probability for each text, with the out-of-scope flag when the bundle has one."""
+        if not texts:
+            return []
+        logits = self.runner.logits(self.runner.encode(texts))  # [B, C]
+        probs = softmax(logits)  # [B, C]
         best = probs.argmax(axis=-1)
+        oos = self.manifest.oos
+        if oos is None:
+            return [
+                DevicePrediction(intent=self.labels[int(i)], confidence=float(p[int(i)]))
+                for p, i in zip(probs, best, strict=True)
+            ]
+        scores = oos.scores(logits)  # [B]
         return [
-            DevicePrediction(intent=self.labels[int(i)], confidence=float(p[int(i)]))
-            for p, i in zip(probs, best, strict=True)
+            DevicePrediction(self.labels[int(i)], float(p[int(i)]), bool(s > oos.threshold), float(s))
+            for p, i, s in zip(probs, best, scores, strict=True)
         ]
 
     def failed_probes(self) -> list[tuple[Probe, str]]:

@@ -24,6 +24,8 @@ from edge.runtime.protocol import (
     EdgeAnswer,
     Source,
     chat_headers,
+    cluster_text_answer,
+    device_text_answer,
     error_for_response,
     error_for_transport,
     is_permanent_rejection,
@@ -81,7 +83,8 @@ def update_source(source: str | Path | None, http: httpx.Client, config: EdgeCli
 class EdgeClient:
     """Classifies messages on the device with a verified int8 bundle and the cluster as a fallback.
 
-    Answers whose confidence reaches the threshold come from the device (``source="device"``); the others are
+    Answers whose confidence reaches the threshold, and that the bundle's out-of-scope detection (if it has one)
+    does not flag, come from the device (``source="device"``); the others are
     POSTed to ``{cluster_url}/v1/chat`` with an ``Idempotency-Key``. If the cluster is unreachable or fails,
     the device's best guess is returned as ``"device-offline"`` and the message is stored in the durable
     outbox under the same key, which :meth:`flush` replays. Quick failures are retried with backoff; after
@@ -155,8 +158,8 @@ class EdgeClient:
         device_ms = (time.perf_counter() - start) * 1000.0
         answers: list[EdgeAnswer] = []
         for text, guess in zip(checked, guesses, strict=True):
-            if guess.confidence >= threshold:
-                answers.append(EdgeAnswer(text, guess.intent, guess.confidence, "device", device_ms, bundle.version_id))
+            if guess.answers_locally(threshold):
+                answers.append(device_text_answer(text, guess, "device", device_ms, bundle.version_id))
             else:
                 answers.append(self._escalate(text, guess, bundle.version_id, device_ms))
         return answers
@@ -171,9 +174,8 @@ class EdgeClient:
             logger.warning("cluster unavailable, answering on the device and queueing the message: %s", err)
             self.outbox.append(OutboxRecord.new(text, guess.intent, guess.confidence, version, key=key))
             latency = device_ms + _ms_since(started)
-            return EdgeAnswer(text, guess.intent, guess.confidence, "device-offline", latency, version)
-        latency = device_ms + _ms_since(started)
-        return EdgeAnswer(text, answer.intent, answer.confidence, "cluster", latency, answer.version)
+            return device_text_answer(text, guess, "device-offline", latency, version)
+        return cluster_text_answer(text, guess, answer, device_ms + _ms_since(started))
 
     def classify_image(self, image: bytes | str | Path, *, top_k: int = 5) -> VisionAnswer:
         """Classify one photo (its bytes or a file path) with the bundle's vision model.

@@ -10,7 +10,8 @@ A bundle is a folder::
     manifest.sig     hex Ed25519 signature of the exact bytes of manifest.json by the platform's private key
 
 and, optionally, a photo model beside the intent model (``vision.onnx`` and ``vision_catalogue.json``, described
-by the manifest's ``vision`` entry: :mod:`edge.runtime.vision_spec`).
+by the manifest's ``vision`` entry: :mod:`edge.runtime.vision_spec`), and an ``oos`` entry for out-of-scope
+detection from the intent logits (:mod:`edge.runtime.oos`).
 
 The signature authenticates bundles from the platform: a device holding the platform's public keys accepts only
 a manifest one of them signed, and the manifest's hashes pin every other file. ``sequence`` orders versions: a
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.runtime.errors import BundleDowngradeError, BundleError, BundleIntegrityError, BundleSignatureError
+from edge.runtime.oos import OosSpec, oos_spec_from
 from edge.runtime.threshold import ThresholdFit, threshold_fit_from
 from edge.runtime.trust import TrustStore
 from edge.runtime.vision_spec import VisionSpec, vision_spec_from
@@ -40,6 +42,7 @@ __all__ = [
     "TOKENIZER_FILE",
     "FileEntry",
     "Manifest",
+    "OosSpec",
     "Probe",
     "ThresholdFit",
     "VisionSpec",
@@ -98,6 +101,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     threshold_fit: ThresholdFit | None = None  # None: confidence_threshold was set by hand
     vision: VisionSpec | None = None  # the optional photo model (edge.runtime.vision_spec); None: text only
+    oos: OosSpec | None = None  # on-device out-of-scope detection (edge.runtime.oos); None: none
 
     def to_bytes(self) -> bytes:
         """Canonical JSON bytes (sorted keys), the exact bytes that are signed."""
@@ -110,6 +114,10 @@ class Manifest:
             del data["vision"]  # text-only manifests keep the exact form of bundles made before photos
         else:
             data["vision"] = self.vision.to_dict()
+        if self.oos is None:
+            del data["oos"]  # manifests without out-of-scope detection keep their earlier exact form
+        else:
+            data["oos"] = self.oos.to_dict()
         return (json.dumps(data, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
     @classmethod
@@ -144,6 +152,7 @@ class Manifest:
                 format_version=version,
                 threshold_fit=threshold_fit_from(data.get("threshold_fit")),
                 vision=vision_spec_from(data.get("vision")),
+                oos=oos_spec_from(data.get("oos")),
             )
         except (
             UnicodeDecodeError,

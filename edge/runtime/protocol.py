@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import httpx
 
+from edge.runtime.bundle import DevicePrediction
 from edge.runtime.errors import ClusterError
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "EdgeAnswer",
     "Source",
     "chat_headers",
+    "cluster_text_answer",
+    "device_text_answer",
     "error_for_response",
     "error_for_transport",
     "is_permanent_rejection",
@@ -41,6 +44,8 @@ class EdgeAnswer:
     source: Source
     latency_ms: float
     version: str  # the bundle's version id, or the cluster's when the cluster answered
+    out_of_scope: bool = False  # the device (or, when it answered, the cluster) found the message out of scope
+    oos_score: float | None = None  # the device's out-of-scope score; None when the bundle has no detection
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,24 @@ class ClusterAnswer:
     intent: str
     confidence: float
     version: str
+    out_of_scope: bool = False
+
+
+def device_text_answer(
+    text: str, guess: DevicePrediction, source: Source, latency_ms: float, version: str
+) -> EdgeAnswer:
+    """The device's own answer to a message (``device``, or ``device-offline`` when the cluster was unreachable)."""
+    return EdgeAnswer(
+        text, guess.intent, guess.confidence, source, latency_ms, version, guess.out_of_scope, guess.oos_score
+    )
+
+
+def cluster_text_answer(text: str, guess: DevicePrediction, reply: ClusterAnswer, latency_ms: float) -> EdgeAnswer:
+    """The cluster's answer to an escalated message; the out-of-scope verdict is the cluster's, the score the
+    device's."""
+    return EdgeAnswer(
+        text, reply.intent, reply.confidence, "cluster", latency_ms, reply.version, reply.out_of_scope, guess.oos_score
+    )
 
 
 def chat_headers(device_id: str, key: str, *, replay: bool) -> dict[str, str]:
@@ -84,4 +107,5 @@ def parse_answer(url: str, response: httpx.Response) -> ClusterAnswer:
     if not isinstance(intent, str) or isinstance(confidence, bool) or not isinstance(confidence, int | float):
         raise ClusterError(f"cluster answer lacks a string 'intent' and a numeric 'confidence': {str(body)[:120]}")
     version = body.get("version")
-    return ClusterAnswer(intent, float(confidence), version if isinstance(version, str) else "cluster")
+    out_of_scope = body.get("out_of_scope") is True  # a cluster that does not say is taken as in scope
+    return ClusterAnswer(intent, float(confidence), version if isinstance(version, str) else "cluster", out_of_scope)
