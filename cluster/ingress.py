@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -29,6 +29,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cluster.auth import authorize, install_security
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.edge_bundles import router as edge_bundles_router
@@ -104,7 +105,9 @@ class KeyReusedError(Exception):
         )
 
 
-api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
+# Every route runs the key check (it passes the pages, /healthz and /metrics): routes added later get it too.
+api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None, dependencies=[Depends(authorize)])
+install_security(api)
 api.add_middleware(BodyLimit)
 register_pages(api)
 api.include_router(edge_bundles_router)
