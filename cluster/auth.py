@@ -5,6 +5,8 @@ Once the cluster's key store (:mod:`cluster.tenants`) holds an active key, every
 ``WWW-Authenticate: Bearer``; a tenant's key on an admin route (:data:`ADMIN_ROUTES`: the experiment reports, the
 rollout journal and the federated runs, which show every merchant's traffic and models) answers 403. With no
 active key at all the routes are open, and :func:`warn_if_open` says so loudly when the application is built.
+An answer kept for an ``Idempotency-Key`` is bound to the merchant who sent it (:func:`tenant_fingerprint`), so
+another merchant's request with the same key is refused (409), never answered with it.
 The pages, ``/static``, ``/healthz``, ``/metrics`` and ``/openapi.json`` never need a key; the pages' scripts
 send the key the user typed into them (kept in the browser tab's ``sessionStorage``).
 
@@ -44,6 +46,7 @@ __all__ = [
     "install_security",
     "is_open",
     "key_cache",
+    "tenant_fingerprint",
     "warn_if_open",
 ]
 
@@ -185,6 +188,15 @@ async def authorize(request: Request) -> Tenant | None:
             403, f"{path} is an admin route and the key of merchant {tenant.merchant!r} is a tenant's; use an admin key"
         )
     return tenant
+
+
+def tenant_fingerprint(request: Request, fingerprint: str) -> str:
+    """The fingerprint of a request sent with an ``Idempotency-Key``, bound to its caller's merchant: another
+    merchant who sends the same key gets 409, never the first merchant's answer."""
+    tenant: Tenant | None = getattr(request.state, "tenant", None)
+    if tenant is None:
+        return fingerprint
+    return hashlib.sha256(f"{tenant.merchant}\n{fingerprint}".encode()).hexdigest()
 
 
 def _documented(schema: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cluster.auth import authorize, install_security
+from cluster.auth import authorize, install_security, tenant_fingerprint
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.edge_bundles import router as edge_bundles_router
@@ -275,7 +275,7 @@ class Ingress:
         answered in its arm's mode of the experiment running on chat, and ``experiment`` names it."""
         if idempotency_key is None:
             return await self._chat(request, http)
-        fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        fingerprint = tenant_fingerprint(http, hashlib.sha256(request.model_dump_json().encode()).hexdigest())
         return await self._once(idempotency_key, fingerprint, response, ChatResponse, lambda: self._chat(request, http))
 
     async def _once(
@@ -404,7 +404,8 @@ class Ingress:
 
         if idempotency_key is None:
             return await answer()
-        return await self._once(idempotency_key, photo.fingerprint(), response, VisionResponse, answer)
+        fingerprint = tenant_fingerprint(http, photo.fingerprint())
+        return await self._once(idempotency_key, fingerprint, response, VisionResponse, answer)
 
     async def _vision(self, data: bytes, top_k: int, rid: str) -> VisionResponse:
         started = time.perf_counter()

@@ -5,11 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException
 
-from cluster.auth import ADMIN_ROUTES, SECURITY_SCHEME, KeyCache, authorize, install_security, is_open
+from cluster.auth import (
+    ADMIN_ROUTES,
+    SECURITY_SCHEME,
+    KeyCache,
+    authorize,
+    install_security,
+    is_open,
+    tenant_fingerprint,
+)
 from cluster.config import STATE_DIR_ENV
 from cluster.tenants import TenantStore
 
@@ -34,6 +42,10 @@ def _app() -> FastAPI:
     @app.get("/v1/rollouts")
     async def rollouts() -> dict[str, str]:
         return {"members": "all"}
+
+    @app.get("/v1/fingerprint")
+    async def fingerprint(request: Request) -> dict[str, str]:
+        return {"fingerprint": tenant_fingerprint(request, "same-body")}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -147,3 +159,17 @@ def test_revoking_the_last_key_opens_access_again(tmp_path: Path) -> None:
     clock.now = 10.0
 
     assert cache.check(None) is None
+
+
+def test_a_kept_answer_is_bound_to_the_merchant_that_asked(state_dir: Path) -> None:
+    store = TenantStore.in_state_dir(state_dir)
+    first, second = store.add("acme"), store.add("globex")
+    client = TestClient(_app())
+    opened = tenant_fingerprint(Request({"type": "http", "headers": []}), "same-body")  # no tenant: open access
+
+    acme = client.get("/v1/fingerprint", headers=_bearer(first.key)).json()["fingerprint"]
+    globex = client.get("/v1/fingerprint", headers=_bearer(second.key)).json()["fingerprint"]
+
+    assert opened == "same-body"  # the request alone, as before keys existed
+    assert acme != globex
+    assert acme == client.get("/v1/fingerprint", headers=_bearer(first.key)).json()["fingerprint"]
