@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,10 @@ from cluster.auth import (
     install_security,
     is_open,
     tenant_fingerprint,
+    warn_if_open,
 )
 from cluster.config import STATE_DIR_ENV
-from cluster.tenants import TenantStore
+from cluster.tenants import TENANTS_NAME, TenantStore
 
 
 class Clock:
@@ -173,3 +175,16 @@ def test_a_kept_answer_is_bound_to_the_merchant_that_asked(state_dir: Path) -> N
     assert opened == "same-body"  # the request alone, as before keys existed
     assert acme != globex
     assert acme == client.get("/v1/fingerprint", headers=_bearer(first.key)).json()["fingerprint"]
+
+
+def test_an_open_cluster_is_announced_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="cluster.auth"):
+        warn_if_open(tmp_path)
+    assert len([r for r in caplog.records if "no API keys: /v1 is open" in r.getMessage()]) == 1
+    assert not (tmp_path / TENANTS_NAME).exists()  # looking does not create a store
+
+    TenantStore.in_state_dir(tmp_path).add("acme")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="cluster.auth"):
+        warn_if_open(tmp_path)
+    assert caplog.records == []
