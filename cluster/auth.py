@@ -10,10 +10,10 @@ another merchant's request with the same key is refused (409), never answered wi
 The pages, ``/static``, ``/healthz``, ``/metrics`` and ``/openapi.json`` never need a key; the pages' scripts
 send the key the user typed into them (kept in the browser tab's ``sessionStorage``).
 
-A replica verifies a key once (scrypt, ~50 ms) and then keeps the verified tenant in a bounded cache keyed by
-the key's SHA-256. At most every :attr:`KeyCache.refresh_s` seconds it reads the store's generation, one small
-query; when a key was added or revoked since, the cache is emptied, so a revoked key stops working within that
-time on every replica.
+A replica verifies a key once (scrypt, tens of milliseconds) and then keeps the verified tenant in a bounded
+cache keyed by the key's SHA-256. At most every :attr:`KeyCache.refresh_s` seconds it reads the store's
+generation, one small query; when a key was added or revoked since, the cache is emptied, so a revoked key stops
+working within that time on every replica.
 """
 
 from __future__ import annotations

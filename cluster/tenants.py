@@ -45,8 +45,8 @@ MERCHANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _KEY_ID_HEX = 8
 _KEY = re.compile(rf"^{KEY_PREFIX}([0-9a-f]{{{_KEY_ID_HEX}}})_([A-Za-z0-9_-]{{43}})$")
 _BUSY_TIMEOUT_S = 30.0
-# scrypt's cost: 2**14 x 8 x 128 bytes = 16 MiB and ~50 ms per verification, which the replicas' cache pays once
-# per key, not per request
+# scrypt's cost: 2**14 x 8 x 128 bytes = 16 MiB and tens of milliseconds per verification, which the replicas'
+# cache pays once per key, not per request
 _SCRYPT_N = 2**14
 _SCRYPT_R = 8
 _SCRYPT_P = 1
