@@ -177,11 +177,14 @@ def _route_path(request: Request) -> str:
 
 async def authorize(request: Request) -> Tenant | None:
     """The dependency of every route: on ``/v1/*`` the caller's tenant (``None`` while access is open), kept in
-    ``request.state.tenant``; 401 without a valid key, 403 for a tenant's key on an admin route."""
+    ``request.state.tenant``; 401 without a valid key, 403 for a tenant's key on an admin route. The key cache
+    is :func:`key_cache`, or what the app's ``dependency_overrides`` put in its place (an app can check keys
+    against another store); it is looked up only on ``/v1``, so the pages need no state directory."""
     path = _route_path(request)
     if not path.startswith(API_PREFIX):
         return None
-    tenant = await asyncio.to_thread(key_cache().check, request.headers.get("authorization"))
+    cache: KeyCache = request.app.dependency_overrides.get(key_cache, key_cache)()
+    tenant = await asyncio.to_thread(cache.check, request.headers.get("authorization"))
     request.state.tenant = tenant
     if tenant is not None and not tenant.admin and path in ADMIN_ROUTES:
         raise HTTPException(
