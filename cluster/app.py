@@ -18,6 +18,7 @@ from typing import Any
 
 from ray.serve import Application, Deployment
 
+from cluster.auth import warn_if_open
 from cluster.config import REGISTRY_DIR_ENV, STATE_DIR_ENV, ClusterConfig
 from cluster.ensemble_deployment import EnsembleDeployment
 from cluster.errors import ClusterConfigError
@@ -275,6 +276,7 @@ def build_app(config: ClusterConfig) -> Application:
     """The ensemble application: the ingress over the deployments of :func:`deployments`, its handles keyed by
     member name (in the ``colocated`` topology the co-located members share the ensemble's handle)."""
     _check_paths(config)
+    warn_if_open(config.state_path)
     ignored = ignored_serving(config)
     if ignored:
         logger.warning(

@@ -19,6 +19,7 @@ __all__ = [
     "RequestRejectedError",
     "RolloutError",
     "SmokeCheckError",
+    "TenantError",
 ]
 
 
@@ -91,3 +92,8 @@ class RolloutError(ClusterError):
 
 class SmokeCheckError(RolloutError):
     """A new version loaded but failed its smoke check (one prediction on the probe inputs)."""
+
+
+class TenantError(ClusterError, ValueError):
+    """A tenant key cannot be added, revoked or listed as asked (a malformed or unknown merchant, an unknown key
+    id, a merchant that already holds a key of that kind), or the key store is unusable."""

@@ -13,8 +13,8 @@ neither id, and requests with an explicit ``mode`` (the caller's choice wins, an
 arm would bias it), are answered as usual and not enrolled.
 
 Starting and stopping experiments is the command line's job (``shopmesh experiment``), on the state directory
-the cluster reads: these routes answer every caller, and there are no caller credentials yet to guard an admin
-route with.
+the cluster reads. The reports show every merchant's traffic, so once the cluster holds API keys they need an
+admin key (:data:`cluster.auth.ADMIN_ROUTES`); feedback takes any valid key.
 """
 
 from __future__ import annotations

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cluster.api_errors import ERRORS, NOT_FOUND, REUSED_KEY, UNAVAILABLE, install_error_handlers
+from cluster.auth import authorize, install_security, tenant_fingerprint
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.demand_schemas import ForecastRequest, ForecastResponse, PriceRequest, PriceResponse
@@ -77,7 +78,9 @@ class IngressSettings:
     colocated: tuple[str, ...] = ()
 
 
-api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None)
+# Every route runs the key check (it passes the pages, /healthz and /metrics): routes added later get it too.
+api = FastAPI(title="shopmesh cluster", version="1", docs_url=None, redoc_url=None, dependencies=[Depends(authorize)])
+install_security(api)
 api.add_middleware(BodyLimit)
 register_pages(api)
 api.include_router(edge_bundles_router)
@@ -175,7 +178,7 @@ class Ingress:
         answered in its arm's mode of the experiment running on chat, and ``experiment`` names it."""
         if idempotency_key is None:
             return await self._chat(request, http)
-        fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+        fingerprint = tenant_fingerprint(http, hashlib.sha256(request.model_dump_json().encode()).hexdigest())
         return await answer_once(
             self._delivered, idempotency_key, fingerprint, response, ChatResponse, lambda: self._chat(request, http)
         )
@@ -284,7 +287,7 @@ class Ingress:
 
         if idempotency_key is None:
             return await answer()
-        fingerprint = photo.fingerprint()
+        fingerprint = tenant_fingerprint(http, photo.fingerprint())
         return await answer_once(self._delivered, idempotency_key, fingerprint, response, VisionResponse, answer)
 
     async def _vision(self, data: bytes, top_k: int, rid: str) -> VisionResponse:

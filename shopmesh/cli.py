@@ -25,6 +25,7 @@ from shopmesh.commands import (
     registry,
     rollout,
     serve,
+    tenants,
     train,
 )
 from shopmesh.config import workspace_from
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         predict,
         kg,
         registry,
+        tenants,
     ):
         module.register(sub)
     return parser

@@ -21,6 +21,7 @@ import pandas as pd
 
 import cluster
 from cluster import ClusterConfig
+from cluster.tenants import TenantStore
 from edge.export import cluster_calibration, export_intent, validate_bundle
 from edge.export.errors import QuantizationLossError
 from edge.export.from_registry import vision_export_from_registry
@@ -60,6 +61,7 @@ from shopmesh.signing import bundle_signer
 logger = logging.getLogger(__name__)
 
 # The photo the demo classifies on the cluster: a test-split photo of the bundled subset.
+DEMO_MERCHANT = "demo"  # the merchant whose key the demo makes and calls its cluster with
 DEMO_PHOTO = ("images", "test", "Fruit", "Orange", "Orange_001.jpg")
 
 # Messages that are not customer-service requests of the 27 intents: the device should be unsure of them.
@@ -204,27 +206,47 @@ def run_demo(workspace: Workspace, options: DemoOptions) -> int:
         port=options.port,
         ray_temp_dir=workspace.ray_tmp,
     )
+    key = demo_key(config.state_path)
+    headers = {"Authorization": f"Bearer {key}"}
+    progress.note(f"demo API key (merchant {DEMO_MERCHANT}, admin; shown once): {key}")
     try:
         with progress.stage("cluster (Ray Serve, FastAPI ingress)") as stage:
             running = cluster.start(config)
-            stage.metric = f"serving {running.url}; " + _probe_cluster(running.url, orders)
-            progress.note(_probe_vision(running.url))
+            stage.metric = f"serving {running.url}; " + _probe_cluster(running.url, orders, headers)
+            progress.note(_probe_vision(running.url, headers))
 
-        with progress.stage("edge SDK: answer on device or escalate") as stage:
+        edge_stage = progress.stage("edge SDK: answer on device or escalate")
+        with edge_stage as stage, httpx.Client(headers=headers, timeout=30.0) as http:
             stage.metric = _run_edge(
-                progress, bundle_dir, running.url, signer.trusted_key, workspace.outbox, splits.test, options
+                progress, bundle_dir, running.url, signer.trusted_key, workspace.outbox, splits.test, options, http
             )
 
         print("\nSummary\n" + progress.table(), flush=True)
         if options.serve:
             routes = ", ".join(cluster.public_routes())
-            announcement = f"\nserving on {running.url} ({routes}); press Ctrl-C to stop"
+            announcement = (
+                f"\nserving on {running.url} ({routes}); /v1 needs `Authorization: Bearer {key}` (the console "
+                "takes it in its API key field); press Ctrl-C to stop"
+            )
             print(f"\nreceived {wait_for_shutdown(announcement)}; stopping", flush=True)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
         cluster.stop()
     return 0
+
+
+def demo_key(state_dir: Path) -> str:
+    """A new admin key of the demo's merchant in the cluster's key store (the previous run's is revoked), so the
+    demo calls its own cluster the way every caller must."""
+    store = TenantStore.in_state_dir(state_dir)
+    try:
+        for held in store.list():
+            if held.merchant == DEMO_MERCHANT and held.active:
+                store.revoke(held.key_id)
+        return store.add(DEMO_MERCHANT, admin=True).key
+    finally:
+        store.close()
 
 
 def _other_members(registry: Registry, splits: DataSplits, options: DemoOptions) -> str:
@@ -315,11 +337,11 @@ def _photo_on_device(client: EdgeClient) -> str:
     )
 
 
-def _probe_vision(url: str) -> str:
+def _probe_vision(url: str, headers: dict[str, str]) -> str:
     """One shop photo uploaded to ``/v1/vision``, and what the cluster answered."""
     photo = bundled_grocery_dir().joinpath(*DEMO_PHOTO)
     files = {"image": (photo.name, photo.read_bytes(), "image/jpeg")}
-    response = httpx.post(f"{url}/v1/vision", files=files, data={"top_k": "3"}, timeout=60.0)
+    response = httpx.post(f"{url}/v1/vision", files=files, data={"top_k": "3"}, headers=headers, timeout=60.0)
     if response.status_code != 200:
         return f"/v1/vision {photo.name} -> {response.status_code}: {response.text[:300]}"
     body = response.json()
@@ -331,16 +353,18 @@ def _probe_vision(url: str) -> str:
     )
 
 
-def _probe_cluster(url: str, orders: pd.DataFrame) -> str:
+def _probe_cluster(url: str, orders: pd.DataFrame, headers: dict[str, str]) -> str:
     """One real request through the ingress naming a real product, to show the graph's facts coming back."""
     product = orders["Description"].value_counts().index[0]
     text = f"where is my order of the {str(product).lower()}?"
-    response = httpx.post(f"{url}/v1/chat", json={"text": text}, timeout=30.0)
+    response = httpx.post(f"{url}/v1/chat", json={"text": text}, headers=headers, timeout=30.0)
     response.raise_for_status()
     body = response.json()
     named = [p.get("description", "") for p in body.get("products", [])][:1]
     code = str(orders.loc[orders["Description"] == product, "StockCode"].iloc[0])
-    forecast = httpx.post(f"{url}/v1/forecast", json={"product": code, "horizon": 4, "on_hand": 100}, timeout=60.0)
+    forecast = httpx.post(
+        f"{url}/v1/forecast", json={"product": code, "horizon": 4, "on_hand": 100}, headers=headers, timeout=60.0
+    )
     weeks = forecast.json().get("weeks") if forecast.status_code == 200 else None
     health = httpx.get(f"{url}/healthz", timeout=30.0).json()
     versions = ", ".join(f"{name} {health[name].get('version')}" for name in cluster.MemberName if name in health)
@@ -358,8 +382,10 @@ def _run_edge(
     outbox: Path,
     test: pd.DataFrame,
     options: DemoOptions,
+    http: httpx.Client,
 ) -> str:
-    client = EdgeClient(bundle_dir, cluster_url=url, trusted_keys=(key,), outbox_dir=outbox)
+    # ``http`` carries the demo's API key: the device's escalations are /v1 calls like any other
+    client = EdgeClient(bundle_dir, cluster_url=url, trusted_keys=(key,), outbox_dir=outbox, http_client=http)
     sample = test.sample(n=min(options.edge_samples, len(test)), random_state=0)
     messages = [*zip(sample["instruction"], sample["intent"], strict=True)]
     messages += [(text, "(off-topic)") for text in OFF_TOPIC_MESSAGES]

@@ -39,11 +39,57 @@
     return el("div", { class: "scroll" }, [el("table", {}, [el("caption", { text: caption }), head, body])]);
   }
 
-  /** What an error answer says: the API's `message` (422) or `detail` (400, 404, 413, 503). */
+  // The API key the user typed in the header's form: kept in this tab's sessionStorage only (gone when the tab
+  // closes), sent as `Authorization: Bearer KEY` with every /v1 call. A cluster without keys needs none.
+  const KEY_ITEM = "shopmesh.apiKey";
+
+  function apiKey() {
+    try {
+      return window.sessionStorage.getItem(KEY_ITEM) || "";
+    } catch (err) {
+      return "";
+    }
+  }
+
+  /** `headers` with the API key's Authorization header when the user gave a key. */
+  function withKey(headers) {
+    const key = apiKey();
+    return key ? Object.assign({}, headers, { Authorization: "Bearer " + key }) : headers;
+  }
+
+  function showKeyState() {
+    const state = document.getElementById("api-key-state");
+    if (state) state.textContent = apiKey() ? "key set for this tab" : "no key";
+  }
+
+  function setUpKeyForm() {
+    const form = document.getElementById("api-key-form");
+    if (!form) return;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = form.querySelector("input");
+      const key = input.value.trim();
+      try {
+        if (key) window.sessionStorage.setItem(KEY_ITEM, key);
+        else window.sessionStorage.removeItem(KEY_ITEM);
+      } catch (err) {
+        // storage refused (private mode): the key cannot be kept
+      }
+      input.value = "";
+      showKeyState();
+    });
+    showKeyState();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUpKeyForm);
+  else setUpKeyForm();
+
+  /** What an error answer says: the API's `message` (422) or `detail` (400, 401, 403, 404, 413, 503). */
   function errorText(status, body) {
-    if (body && typeof body.message === "string") return body.message;
-    if (body && typeof body.detail === "string") return body.detail;
-    return "the cluster answered " + status;
+    const hint = status === 401 ? " (enter an API key at the top of the page)" : "";
+    if (body && typeof body.message === "string") return body.message + hint;
+    if (body && typeof body.detail === "string") return body.detail + hint;
+    return "the cluster answered " + status + hint;
   }
 
   /** A message box for an error answer, read out by screen readers. */
@@ -56,7 +102,7 @@
 
   /** Call the JSON API; resolves to {ok, status, body}; a network failure is status 0. */
   async function callApi(method, path, body) {
-    const init = { method: method, headers: { Accept: "application/json" } };
+    const init = { method: method, headers: withKey({ Accept: "application/json" }) };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -157,7 +203,7 @@
   }
 
   window.shopmesh = {
-    callApi, el, errorBox, errorText, facts, formError, formValues, histogramQuantile, histogramSummary,
-    milliseconds, parseMetrics, show, table, wholeNumber,
+    apiKey, callApi, el, errorBox, errorText, facts, formError, formValues, histogramQuantile, histogramSummary,
+    milliseconds, parseMetrics, show, table, wholeNumber, withKey,
   };
 })();

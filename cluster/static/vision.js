@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { el, errorBox, facts, formError, show, table } = window.shopmesh;
+  const { el, errorBox, facts, formError, show, table, withKey } = window.shopmesh;
 
   function percent(value) {
     return (100 * value).toFixed(1) + " %";
@@ -14,7 +14,7 @@
   async function upload(form) {
     let response;
     try {
-      response = await fetch("/v1/vision", { method: "POST", headers: { Accept: "application/json" }, body: new FormData(form) });
+      response = await fetch("/v1/vision", { method: "POST", headers: withKey({ Accept: "application/json" }), body: new FormData(form) });
     } catch (err) {
       return { ok: false, status: 0, body: { detail: "the cluster could not be reached (" + err + "); is it running?" } };
     }

@@ -11,22 +11,27 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from cluster.auth import KeyCache, key_cache
 from cluster.experiment_definition import Experiment, ExperimentTarget
 from cluster.experiment_routes import enrolment, experiment_store
 from cluster.experiment_stats import StopRule
 from cluster.experiments import ExperimentStore
 from cluster.ingress import api
+from cluster.tenants import TenantStore
 from shopmesh.cli import main
 
 
 @pytest.fixture()
 def store(tmp_path: Path) -> Iterator[ExperimentStore]:
     store = ExperimentStore(tmp_path / "experiments.sqlite")
+    keys = KeyCache(TenantStore.in_state_dir(tmp_path))  # no key: the routes are open
     api.dependency_overrides[experiment_store] = lambda: store
+    api.dependency_overrides[key_cache] = lambda: keys
     try:
         yield store
     finally:
         api.dependency_overrides.pop(experiment_store, None)
+        api.dependency_overrides.pop(key_cache, None)
 
 
 @pytest.fixture()

@@ -45,6 +45,8 @@ def test_demo_runs_every_tier_and_exits_cleanly(tmp_path: Path, cli: Any, free_p
     assert ensemble.parent == "intent:v0002"
     # every member the cluster serves has a trained version (the pricer where Dominick's data is at hand)
     assert Registry(tmp_path / "registry").list("reply") and Registry(tmp_path / "registry").list("forecaster")
+    # the cluster holds the demo's key, so /v1 answers only calls that send it (as the probes and the device do)
+    assert re.search(r"demo API key \(merchant demo, admin; shown once\): smk_[0-9a-f]{8}_\S{43}\n", out)
     assert re.search(r"/v1/forecast \S+ -> 200 \(4 weeks\)", out)
     assert re.search(r"/v1/vision Orange_001\.jpg -> 200: \S+ \(", out), "the cluster did not classify the photo"
     assert Registry(tmp_path / "registry").list("vision")
