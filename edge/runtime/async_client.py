@@ -28,6 +28,7 @@ from edge.runtime.photo_cascade import classify_on_device
 from edge.runtime.protocol import (
     CHAT_PATH,
     EdgeAnswer,
+    authorize,
     chat_headers,
     cluster_text_answer,
     device_text_answer,
@@ -67,6 +68,7 @@ class AsyncEdgeClient:
         self._rng = random.Random()
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=config.timeout_s)
+        authorize(self._http, config.api_key)
         self._flush_lock = asyncio.Lock()
 
     @classmethod

@@ -23,6 +23,7 @@ from edge.runtime.protocol import (
     CHAT_PATH,
     EdgeAnswer,
     Source,
+    authorize,
     chat_headers,
     cluster_text_answer,
     device_text_answer,
@@ -125,6 +126,7 @@ class EdgeClient:
         self._rng = random.Random()
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=config.timeout_s)
+        authorize(self._http, config.api_key)
 
     @property
     def bundle(self) -> EdgeBundle:

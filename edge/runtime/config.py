@@ -16,6 +16,8 @@ from edge.runtime.trust import TrustedKey, TrustStore
 __all__ = ["ClientOptions", "EdgeClientConfig", "config_from_arguments", "default_device_id"]
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# An API key as the cluster issues them: printable ASCII without spaces (it travels in a header).
+_API_KEY = re.compile(r"^[!-~]{8,512}$")
 
 
 def default_device_id() -> str:
@@ -34,7 +36,9 @@ class EdgeClientConfig:
     ``install_dir`` enables over-the-air updates (:meth:`EdgeClient.update`): the active version then persists
     there across restarts, and ``bundle_dir`` only seeds an empty install directory. ``retry`` governs retries of
     quick failures; after ``breaker_failures`` failed calls in a row the client stops calling the cluster for
-    ``breaker_reset_s`` seconds (see :mod:`edge.runtime.resilience`).
+    ``breaker_reset_s`` seconds (see :mod:`edge.runtime.resilience`). ``api_key`` (the merchant's key that
+    ``shopmesh tenants add`` printed) goes as ``Authorization: Bearer`` with every call to the cluster:
+    escalations, outbox replays and updates.
     """
 
     bundle_dir: Path
@@ -50,6 +54,7 @@ class EdgeClientConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker_failures: int = 1  # failed calls in a row that open the circuit
     breaker_reset_s: float = 30.0  # how long an open circuit answers on the device before trying again
+    api_key: str | None = field(default=None, repr=False)  # the merchant's key, sent on every call to the cluster
 
     def __post_init__(self) -> None:
         if not self.cluster_url.startswith(("http://", "https://")):
@@ -63,6 +68,11 @@ class EdgeClientConfig:
                 raise EdgeError(f"{name} must lie in [0, 1], got {value}")
         if self.timeout_s <= 0:
             raise EdgeError(f"timeout_s must be positive, got {self.timeout_s}")
+        if self.api_key is not None and not _API_KEY.match(self.api_key):
+            raise EdgeError(
+                "api_key must be the key `shopmesh tenants add` printed (8-512 printable characters, no spaces); "
+                f"got one of {len(self.api_key)} characters"
+            )
         if not _DEVICE_ID.match(self.device_id):
             raise EdgeError(
                 f"device_id {self.device_id!r} must be 1-128 letters, digits, '.', '_' or '-' "
@@ -102,6 +112,7 @@ class ClientOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     breaker_failures: int
     breaker_reset_s: float
+    api_key: str | None
 
 
 def config_from_arguments(

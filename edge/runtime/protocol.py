@@ -17,6 +17,7 @@ __all__ = [
     "ClusterAnswer",
     "EdgeAnswer",
     "Source",
+    "authorize",
     "chat_headers",
     "cluster_text_answer",
     "device_text_answer",
@@ -71,6 +72,12 @@ def cluster_text_answer(text: str, guess: DevicePrediction, reply: ClusterAnswer
     return EdgeAnswer(
         text, reply.intent, reply.confidence, "cluster", latency_ms, reply.version, reply.out_of_scope, guess.oos_score
     )
+
+
+def authorize(http: httpx.Client | httpx.AsyncClient, api_key: str | None) -> None:
+    """Send ``api_key`` as a bearer key with every request of ``http`` (nothing changes without a key)."""
+    if api_key is not None:
+        http.headers["Authorization"] = f"Bearer {api_key}"
 
 
 def chat_headers(device_id: str, key: str, *, replay: bool) -> dict[str, str]:

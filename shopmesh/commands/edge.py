@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     classify.add_argument("texts", nargs="+", help="messages to classify")
     classify.add_argument("--bundle", type=Path, required=True, help="bundle directory made by `edge export`")
     classify.add_argument("--cluster", default="http://127.0.0.1:8000", help="cluster URL for escalations")
+    _api_key_option(classify)
     classify.set_defaults(handler=run_classify)
 
     photo = group.add_parser("classify-image", help="classify photos on the device, escalating unsure ones")
@@ -107,6 +109,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     photo.add_argument("--bundle", type=Path, required=True, help="bundle directory with a photo model")
     photo.add_argument("--cluster", default="http://127.0.0.1:8000", help="cluster URL for escalations")
     photo.add_argument("--top-k", type=int, default=5, help="similar products to list (1-20)")
+    _api_key_option(photo)
     photo.set_defaults(handler=run_classify_image)
 
 
@@ -196,12 +199,25 @@ def run_public_key(args: argparse.Namespace) -> int:
     return 0
 
 
+API_KEY_ENV = "SHOPMESH_API_KEY"
+
+
+def _api_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"the merchant's key for escalations to a cluster that has keys (default: ${API_KEY_ENV}; prefer the "
+        "variable, a command line is visible to other users of the machine)",
+    )
+
+
 def run_classify(args: argparse.Namespace) -> int:
     with EdgeClient(
         args.bundle,
         cluster_url=args.cluster,
         trusted_keys=trusted_keys(args.workspace),
         outbox_dir=args.workspace.outbox,
+        api_key=args.api_key,
     ) as client:
         for text in args.texts:
             print(json.dumps(asdict(client.classify(text))))
@@ -214,6 +230,7 @@ def run_classify_image(args: argparse.Namespace) -> int:
         cluster_url=args.cluster,
         trusted_keys=trusted_keys(args.workspace),
         outbox_dir=args.workspace.outbox,
+        api_key=args.api_key,
     ) as client:
         for photo in args.photos:
             print(json.dumps({"photo": str(photo), **asdict(client.classify_image(photo, top_k=args.top_k))}))

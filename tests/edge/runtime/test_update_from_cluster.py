@@ -17,8 +17,9 @@ import uvicorn
 from cluster.config import EDGE_BUNDLES_DIR, STATE_DIR_ENV
 from cluster.edge_rollout import bucket_of
 from cluster.ingress import api
+from cluster.tenants import TenantStore
 from edge.export import BundleInfo, BundleSigner
-from edge.runtime import EdgeClient
+from edge.runtime import EdgeClient, EdgeError, UpdateError
 from edge.runtime.fetch import HttpSource
 from shopmesh.cli import main
 from shopmesh.config import Workspace
@@ -332,3 +333,40 @@ def test_the_catalog_lists_published_bundles_and_the_rollout_with_its_history(
     assert all(b["files_path"].endswith("/files") and b["files"] for b in body["bundles"])
     changes = [(c["target"], c["percent"], c["stable"]) for c in body["history"]]
     assert changes == [("intent:v0002", 20, "intent:v0001"), ("intent:v0001", 100, "intent:v0001")]
+
+
+def test_a_device_with_its_merchants_key_updates_from_a_cluster_that_has_keys_and_one_without_is_refused(
+    cluster_url: str,
+    workspace: Workspace,
+    tiny_bundle: BundleInfo,
+    v2: Path,
+    tmp_path: Path,
+    install_client: Callable[..., EdgeClient],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Prepare: the cluster holds a merchant's key before any device calls it; v0002 goes to every device
+    store = TenantStore.in_state_dir(workspace.root / "cluster-state")
+    key = store.add("corner-shop").key
+    store.close()
+    publish(workspace, tiny_bundle.path, "intent:v0001", 100, capsys)
+    publish(workspace, v2, "intent:v0002", 100, capsys)
+    keyless = install_client(tiny_bundle.path, cluster_url=cluster_url, install_dir=tmp_path / "keyless")
+    keyed = install_client(tiny_bundle.path, cluster_url=cluster_url, install_dir=tmp_path / "keyed", api_key=key)
+
+    # Execute / Assert: without the key the cluster answers 401 and the device keeps its version
+    with pytest.raises(UpdateError, match="401"):
+        keyless.update()
+    assert keyless.version == "intent:v0001"
+    # Execute / Assert: with it, the offer and every file download are authorised
+    result = keyed.update()
+    assert (result.version, result.changed) == ("intent:v0002", True)
+    assert keyed.classify("where is my parcel?").version == "intent:v0002"
+    for client in (keyless, keyed):
+        client.close()
+
+
+def test_a_malformed_api_key_is_refused_when_the_device_opens(
+    tiny_bundle: BundleInfo, install_client: Callable[..., EdgeClient]
+) -> None:
+    with pytest.raises(EdgeError, match="api_key must be the key"):
+        install_client(tiny_bundle.path, api_key="has spaces in it")
