@@ -24,10 +24,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +41,7 @@ from cluster.experiment_definition import (
     assign,
 )
 from cluster.experiment_stats import ExperimentAnalysis, OutcomeKind, StopRule, analyse
+from cluster.sqlite_store import SqliteStore
 
 __all__ = [
     "EXPERIMENTS_NAME",
@@ -59,7 +57,6 @@ __all__ = [
 ]
 
 EXPERIMENTS_NAME = "experiments.sqlite"
-_BUSY_TIMEOUT_S = 30.0
 MAX_OUTCOME = 1e12  # larger numbers would swamp the sums of squares the tests run on
 
 _SCHEMA = """
@@ -139,52 +136,16 @@ def _row(row: sqlite3.Row) -> Experiment:
     )
 
 
-class ExperimentStore:
+class ExperimentStore(SqliteStore):
     """The ``experiments.sqlite`` file of one cluster's state directory."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # autocommit mode with explicit BEGIN IMMEDIATE: a write takes the lock before it reads what it checks
-            self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "PRAGMA synchronous=NORMAL"
-            )  # with WAL: never corrupt; a power cut may lose the last commits
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
-            raise ExperimentError(
-                f"cannot open the experiment store {path}: {err}; the cluster's state_dir must be writable from here"
-            ) from err
+        # with WAL, NORMAL never corrupts the file; a power cut may lose the last commits
+        super().__init__(path, _SCHEMA, describe="experiment store", error=ExperimentError, synchronous="NORMAL")
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> ExperimentStore:
         return cls(state_dir / EXPERIMENTS_NAME)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # one connection per store, kept open (opening one per call costs a WAL checkpoint on every close);
-        # the threads sharing it take turns
-        with self._lock:
-            yield self._db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
     def start(self, experiment: Experiment) -> Experiment:
         """Keep a new running experiment; :class:`ExperimentConflictError` if the name is taken or its target

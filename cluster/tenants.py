@@ -19,14 +19,12 @@ import hmac
 import re
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.errors import TenantError
+from cluster.sqlite_store import SqliteStore
 
 __all__ = [
     "KEY_PREFIX",
@@ -44,7 +42,6 @@ KEY_PREFIX = "smk_"
 MERCHANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _KEY_ID_HEX = 8
 _KEY = re.compile(rf"^{KEY_PREFIX}([0-9a-f]{{{_KEY_ID_HEX}}})_([A-Za-z0-9_-]{{43}})$")
-_BUSY_TIMEOUT_S = 30.0
 # scrypt's cost: 2**14 x 8 x 128 bytes = 16 MiB and tens of milliseconds per verification, which the replicas'
 # cache pays once per key, not per request
 _SCRYPT_N = 2**14
@@ -127,47 +124,19 @@ def _record(row: sqlite3.Row) -> ApiKey:
     )
 
 
-class TenantStore:
+class TenantStore(SqliteStore):
     """The ``tenants.sqlite`` file of one cluster's state directory."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
-            raise TenantError(
-                f"cannot open the tenant key store {path}: {err}; the cluster's state_dir must be writable from here"
-            ) from err
+        super().__init__(path, _SCHEMA, describe="tenant key store", error=TenantError)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> TenantStore:
         return cls(state_dir / TENANTS_NAME)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            yield self._db
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("UPDATE meta SET generation = generation + 1 WHERE id = 1")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _on_write(self, db: sqlite3.Connection) -> None:
+        # every add or revoke moves the generation on, which tells the replicas' key caches to empty themselves
+        db.execute("UPDATE meta SET generation = generation + 1 WHERE id = 1")
 
     def add(self, merchant: str, *, admin: bool = False) -> IssuedKey:
         """Make a key for ``merchant`` and keep its hash; :class:`TenantError` for a malformed merchant name or

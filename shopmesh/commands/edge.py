@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from cluster.config import EDGE_BUNDLES_DIR, default_state_dir
+from cluster.config import EDGE_BUNDLES_DIR
 from cluster.edge_rollout import BundleCatalog
 from edge.export import export_registry_version
 from edge.export.cascade import DEFAULT_MAX_LOSS
@@ -21,6 +21,7 @@ from edge.runtime import EdgeClient, TrustStore
 from ensemble.datasets.seeds import bundled_intent_splits
 from ensemble.registry import Registry
 from ensemble.vision.artifact import MEMBER as VISION_MEMBER
+from shopmesh.commands.state_dir import add_state_dir_argument, state_dir_of
 from shopmesh.errors import CommandError
 from shopmesh.progress import ticking
 from shopmesh.signing import bundle_signer, trusted_keys
@@ -86,12 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     publish.add_argument(
         "--bundle", type=Path, default=None, help="bundle directory (default: the one `edge export` wrote)"
     )
-    publish.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="the cluster's state directory (default: the one `shopmesh serve` uses, cluster-state in the workspace)",
-    )
+    add_state_dir_argument(publish)
     publish.set_defaults(handler=run_publish)
 
     public = group.add_parser("public-key", help="print the platform's public key and key id for device settings")
@@ -186,7 +182,7 @@ def run_publish(args: argparse.Namespace) -> int:
         bundle = workspace.bundles / expected.replace(":", "-")
         if not bundle.is_dir():
             raise CommandError(f"no bundle of {expected} in {bundle}; run `shopmesh edge export --version {expected}`")
-    state_dir = args.state_dir or default_state_dir(workspace.registry)
+    state_dir = state_dir_of(args)
     catalog = BundleCatalog(state_dir / EDGE_BUNDLES_DIR)
     state = catalog.publish(bundle, TrustStore(trusted_keys(workspace)), args.rollout, version=expected)
     print(json.dumps({**asdict(state), "catalog": str(catalog.root)}, indent=2))

@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from cluster.config import default_state_dir
 from cluster.experiment_definition import Experiment, ExperimentTarget
 from cluster.experiment_stats import OutcomeKind, StopRule
 from cluster.experiments import ExperimentStore
-
-
-def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="the cluster's state directory (default: the one `shopmesh serve` uses, cluster-state in the workspace)",
-    )
+from shopmesh.commands.state_dir import add_state_dir_argument, state_dir_of
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start.add_argument("--min-samples", type=int, default=100, help="outcomes per arm before any decision")
     start.add_argument("--max-samples", type=int, default=None, help="outcomes per arm at which to call no difference")
     start.add_argument("--mde", type=float, default=None, help="smallest difference worth finding (outcome units)")
-    _state_dir_argument(start)
+    add_state_dir_argument(start)
     start.set_defaults(handler=run_start)
 
     for action, handler, text in (
@@ -52,16 +42,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ):
         one = group.add_parser(action, help=text)
         one.add_argument("name", help="the experiment's name")
-        _state_dir_argument(one)
+        add_state_dir_argument(one)
         one.set_defaults(handler=handler)
 
     listing = group.add_parser("list", help="every experiment with its status and decision")
-    _state_dir_argument(listing)
+    add_state_dir_argument(listing)
     listing.set_defaults(handler=run_list)
 
 
 def _store(args: argparse.Namespace) -> ExperimentStore:
-    state_dir: Path = args.state_dir or default_state_dir(args.workspace.registry)
+    state_dir = state_dir_of(args)
     return ExperimentStore.in_state_dir(state_dir)
 
 

@@ -9,20 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
-from cluster.config import default_state_dir
 from cluster.errors import TenantError
 from cluster.tenants import ApiKey, TenantStore
-
-
-def _state_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        help="the cluster's state directory (default: the one `shopmesh serve` uses, cluster-state in the workspace)",
-    )
+from shopmesh.commands.state_dir import add_state_dir_argument, state_dir_of
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,22 +22,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add = group.add_parser("add", help="make a key for a merchant and print it once")
     add.add_argument("merchant", help="the merchant's name (letters, digits, _ . -)")
     add.add_argument("--admin", action="store_true", help="an operator's key: may also call the admin routes")
-    _state_dir_argument(add)
+    add_state_dir_argument(add)
     add.set_defaults(handler=run_add)
 
     listing = group.add_parser("list", help="every key: merchant, key id, admin, created, revoked (never the key)")
     listing.add_argument("--merchant", default=None, help="only this merchant's keys")
-    _state_dir_argument(listing)
+    add_state_dir_argument(listing)
     listing.set_defaults(handler=run_list)
 
     revoke = group.add_parser("revoke", help="revoke a key by its id; replicas refuse it within seconds")
     revoke.add_argument("key_id", help="the key's id, as `tenants list` shows it")
-    _state_dir_argument(revoke)
+    add_state_dir_argument(revoke)
     revoke.set_defaults(handler=run_revoke)
 
 
 def _store(args: argparse.Namespace) -> TenantStore:
-    state_dir: Path = args.state_dir or default_state_dir(args.workspace.registry)
+    state_dir = state_dir_of(args)
     return TenantStore.in_state_dir(state_dir)
 
 
