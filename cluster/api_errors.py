@@ -3,8 +3,8 @@
 Every error answer is JSON with a ``detail`` saying what was wrong and what to do, and the request's id. A body
 that fails its schema is 422 with the field and the reason (never the submitted value: it can be a customer's
 2,000-character message); a miss is 404 with what was looked up; a member with no version, or one that fails or
-does not answer in time, is 503 naming it; a reused ``Idempotency-Key`` or an experiment conflict is 409. Only a
-fault of our own is 500, and it is logged with its traceback.
+does not answer in time, is 503 naming it; another merchant's data is 403; a reused ``Idempotency-Key`` or an
+experiment conflict is 409. Only a fault of our own is 500, and it is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cluster.body_limit import request_id
 from cluster.errors import (
     ExperimentConflictError,
+    ForbiddenError,
     KeyReusedError,
     MemberUnavailableError,
     NotFoundError,
@@ -74,6 +75,10 @@ async def _unavailable(request: Request, exc: MemberUnavailableError) -> JSONRes
     return JSONResponse(status_code=503, content=body)
 
 
+async def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
+    return JSONResponse(status_code=403, content={"detail": str(exc), "request_id": request_id(request)})
+
+
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": str(exc), "request_id": request_id(request)})
 
@@ -98,6 +103,7 @@ def install_error_handlers(api: FastAPI) -> None:
     api.exception_handler(RequestRejectedError)(_rejected)
     api.exception_handler(NotFoundError)(_not_found)
     api.exception_handler(MemberUnavailableError)(_unavailable)
+    api.exception_handler(ForbiddenError)(_forbidden)
     api.exception_handler(KeyReusedError)(_conflict)
     api.exception_handler(ExperimentConflictError)(_conflict)
     api.exception_handler(StarletteHTTPException)(_http_error)

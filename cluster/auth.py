@@ -43,6 +43,7 @@ __all__ = [
     "SECURITY_SCHEME",
     "KeyCache",
     "authorize",
+    "caller",
     "install_security",
     "is_open",
     "key_cache",
@@ -191,6 +192,12 @@ async def authorize(request: Request) -> Tenant | None:
             403, f"{path} is an admin route and the key of merchant {tenant.merchant!r} is a tenant's; use an admin key"
         )
     return tenant
+
+
+def caller(request: Request) -> Tenant | None:
+    """The tenant :func:`authorize` found for ``request`` (``None`` while access is open)."""
+    found: Tenant | None = getattr(request.state, "tenant", None)
+    return found
 
 
 def tenant_fingerprint(request: Request, fingerprint: str) -> str:

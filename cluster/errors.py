@@ -13,6 +13,7 @@ __all__ = [
     "EdgePublishError",
     "ExperimentConflictError",
     "ExperimentError",
+    "ForbiddenError",
     "KeyReusedError",
     "MemberUnavailableError",
     "NotFoundError",
@@ -50,6 +51,10 @@ class ExperimentError(ClusterError, ValueError):
 class ExperimentConflictError(ExperimentError):
     """The request contradicts the experiments' state: a name taken, a target already under test, a second
     outcome for one request (answered with HTTP 409)."""
+
+
+class ForbiddenError(ClusterError):
+    """The caller's key may not touch what the request names: another merchant's data (answered with HTTP 403)."""
 
 
 class KeyReusedError(ClusterError):

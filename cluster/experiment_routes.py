@@ -27,9 +27,10 @@ from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
+from cluster.auth import caller
 from cluster.config import state_dir_from_env
 from cluster.experiment_definition import NAME_PATTERN, Arm, Experiment, ExperimentTarget
 from cluster.experiments import EXPERIMENTS_NAME, MAX_OUTCOME, ExperimentReport, ExperimentStore
@@ -61,6 +62,9 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "the outcome is of the other kind than the experiment's, or differs from the one recorded",
     }
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorResponse, "description": "the request was answered for another merchant"}
 }
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationErrorResponse, "description": "the body or a parameter does not match the schema"}
@@ -100,9 +104,10 @@ class Enrolment:
     def assignment(self) -> ExperimentAssignment:
         return ExperimentAssignment(name=self.experiment.name, arm=self.arm.label, mode=self.arm.value)
 
-    async def expose(self, store: ExperimentStore, request_id: str) -> None:
-        """Record that the arm answered request ``request_id`` (after the answer is made, before it is sent)."""
-        await asyncio.to_thread(store.enroll, self.experiment, request_id, self.unit)
+    async def expose(self, store: ExperimentStore, request_id: str, merchant: str | None) -> None:
+        """Record that the arm answered request ``request_id`` for ``merchant`` (after the answer is made,
+        before it is sent)."""
+        await asyncio.to_thread(store.enroll, self.experiment, request_id, self.unit, merchant)
 
 
 async def enrolment(
@@ -238,11 +243,14 @@ def describe(report: ExperimentReport) -> ExperimentReportResponse:
 @router.post(
     "/v1/feedback",
     response_model=FeedbackResponse,
-    responses={**_UNREADABLE, **_NOT_FOUND, **_CONFLICT, **_INVALID},
+    responses={**_UNREADABLE, **_NOT_FOUND, **_CONFLICT, **_INVALID, **_FORBIDDEN},
 )
-async def feedback(store: Store, body: Annotated[FeedbackRequest, Body()]) -> FeedbackResponse:
-    """The outcome of an answer that named an experiment; the same outcome again is a replay (200)."""
-    kept = await asyncio.to_thread(store.record_outcome, body.request_id, body.outcome)
+async def feedback(store: Store, body: Annotated[FeedbackRequest, Body()], http: Request) -> FeedbackResponse:
+    """The outcome of an answer that named an experiment; the same outcome again is a replay (200). A merchant's
+    key may send feedback only for the answers given to that merchant (403 otherwise)."""
+    tenant = caller(http)
+    merchant, admin = (None, False) if tenant is None else (tenant.merchant, tenant.admin)
+    kept = await asyncio.to_thread(store.record_outcome, body.request_id, body.outcome, merchant, admin=admin)
     return FeedbackResponse(
         request_id=kept.request_id, experiment=kept.experiment, arm=kept.arm, outcome=kept.value, replayed=kept.replayed
     )

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cluster.errors import ExperimentConflictError, ExperimentError, NotFoundError
+from cluster.errors import ExperimentConflictError, ExperimentError, ForbiddenError, NotFoundError
 from cluster.experiment_definition import (
     Arm,
     ArmKind,
@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS exposures (
     experiment TEXT NOT NULL REFERENCES experiments (name),
     arm INTEGER NOT NULL,
     unit TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    merchant TEXT
 );
 CREATE INDEX IF NOT EXISTS exposures_by_experiment ON exposures (experiment, arm);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -142,6 +143,10 @@ class ExperimentStore(SqliteStore):
     def __init__(self, path: Path) -> None:
         # with WAL, NORMAL never corrupts the file; a power cut may lose the last commits
         super().__init__(path, _SCHEMA, describe="experiment store", error=ExperimentError, synchronous="NORMAL")
+        with self._connect() as db:
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(exposures)")}
+            if "merchant" not in columns:  # a store written before exposures named their merchant
+                db.execute("ALTER TABLE exposures ADD COLUMN merchant TEXT")
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> ExperimentStore:
@@ -215,25 +220,29 @@ class ExperimentStore(SqliteStore):
             ).fetchone()
         return None if row is None else _row(row)
 
-    def enroll(self, experiment: Experiment, request_id: str, unit: str) -> Arm:
-        """Record that request ``request_id`` of ``unit`` was answered by its arm; a request id seen before
-        keeps its first exposure."""
+    def enroll(self, experiment: Experiment, request_id: str, unit: str, merchant: str | None = None) -> Arm:
+        """Record that request ``request_id`` of ``unit`` was answered by its arm, for ``merchant`` (the caller's
+        tenant; ``None`` on a cluster without keys); a request id seen before keeps its first exposure."""
         arm = assign(experiment.name, unit, experiment.split)
         with self._write() as db:
             db.execute(
-                "INSERT OR IGNORE INTO exposures (request_id, experiment, arm, unit, at) VALUES (?, ?, ?, ?, ?)",
-                (request_id, experiment.name, arm, unit, time.time()),
+                "INSERT OR IGNORE INTO exposures (request_id, experiment, arm, unit, at, merchant) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (request_id, experiment.name, arm, unit, time.time(), merchant),
             )
         return experiment.arms[arm]
 
-    def record_outcome(self, request_id: str, outcome: bool | float) -> Feedback:
-        """Keep the outcome of an enrolled request: :class:`NotFoundError` (404) for a request the experiments
-        never enrolled; :class:`ExperimentConflictError` (409) for an outcome of another kind than the
-        experiment's (the body is well formed; the experiment's state refuses it) and for a second, different
-        outcome (the same one again is a replay)."""
+    def record_outcome(
+        self, request_id: str, outcome: bool | float, merchant: str | None = None, *, admin: bool = False
+    ) -> Feedback:
+        """Keep the outcome of an enrolled request, sent by ``merchant`` (``None`` on a cluster without keys;
+        ``admin`` for an operator's key): :class:`NotFoundError` (404) for a request the experiments never
+        enrolled; :class:`ForbiddenError` (403) for another merchant's request; :class:`ExperimentConflictError`
+        (409) for an outcome of another kind than the experiment's (the body is well formed; the experiment's
+        state refuses it) and for a second, different outcome (the same one again is a replay)."""
         with self._write() as db:
             row = db.execute(
-                "SELECT e.experiment, e.arm, x.outcome, x.arms FROM exposures e "
+                "SELECT e.experiment, e.arm, e.merchant, x.outcome, x.arms FROM exposures e "
                 "JOIN experiments x ON x.name = e.experiment WHERE e.request_id = ?",
                 (request_id,),
             ).fetchone()
@@ -244,6 +253,12 @@ class ExperimentStore(SqliteStore):
                     f"request {request_id!r:.80} was not enrolled in any experiment (unknown id, no experiment "
                     "running on its route, no customer_id or session_id, or an explicit mode); send feedback only "
                     "for answers that name an experiment",
+                )
+            owner = row["merchant"]
+            if owner is not None and merchant is not None and merchant != owner and not admin:
+                raise ForbiddenError(
+                    f"request {request_id!r:.80} was answered for another merchant; send feedback only for your "
+                    "own answers"
                 )
             value = _checked(OutcomeKind(row["outcome"]), outcome, row["experiment"])
             arm = json.loads(row["arms"])[int(row["arm"])]

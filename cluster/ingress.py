@@ -27,7 +27,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from cluster.api_errors import ERRORS, NOT_FOUND, REUSED_KEY, UNAVAILABLE, install_error_handlers
-from cluster.auth import authorize, install_security, tenant_fingerprint
+from cluster.auth import authorize, caller, install_security, tenant_fingerprint
 from cluster.body_limit import BodyLimit, request_id
 from cluster.chat import answer_chat, answer_chat_in_one_call, answer_recommend
 from cluster.demand_schemas import ForecastRequest, ForecastResponse, PriceRequest, PriceResponse
@@ -194,11 +194,13 @@ class Ingress:
         if enrolled is None:
             return await self._chat_in_mode(request, http, rid)
         answer = await self._chat_in_mode(request.model_copy(update={"mode": ChatMode(enrolled.arm.value)}), http, rid)
-        return await self._exposed(enrolled, rid, answer)
+        return await self._exposed(enrolled, http, answer)
 
-    async def _exposed(self, enrolled: Enrolment, rid: str, answer: Answer) -> Answer:
-        """The answer of an enrolled request, its exposure recorded and its experiment named."""
-        await enrolled.expose(self._experiments, rid)
+    async def _exposed(self, enrolled: Enrolment, http: Request, answer: Answer) -> Answer:
+        """The answer of an enrolled request, its exposure recorded (for the caller's merchant) and its
+        experiment named."""
+        tenant = caller(http)
+        await enrolled.expose(self._experiments, request_id(http), None if tenant is None else tenant.merchant)
         return answer.model_copy(update={"experiment": enrolled.assignment()})
 
     async def _chat_in_mode(self, request: ChatRequest, http: Request, rid: str) -> ChatResponse:
@@ -246,7 +248,7 @@ class Ingress:
         answer = answer.model_copy(update={"request_id": rid})
         if enrolled is None:
             return answer
-        return await self._exposed(enrolled, rid, answer)
+        return await self._exposed(enrolled, http, answer)
 
     @api.post("/v1/forecast", response_model=ForecastResponse, responses={**ERRORS, **NOT_FOUND, **UNAVAILABLE})
     async def forecast(self, request: ForecastRequest, http: Request) -> ForecastResponse:

@@ -166,6 +166,11 @@ def test_keys_decide_who_reaches_the_running_cluster(every_member_cluster: Keyed
         kept = client.post("/v1/chat", json=chat, headers={**once, **_bearer(keyed.tenant.key)})
         other_merchant = client.post("/v1/chat", json=chat, headers={**once, **_bearer(keyed.spare.key)})
         replayed = client.post("/v1/chat", json=chat, headers={**once, **_bearer(keyed.tenant.key)})
+        # an answer enrolled in the running experiment takes feedback from its own merchant only
+        enrolled = client.post("/v1/chat", json={**chat, "customer_id": 12002}, headers=_bearer(keyed.tenant.key))
+        outcome = {"request_id": enrolled.json().get("request_id"), "outcome": True}
+        foreign_feedback = client.post("/v1/feedback", json=outcome, headers=_bearer(keyed.spare.key))
+        own_feedback = client.post("/v1/feedback", json=outcome, headers=_bearer(keyed.tenant.key))
         keyed.store.revoke(keyed.spare.record.key_id)
         # replicas re-read the store every few seconds; the bound only ends a broken test
         deadline = time.monotonic() + 60.0
@@ -191,3 +196,6 @@ def test_keys_decide_who_reaches_the_running_cluster(every_member_cluster: Keyed
     assert other_merchant.status_code == 409, other_merchant.text
     assert replayed.status_code == 200 and replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.json() == kept.json()
+    assert enrolled.status_code == 200 and enrolled.json()["experiment"]["name"] == EXAMPLE_EXPERIMENT, enrolled.text
+    assert foreign_feedback.status_code == 403, foreign_feedback.text
+    assert own_feedback.status_code == 200 and not own_feedback.json()["replayed"], own_feedback.text

@@ -4,13 +4,14 @@ conflicts, concurrent writers and a restart (a new store object on the same file
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cluster.errors import ExperimentConflictError, ExperimentError, NotFoundError
+from cluster.errors import ExperimentConflictError, ExperimentError, ForbiddenError, NotFoundError
 from cluster.experiment_simulation import clopper_pearson
 from cluster.experiment_stats import Decision, OutcomeKind, StopRule
 from cluster.experiments import Experiment, ExperimentStatus, ExperimentStore, ExperimentTarget, assign
@@ -95,6 +96,44 @@ def test_outcomes_are_kept_once_per_request_and_checked_against_the_kind(tmp_pat
     with pytest.raises(ExperimentConflictError, match="numeric outcomes: send a finite number, not True"):
         store.record_outcome("req-3", True)
     assert store.record_outcome("req-3", 23.5).value == 23.5
+
+
+def test_feedback_on_a_merchants_answer_comes_from_that_merchant_or_an_operator(tmp_path: Path) -> None:
+    store = ExperimentStore(tmp_path / "experiments.sqlite")
+    experiment = store.start(_chat())
+    store.enroll(experiment, "req-a", "customer:12001", "acme")
+    store.enroll(experiment, "req-b", "customer:12002", "acme")
+    store.enroll(experiment, "req-open", "customer:12003")  # answered while the cluster had no keys
+
+    with pytest.raises(ForbiddenError, match="'req-a' was answered for another merchant"):
+        store.record_outcome("req-a", True, "globex")
+    assert store.record_outcome("req-a", True, "acme").replayed is False  # the refused one left nothing behind
+    assert store.record_outcome("req-b", False, "ops", admin=True).value == 0.0
+    assert store.record_outcome("req-open", True, "globex").replayed is False
+
+
+def test_a_store_written_before_exposures_named_their_merchant_opens_with_its_data(tmp_path: Path) -> None:
+    # Prepare: the file as an older store left it, exposures without a merchant column
+    path = tmp_path / "experiments.sqlite"
+    store = ExperimentStore(path)
+    experiment = store.start(_chat())
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE exposures")
+        db.execute(
+            "CREATE TABLE exposures (request_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, arm INTEGER NOT NULL, "
+            "unit TEXT NOT NULL, at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO exposures VALUES ('req-old', 'reply-modes', 0, 'customer:12001', 1.0)")
+
+    # Execute
+    reopened = ExperimentStore(path)
+    reopened.enroll(experiment, "req-new", "customer:12002", "acme")
+
+    # Assert
+    assert reopened.record_outcome("req-old", True, "acme").replayed is False
+    with pytest.raises(ForbiddenError):
+        reopened.record_outcome("req-new", True, "globex")
 
 
 def test_a_new_store_on_the_same_file_sees_everything_and_reports_alike(tmp_path: Path) -> None:
