@@ -64,10 +64,13 @@ class SecurityMode:
             logger.warning(INSECURE_WARNING)
 
 
-def toml_value(value: int | float | str) -> str:
-    """One TOML value: strings quoted (a JSON string is a valid TOML basic string), numbers as written."""
+def toml_value(value: bool | int | float | str) -> str:
+    """One TOML value: strings quoted (a JSON string is a valid TOML basic string), booleans as ``true`` /
+    ``false``, numbers as written."""
     if isinstance(value, str):
         return json.dumps(value)
+    if isinstance(value, bool):  # before the numbers: a bool is an int, and TOML spells it in lower case
+        return "true" if value else "false"
     return repr(value)
 
 

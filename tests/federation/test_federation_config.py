@@ -8,6 +8,7 @@ import pytest
 
 from federation import FederationConfig, FederationConfigError, parse_run_config
 from federation.config import PartitionScheme, StrategyName
+from federation.flower_cli import toml_value
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -92,3 +93,17 @@ def test_secure_aggregation_is_a_boolean_and_refuses_what_needs_individual_updat
         parse_run_config({"secure-aggregation": True, "min-nodes": 3, "quantization-range": 2**31})
     # Without the flag, its parameters constrain nothing
     assert parse_run_config({"strategy": "krum", "min-nodes": 5, "num-shares": 3}).strategy == StrategyName.KRUM
+
+
+@pytest.mark.parametrize("secure_aggregation", [False, True])
+def test_the_run_config_written_for_flwr_run_is_toml_that_reads_back_as_the_same_values(
+    secure_aggregation: bool,
+) -> None:
+    # Prepare: every setting, booleans included, as the deployment engine writes them for `flwr run`
+    flat = {**FederationConfig().to_run_config(), "secure-aggregation": secure_aggregation}
+
+    # Execute
+    text = "".join(f"{key} = {toml_value(value)}\n" for key, value in flat.items())
+
+    # Assert
+    assert tomllib.loads(text) == flat
