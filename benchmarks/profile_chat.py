@@ -144,7 +144,7 @@ def _handle_cells(
         return result
 
     calls: dict[str, Callable[[int], Awaitable[object]]] = {
-        "handle intent.decide": lambda i: intent.decide.remote((text(i), "serial")),
+        "handle intent.decide": lambda i: intent.decide.remote((text(i), "serial", f"profile-{i}")),
         "handle graph.ground": lambda i: graph.ground.remote(text(i), None, None),
         "handle reply.generate": lambda i: reply.generate.remote(text(i)),
         "handle reply.reference": lambda i: reply.reference.remote(text(i), None),

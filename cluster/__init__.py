@@ -34,7 +34,7 @@ from cluster.experiments import ExperimentStore
 from cluster.ingress import public_routes
 from cluster.members import Autoscaling, MemberName, MemberServing, Topology
 from cluster.outcomes import MemberOutcome, OutcomeStatus
-from cluster.rollout import RolloutMember, RolloutResult, rollback, rollout
+from cluster.rollout import CandidateEnd, RolloutMember, RolloutResult, abort, promote, rollback, rollout
 from cluster.serve_config import reference_config, serve_config, serve_config_yaml
 from cluster.serving import RunningCluster, connect, reload_intent, start, stop
 
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "SERVED_MEMBERS",
     "Autoscaling",
+    "CandidateEnd",
     "ClusterConfig",
     "ClusterConfigError",
     "ClusterError",
@@ -71,12 +72,14 @@ __all__ = [
     "SmokeCheckError",
     "StopRule",
     "Topology",
+    "abort",
     "app_builder",
     "app_from_env",
     "build_app",
     "connect",
     "deployment_plan",
     "deployments",
+    "promote",
     "public_routes",
     "ray_address_from_env",
     "reference_config",

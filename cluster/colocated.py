@@ -74,13 +74,19 @@ class ColocatedChain:
         self.graph = graph
         self.replies = replies
 
-    def answer_batch(self, requests: Sequence[ChatRequest]) -> list[dict[str, Any]]:
-        """``ChatAnswer.to_dict()`` of every request, in order; blocking (run it in a worker thread)."""
+    def answer_batch(
+        self,
+        requests: Sequence[ChatRequest],
+        units: Sequence[str | None] | None = None,
+        request_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``ChatAnswer.to_dict()`` of every request, in order; blocking (run it in a worker thread). ``units``
+        and ``request_ids`` pick a canary's requests (:meth:`IntentRunner.decide`)."""
         started = time.perf_counter()
         decisions: list[dict[str, Any]] | None = None
         error: Exception | None = None
         try:
-            decisions = self.intent.decide([(r.text, ChatMode(r.mode).value) for r in requests])
+            decisions = self.intent.decide([(r.text, ChatMode(r.mode).value) for r in requests], units, request_ids)
         except Exception as err:  # a member boundary: every answer of the batch degrades, none fails
             error = err
         intent_ms = round(1000 * (time.perf_counter() - started), 3)

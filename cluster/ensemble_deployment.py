@@ -82,6 +82,9 @@ class EnsembleDeployment:
         serving (and the replica reports it to the rollout that asked)."""
         self._set_batching(user_config.get("max_batch_size"), user_config.get("batch_wait_timeout_s"))
         outcomes = [await asyncio.to_thread(self._chain.intent.apply, user_config)]
+        candidate = await asyncio.to_thread(self._chain.intent.apply_candidate, user_config)
+        if candidate is not None:
+            outcomes.append(candidate)
         if "reply_version" in user_config:
             outcomes.append(
                 await asyncio.to_thread(
@@ -107,13 +110,19 @@ class EnsembleDeployment:
         self._chain.graph = service
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def chat(self, requests: list[tuple[ChatRequest, str]]) -> list[dict[str, Any]]:
-        """Whole chain answers for a batch of ``(request, request_id)``, in a thread so the replica keeps
-        accepting requests; each answer says how many requests its batch held (``batch_size``)."""
+    async def chat(self, requests: list[tuple[ChatRequest, str, str | None]]) -> list[dict[str, Any]]:
+        """Whole chain answers for a batch of ``(request, request_id, unit)`` (``unit``: the customer or session
+        a canary's share is sticky by), in a thread so the replica keeps accepting requests; each answer says
+        how many requests its batch held (``batch_size``)."""
         started = time.perf_counter()
-        answers = await asyncio.to_thread(self._chain.answer_batch, [request for request, _ in requests])
+        answers = await asyncio.to_thread(
+            self._chain.answer_batch,
+            [request[0] for request in requests],
+            [request[2] if len(request) > 2 else None for request in requests],
+            [request[1] for request in requests],
+        )
         self._metrics.observe_batch(len(requests), time.perf_counter() - started)
-        logger.debug("chat batch of %s for requests %s", len(requests), [rid for _, rid in requests])
+        logger.debug("chat batch of %s for requests %s", len(requests), [request[1] for request in requests])
         return [{**answer, "batch_size": len(requests)} for answer in answers]
 
     def facts(self, stock_code: str) -> MemberOutcome:

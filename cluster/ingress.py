@@ -192,8 +192,10 @@ class Ingress:
         )
         enrolled = await enrolment(self._experiments, ExperimentTarget.CHAT, unit, "mode" in request.model_fields_set)
         if enrolled is None:
-            return await self._chat_in_mode(request, http, rid)
-        answer = await self._chat_in_mode(request.model_copy(update={"mode": ChatMode(enrolled.arm.value)}), http, rid)
+            return await self._chat_in_mode(request, http, rid, unit)
+        answer = await self._chat_in_mode(
+            request.model_copy(update={"mode": ChatMode(enrolled.arm.value)}), http, rid, unit
+        )
         return await self._exposed(enrolled, http, answer)
 
     async def _exposed(self, enrolled: Enrolment, http: Request, answer: Answer) -> Answer:
@@ -203,7 +205,7 @@ class Ingress:
         await enrolled.expose(self._experiments, request_id(http), None if tenant is None else tenant.merchant)
         return answer.model_copy(update={"experiment": enrolled.assignment()})
 
-    async def _chat_in_mode(self, request: ChatRequest, http: Request, rid: str) -> ChatResponse:
+    async def _chat_in_mode(self, request: ChatRequest, http: Request, rid: str, unit: str | None) -> ChatResponse:
         if MemberName.INTENT in self._settings.colocated:
             ensemble = self._handles[MemberName.INTENT]
             timeout_s = self._settings.member_timeout_s
@@ -212,14 +214,14 @@ class Ingress:
                 http,
                 answer_chat_in_one_call(
                     request,
-                    lambda chain: await_member(ensemble.chat.remote((chain, rid)), timeout_s),
+                    lambda chain: await_member(ensemble.chat.remote((chain, rid, unit)), timeout_s),
                     self._settings.max_text_length,
                 ),
             )
             answer, batch = one_call
             self._metrics.observe_chat(answer, {MemberName.INTENT: batch} if batch is not None else {})
             return answer.model_copy(update={"request_id": rid})
-        members = HandleMembers(self._handles, rid, self._settings.member_timeout_s, self._no_reply)
+        members = HandleMembers(self._handles, rid, self._settings.member_timeout_s, self._no_reply, unit)
         composed: ChatResponse = await self._timed(
             "/v1/chat", http, answer_chat(request, members, self._settings.max_text_length)
         )

@@ -20,13 +20,15 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ray import serve
 
-from cluster.errors import SmokeCheckError
+from cluster.candidate import CANDIDATE_MEMBER, CandidateMode, CandidatePlan, ShadowLog, ShadowRow
+from cluster.errors import RolloutError, SmokeCheckError
 from cluster.metrics import ReplicaMetrics, placement
 from cluster.reloading import PROBE_TEXTS, ReloadOutcome, check_decisions, report_outcomes, wanted
 from ensemble.chat import (
@@ -46,6 +48,10 @@ __all__ = ["IntentDeployment", "IntentRunner", "LoadedIntent"]
 
 logger = logging.getLogger(__name__)
 
+# Shadow batches waiting for the shadow's worker thread at most; beyond it a batch is not compared (and counted
+# in ``status()["candidate"]["shadow_dropped"]``), so a slow shadow never holds memory or live answers back.
+_SHADOW_BACKLOG = 8
+
 
 @dataclass(frozen=True)
 class LoadedIntent:
@@ -61,12 +67,22 @@ class LoadedIntent:
     engine_error: str | None = None
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    plan: CandidatePlan
+    loaded: LoadedIntent
+
+
 class IntentRunner:
     """The intent model being served; :meth:`switch` replaces it by another registry version atomically.
 
     ``engine`` runs the encoder on ONNX Runtime (:mod:`ensemble.members.intent_onnx`), its graphs cached in
     ``cache_dir``; a version whose graph cannot be exported or disagrees with torch is served on torch, and
-    :meth:`status` says why."""
+    :meth:`status` says why.
+
+    A candidate version (:mod:`cluster.candidate`) can be served beside it: a canary answers the requests whose
+    unit hashes into its share, a shadow answers a copy of every batch in a worker thread of its own and its
+    answers are only logged."""
 
     def __init__(
         self,
@@ -80,6 +96,11 @@ class IntentRunner:
         self._cache_dir = cache_dir if cache_dir is not None else registry.root.parent / "onnx-cache"
         self._lock = threading.Lock()
         self._current = self._load(version)
+        self._candidate: _Candidate | None = None
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intent-shadow")
+        self._shadow_lock = threading.Lock()
+        self._shadow_backlog = 0
+        self._shadow_dropped = 0
         self.last_reload_error: str | None = None
 
     def _load(self, version: str | None, ensemble_version: str | None = None) -> LoadedIntent:
@@ -175,22 +196,132 @@ class IntentRunner:
         now = self._current.ensemble_version_id if ensemble is not None else self._current.version_id
         return ReloadOutcome(member, label, now)
 
+    @property
+    def candidate(self) -> CandidatePlan | None:
+        """The candidate served beside the live version, if any."""
+        candidate = self._candidate
+        return None if candidate is None else candidate.plan
+
+    def apply_candidate(self, user_config: Mapping[str, Any]) -> ReloadOutcome | None:
+        """Serve the candidate ``user_config["candidate"]`` names beside the live version (loaded and smoke-checked
+        first), or drop the one served when it names none; None when there was nothing to do. The outcome's
+        ``serving`` is the candidate version served afterwards (None: no candidate)."""
+        served = self._candidate
+        try:
+            plan = CandidatePlan.from_user_config(user_config.get("candidate"))
+        except RolloutError as err:
+            label = str(user_config.get("candidate"))
+            keeps = served.plan.version if served is not None else None
+            return ReloadOutcome(CANDIDATE_MEMBER, label, keeps, f"candidate {label} refused: {err}")
+        if plan is None:
+            if served is None:
+                return None
+            self._candidate = None
+            logger.info("candidate %s %s dropped", served.plan.mode, served.plan.version)
+            return ReloadOutcome(CANDIDATE_MEMBER, "none", None)
+        label = f"{plan.mode} {plan.version}"
+        keeps = served.plan.version if served is not None else None
+        if served is not None and served.plan.version == plan.version:
+            self._candidate = _Candidate(plan, served.loaded)  # a new share or mode for the same version
+            return ReloadOutcome(CANDIDATE_MEMBER, label, plan.version)
+        try:
+            resolved = self._registry.resolve("intent", plan.version).id
+            if resolved == self._current.version_id:
+                raise RolloutError(f"{resolved} is the live version already; a candidate must be another version")
+            loaded = self._load(resolved)
+            self.smoke_check(loaded)
+        except (ShopmeshError, RolloutError) as err:
+            reason = f"candidate {label} was not loaded ({type(err).__name__}: {err}); {keeps or 'no candidate'} stays"
+            logger.exception("%s", reason)
+            return ReloadOutcome(CANDIDATE_MEMBER, label, keeps, reason)
+        self._candidate = _Candidate(plan, loaded)
+        logger.info("candidate %s %s served beside %s", plan.mode, resolved, self._current.version_id)
+        return ReloadOutcome(CANDIDATE_MEMBER, label, resolved)
+
     def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """``{"intent", "confidence", "version"}`` for each text, all from the same model version."""
         loaded = self._current
         predictions = predict(loaded.model, texts)
         return [{"intent": p.intent, "confidence": p.confidence, "version": loaded.version_id} for p in predictions]
 
-    def decide(self, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    def decide(
+        self,
+        requests: Sequence[tuple[str, str]],
+        units: Sequence[str | None] | None = None,
+        request_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
         """Intent decisions (:mod:`ensemble.chat.intent_stage`) for ``(text, mode)`` pairs, grouped by mode;
-        each group is one batch through the stage (for the ensemble: one encoder pass)."""
-        stage = self._current.stage
+        each group is one batch through the stage (for the ensemble: one encoder pass).
+
+        With a canary, the requests whose unit (``units[i]``, else ``request_ids[i]``) falls in its share are
+        decided by the canary's stage instead, and their decisions name its version. With a shadow, the shadow
+        decides a copy of the batch in its own thread afterwards and only the log sees it."""
+        keys = [
+            (units[i] if units is not None else None) or (request_ids[i] if request_ids is not None else None)
+            for i in range(len(requests))
+        ]
+        live, candidate = self._current, self._candidate
         answers: list[dict[str, Any]] = [{} for _ in requests]
-        for mode in dict.fromkeys(m for _, m in requests):
-            rows = [i for i, (_, m) in enumerate(requests) if m == mode]
-            for row, decision in zip(rows, stage.decide([requests[i][0] for i in rows], ChatMode(mode)), strict=True):
+        canary = [candidate is not None and candidate.plan.answers(key) for key in keys]
+        groups = [(live, [i for i, c in enumerate(canary) if not c])]
+        if candidate is not None and any(canary):
+            groups.append((candidate.loaded, [i for i, c in enumerate(canary) if c]))
+        for loaded, rows in groups:
+            for row, decision in zip(rows, _decide(loaded, [requests[i] for i in rows]), strict=True):
                 answers[row] = decision
+        if candidate is not None and candidate.plan.mode is CandidateMode.SHADOW:
+            self._shadow(candidate, requests, answers, list(units or [None] * len(requests)), request_ids)
         return answers
+
+    def flush_shadow(self, timeout_s: float = 60.0) -> None:
+        """Wait until every shadow batch submitted so far is compared and logged."""
+        self._shadow_pool.submit(lambda: None).result(timeout=timeout_s)
+
+    def _shadow(
+        self,
+        candidate: _Candidate,
+        requests: Sequence[tuple[str, str]],
+        live: Sequence[Mapping[str, Any]],
+        units: Sequence[str | None],
+        request_ids: Sequence[str] | None,
+    ) -> None:
+        with self._shadow_lock:
+            if self._shadow_backlog >= _SHADOW_BACKLOG:
+                self._shadow_dropped += 1
+                return
+            self._shadow_backlog += 1
+        ids = list(request_ids) if request_ids is not None else [""] * len(requests)
+        self._shadow_pool.submit(self._compare, candidate, list(requests), list(live), list(units), ids)
+
+    def _compare(
+        self,
+        candidate: _Candidate,
+        requests: list[tuple[str, str]],
+        live: list[Mapping[str, Any]],
+        units: list[str | None],
+        request_ids: list[str],
+    ) -> None:
+        try:
+            shadowed = _decide(candidate.loaded, requests)
+            rows = [
+                ShadowRow(
+                    request_id,
+                    unit,
+                    str(ours.get("version")),
+                    ours.get("intent"),
+                    ours.get("confidence"),
+                    candidate.loaded.version_id,
+                    theirs.get("intent"),
+                    theirs.get("confidence"),
+                )
+                for request_id, unit, ours, theirs in zip(request_ids, units, live, shadowed, strict=True)
+            ]
+            ShadowLog(Path(str(candidate.plan.log))).record(candidate.loaded.version_id, rows)
+        except Exception:  # the shadow's boundary: whatever it does, live answers are not affected
+            logger.exception("shadow %s could not compare a batch", candidate.loaded.version_id)
+        finally:
+            with self._shadow_lock:
+                self._shadow_backlog -= 1
 
     def status(self) -> dict[str, Any]:
         """The version served, the stage (``ensemble`` or ``head_only`` with the reason), when it was loaded,
@@ -204,16 +335,38 @@ class IntentRunner:
             "loaded_at": loaded.loaded_at,
             "labels": list(loaded.model.labels),
             "last_reload_error": self.last_reload_error,
+            "candidate": self._candidate_status(),
             "pid": os.getpid(),
         }
+
+    def _candidate_status(self) -> dict[str, Any] | None:
+        candidate = self._candidate
+        if candidate is None:
+            return None
+        return {
+            **candidate.plan.to_user_config(),
+            "version": candidate.loaded.version_id,
+            "shadow_dropped": self._shadow_dropped,
+        }
+
+
+def _decide(loaded: LoadedIntent, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Decisions of ``loaded``'s stage for ``(text, mode)`` pairs, one batch through the stage per mode."""
+    answers: list[dict[str, Any]] = [{} for _ in requests]
+    for mode in dict.fromkeys(m for _, m in requests):
+        rows = [i for i, (_, m) in enumerate(requests) if m == mode]
+        texts = [requests[i][0] for i in rows]
+        for row, decision in zip(rows, loaded.stage.decide(texts, ChatMode(mode)), strict=True):
+            answers[row] = decision
+    return answers
 
 
 @serve.deployment(name="IntentDeployment")
 class IntentDeployment:
     """Serves the intent member (the ensemble built on it, when there is one) from a registry, its encoder on
     ``engine`` (ONNX graphs cached in ``cache_dir``); ``user_config`` = ``{"version", "ensemble_version",
-    "max_batch_size", "batch_wait_timeout_s", "rollout"}`` (each optional) changes the version or the batching
-    without a restart."""
+    "max_batch_size", "batch_wait_timeout_s", "rollout", "candidate"}`` (each optional) changes the version, the
+    batching or the candidate served beside it (:mod:`cluster.candidate`) without a restart."""
 
     def __init__(
         self,
@@ -244,7 +397,8 @@ class IntentDeployment:
         serving (and the replica reports it to the rollout that asked)."""
         self._set_batching(user_config.get("max_batch_size"), user_config.get("batch_wait_timeout_s"))
         outcome = await asyncio.to_thread(self._runner.apply, user_config)
-        report_outcomes(user_config, [outcome])
+        candidate = await asyncio.to_thread(self._runner.apply_candidate, user_config)
+        report_outcomes(user_config, [outcome] if candidate is None else [outcome, candidate])
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def classify(self, texts: list[str]) -> list[dict[str, Any]]:
@@ -252,13 +406,19 @@ class IntentDeployment:
         return await asyncio.to_thread(self._runner.classify, texts)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def decide(self, requests: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-        """Intent decisions for a batch of ``(text, mode, request_id)``, in a thread; each decision says how
-        many requests its batch held (``batch_size``)."""
+    async def decide(self, requests: list[tuple[str, str, str, str | None]]) -> list[dict[str, Any]]:
+        """Intent decisions for a batch of ``(text, mode, request_id, unit)`` (``unit``: the customer or session
+        a canary's share is sticky by), in a thread; each decision says how many requests its batch held
+        (``batch_size``)."""
         started = time.perf_counter()
-        decisions = await asyncio.to_thread(self._runner.decide, [(text, mode) for text, mode, _ in requests])
+        decisions = await asyncio.to_thread(
+            self._runner.decide,
+            [(text, mode) for text, mode, *_ in requests],
+            [request[3] if len(request) > 3 else None for request in requests],
+            [request[2] for request in requests],
+        )
         self._metrics.observe_batch(len(requests), time.perf_counter() - started)
-        logger.debug("intent batch of %s for requests %s", len(requests), [rid for _, _, rid in requests])
+        logger.debug("intent batch of %s for requests %s", len(requests), [request[2] for request in requests])
         return [{**decision, "batch_size": len(requests)} for decision in decisions]
 
     def status(self) -> dict[str, Any]:

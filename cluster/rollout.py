@@ -8,6 +8,10 @@ swaps it in, or keeps the old one and says why (:mod:`cluster.reloading`). The r
 every running replica; if any kept the old version, the previous config is applied again (so that a replica
 started later does not try the broken version either) and :class:`RolloutError` gives the replicas' reasons.
 
+A canary or shadow (``canary=PERCENT`` / ``shadow=True``, :mod:`cluster.candidate`) serves an intent version
+beside the live one the same way, under the ``candidate`` key; :func:`promote` rolls it out as the live
+version and :func:`abort` drops it.
+
 What was served is kept in the cluster's state directory (:class:`~cluster.rollout_journal.RolloutJournal`), so
 that ``rollback`` knows the previous version whichever process rolled out.
 """
@@ -26,6 +30,7 @@ from typing import Any
 import httpx
 
 from cluster.app import ENSEMBLE, served_member
+from cluster.candidate import CANDIDATE_MEMBER, CandidateMode, CandidatePlan, ShadowLog, ShadowSummary
 from cluster.config import ClusterConfig
 from cluster.errors import ClusterConfigError, RolloutError
 from cluster.members import MemberName, Topology
@@ -35,7 +40,7 @@ from ensemble.chat import ensemble_parent
 from ensemble.errors import ShopmeshError
 from ensemble.registry import Registry
 
-__all__ = ["RolloutMember", "RolloutResult", "rollback", "rollout"]
+__all__ = ["CandidateEnd", "RolloutMember", "RolloutResult", "abort", "promote", "rollback", "rollout"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +119,8 @@ def _target(config: ClusterConfig, member: RolloutMember, version: str | None) -
         resolved = registry.resolve(served_member(member.served_by).registry_member or member.value, version).id
     except ShopmeshError as err:
         raise RolloutError(f"cannot roll out {member} {version or '(latest)'}: {err}") from err
-    if member is RolloutMember.INTENT:
-        return _Target(deployment, {"version": resolved}, ("ensemble_version",), resolved)
+    if member is RolloutMember.INTENT:  # a plain rollout of intent also ends its canary or shadow
+        return _Target(deployment, {"version": resolved}, ("ensemble_version", "candidate"), resolved)
     key = "reply_version" if member is RolloutMember.REPLY and colocated else "version"
     return _Target(deployment, {key: resolved}, (), resolved)
 
@@ -164,7 +169,7 @@ def _wait_for_reports(
     deployment: str,
     journal: RolloutJournal,
     rollout_id: str,
-    member: RolloutMember,
+    member: str,
     timeout_s: float,
 ) -> list[ReplicaReport]:
     """Every running replica's report of the rollout for ``member``, once each one has given it."""
@@ -174,7 +179,7 @@ def _wait_for_reports(
         app = rest.application(app_name)
         replicas = (app.get("deployments") or {}).get(deployment, {}).get("replicas") or []
         running = [r["replica_id"] for r in replicas if r.get("state") == "RUNNING"]
-        reports = {r.replica: r for r in journal.reports(rollout_id, member.value)}
+        reports = {r.replica: r for r in journal.reports(rollout_id, member)}
         waiting = [replica for replica in running if replica not in reports]
         if running and not waiting:
             return [reports[replica] for replica in running]
@@ -185,58 +190,184 @@ def _wait_for_reports(
     )
 
 
+@dataclass(frozen=True)
+class _Deployed:
+    """The application a rollout changes, as the Serve REST API gives it, and the cluster config it runs."""
+
+    rest: ServeRest
+    details: dict[str, Any]
+    app_name: str
+    app_config: dict[str, Any]
+    config: ClusterConfig
+    journal: RolloutJournal
+
+    @classmethod
+    def read(cls, address: str, app_name: str) -> _Deployed:
+        rest = ServeRest(dashboard_url(address))
+        details = rest.details()
+        app_config = _app_config(rest.application(app_name), app_name)
+        try:
+            config = ClusterConfig.from_args(app_config.get("args") or {})
+        except ClusterConfigError as err:
+            raise RolloutError(f"application {app_name!r} is not a shopmesh ensemble ({err})") from err
+        return cls(rest, details, app_name, app_config, config, RolloutJournal.in_state_dir(config.state_path))
+
+    def user_config(self, deployment: str) -> dict[str, Any]:
+        entry = next((d for d in self.app_config.get("deployments") or [] if d.get("name") == deployment), None)
+        return dict((entry or {}).get("user_config") or {})
+
+    def apply(self, target: _Target, member: str, timeout_s: float, action: str) -> list[ReplicaReport]:
+        """Apply ``target`` and wait for every running replica's report on ``member``; when any kept what it
+        served, the config before is applied again and :class:`RolloutError` gives the replicas' reasons."""
+        rollout_id = uuid.uuid4().hex
+        changed = _with_user_config(self.app_config, target, {"id": rollout_id, "journal": str(self.journal.path)})
+        self.rest.apply(self.details, self.app_name, changed)
+        try:
+            ours = _wait_for_reports(
+                self.rest, self.app_name, target.deployment, self.journal, rollout_id, member, timeout_s
+            )
+        except RolloutError:
+            self.rest.apply(self.details, self.app_name, self.app_config)
+            raise
+        failed = [r for r in ours if r.error]
+        if failed:
+            self.rest.apply(self.details, self.app_name, self.app_config)  # later replicas must not try it either
+            reasons = "; ".join(sorted({r.error or "" for r in failed}))
+            raise RolloutError(f"{action} of {member} to {target.target} did not take: {reasons}")
+        return ours
+
+
 def _roll(
     address: str, member: RolloutMember, version: str | None, app_name: str, timeout_s: float, action: str
 ) -> RolloutResult:
-    rest = ServeRest(dashboard_url(address))
-    details = rest.details()
-    app = rest.application(app_name)
-    app_config = _app_config(app, app_name)
-    try:
-        config = ClusterConfig.from_args(app_config.get("args") or {})
-    except ClusterConfigError as err:
-        raise RolloutError(f"application {app_name!r} is not a shopmesh ensemble ({err})") from err
-    journal = RolloutJournal.in_state_dir(config.state_path)
+    deployed = _Deployed.read(address, app_name)
+    config, journal = deployed.config, deployed.journal
     target = _target(config, member, version)
     given, previous = _served(config, member)
     if not journal.history(member.value) and given is not None and previous is not None:
         journal.record_served(member.value, given, previous, "initial")
-    rollout_id = uuid.uuid4().hex
-    changed = _with_user_config(app_config, target, {"id": rollout_id, "journal": str(journal.path)})
     logger.info("%s %s: %s -> %s on %s", action, member, previous, target.target, target.deployment)
-    rest.apply(details, app_name, changed)
     try:
-        ours = _wait_for_reports(rest, app_name, target.deployment, journal, rollout_id, member, timeout_s)
-    except RolloutError:
-        rest.apply(details, app_name, app_config)
-        raise
-    failed = [r for r in ours if r.error]
-    if failed:
-        rest.apply(details, app_name, app_config)  # replicas started later must not try the refused version
-        reasons = "; ".join(sorted({r.error or "" for r in failed}))
-        raise RolloutError(f"{action} of {member} to {target.target} did not take, {previous} keeps serving: {reasons}")
+        ours = deployed.apply(target, member.value, timeout_s, action)
+    except RolloutError as err:
+        raise RolloutError(f"{err}; {previous} keeps serving") from err
     served = ours[0].serving or target.target
-    if action == "rollout":
+    if action in ("rollout", "promote"):
         journal.record_served(member.value, target.target, served, action)
     logger.info("%s of %s done: %s now serves on %s replicas", action, member, served, len(ours))
     return RolloutResult(member, previous, served, target.deployment, len(ours))
 
 
 def rollout(
-    address: str, member: str, version: str | None = None, *, app_name: str = "shopmesh", timeout_s: float = 300.0
+    address: str,
+    member: str,
+    version: str | None = None,
+    *,
+    app_name: str = "shopmesh",
+    timeout_s: float = 300.0,
+    canary: int | None = None,
+    shadow: bool = False,
 ) -> RolloutResult:
     """Serve ``version`` of ``member`` (None: the registry's newest; for the graph, a graph directory) on the
-    cluster at ``address`` without restarting replicas; :class:`RolloutError` when it did not take."""
-    return _roll(address, RolloutMember.parse(member), version, app_name, timeout_s, "rollout")
+    cluster at ``address`` without restarting replicas; :class:`RolloutError` when it did not take.
+
+    With ``canary`` (a percentage) or ``shadow`` the intent version is served beside the live one instead
+    (:mod:`cluster.candidate`) until :func:`promote` or :func:`abort`; a plain rollout of intent ends a
+    candidate that was being served."""
+    parsed = RolloutMember.parse(member)
+    if canary is None and not shadow:
+        return _roll(address, parsed, version, app_name, timeout_s, "rollout")
+    return _serve_candidate(address, parsed, version, app_name, timeout_s, canary, shadow)
+
+
+def _serve_candidate(
+    address: str,
+    member: RolloutMember,
+    version: str | None,
+    app_name: str,
+    timeout_s: float,
+    canary: int | None,
+    shadow: bool,
+) -> RolloutResult:
+    if member is not RolloutMember.INTENT:
+        raise RolloutError(
+            f"a canary or shadow serves two intent versions side by side; {member} rolls out directly "
+            f"(`shopmesh rollout {member} VERSION`)"
+        )
+    if canary is not None and shadow:
+        raise RolloutError("choose --canary PERCENT or --shadow, not both")
+    deployed = _Deployed.read(address, app_name)
+    target = _target(deployed.config, member, version)
+    mode = CandidateMode.SHADOW if shadow else CandidateMode.CANARY
+    plan = CandidatePlan(mode, target.target, canary or 0, str(deployed.journal.path) if shadow else None)
+    _, live = _served(deployed.config, member)
+    if live == plan.version:
+        raise RolloutError(f"{plan.version} is the live intent version already; name another version for a {mode}")
+    candidate = _Target(target.deployment, {"candidate": plan.to_user_config()}, (), plan.version)
+    logger.info("serving %s %s beside %s on %s", mode, plan.version, live, target.deployment)
+    try:
+        ours = deployed.apply(candidate, CANDIDATE_MEMBER, timeout_s, mode.value)
+    except RolloutError as err:
+        raise RolloutError(f"{err}; {live} keeps serving alone") from err
+    return RolloutResult(member, live, plan.version, target.deployment, len(ours))
+
+
+@dataclass(frozen=True)
+class CandidateEnd:
+    """How a canary or shadow ended: the plan it served, the rollout that made it live (``promote``), and for
+    a shadow how its answers compared with the live ones."""
+
+    plan: CandidatePlan
+    promoted: RolloutResult | None
+    shadow: ShadowSummary | None
+
+
+def _candidate_of(deployed: _Deployed, member: RolloutMember) -> tuple[str, CandidatePlan]:
+    if member is not RolloutMember.INTENT:
+        raise RolloutError(f"only intent is served with a canary or shadow; {member} has none")
+    deployment = _deployment_name(deployed.config, member)
+    plan = CandidatePlan.from_user_config(deployed.user_config(deployment).get("candidate"))
+    if plan is None:
+        raise RolloutError(
+            f"no canary or shadow of {member} is being served; start one with "
+            f"`shopmesh rollout {member} VERSION --canary PERCENT` or `--shadow`"
+        )
+    return deployment, plan
+
+
+def _shadow_summary(deployed: _Deployed, plan: CandidatePlan) -> ShadowSummary | None:
+    return ShadowLog(deployed.journal.path).summary(plan.version) if plan.mode is CandidateMode.SHADOW else None
+
+
+def promote(
+    address: str, member: str = "intent", *, app_name: str = "shopmesh", timeout_s: float = 300.0
+) -> CandidateEnd:
+    """Make the canary or shadow of ``member`` the live version (a rollout; ``rollback`` returns from it)."""
+    parsed = RolloutMember.parse(member)
+    deployed = _Deployed.read(address, app_name)
+    _, plan = _candidate_of(deployed, parsed)
+    summary = _shadow_summary(deployed, plan)
+    result = _roll(address, parsed, plan.version, app_name, timeout_s, "promote")
+    return CandidateEnd(plan, result, summary)
+
+
+def abort(
+    address: str, member: str = "intent", *, app_name: str = "shopmesh", timeout_s: float = 300.0
+) -> CandidateEnd:
+    """Stop serving the canary or shadow of ``member``; the live version answers everything again."""
+    parsed = RolloutMember.parse(member)
+    deployed = _Deployed.read(address, app_name)
+    deployment, plan = _candidate_of(deployed, parsed)
+    summary = _shadow_summary(deployed, plan)
+    deployed.apply(_Target(deployment, {}, ("candidate",), "none"), CANDIDATE_MEMBER, timeout_s, "abort")
+    return CandidateEnd(plan, None, summary)
 
 
 def rollback(address: str, member: str, *, app_name: str = "shopmesh", timeout_s: float = 300.0) -> RolloutResult:
     """Serve the version ``member`` served before its last rollout."""
     parsed = RolloutMember.parse(member)
-    rest = ServeRest(dashboard_url(address))
-    app_config = _app_config(rest.application(app_name), app_name)
-    config = ClusterConfig.from_args(app_config.get("args") or {})
-    journal = RolloutJournal.in_state_dir(config.state_path)
+    deployed = _Deployed.read(address, app_name)
+    journal = deployed.journal
     history = journal.history(parsed.value)
     if len(history) < 2:
         raise RolloutError(
@@ -244,6 +375,6 @@ def rollback(address: str, member: str, *, app_name: str = "shopmesh", timeout_s
             f"first (`shopmesh rollout {parsed} VERSION`)"
         )
     previous = history[-2]
-    result = _roll(rest.base_url, parsed, previous.target, app_name, timeout_s, "rollback")
+    result = _roll(deployed.rest.base_url, parsed, previous.target, app_name, timeout_s, "rollback")
     journal.drop_last(parsed.value)
     return result

@@ -102,7 +102,12 @@ def test_one_batch_answers_every_request_as_the_composed_chain_does(
 class BrokenIntent(IntentRunner):
     """An intent runner whose model pass fails (a replica that lost its weights)."""
 
-    def decide(self, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    def decide(
+        self,
+        requests: Sequence[tuple[str, str]],
+        units: Sequence[str | None] | None = None,
+        request_ids: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
         raise RuntimeError("intent weights are gone")
 
 

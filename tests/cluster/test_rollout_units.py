@@ -143,7 +143,7 @@ def test_a_rollout_changes_the_deployment_that_serves_the_member(
 
     # Assert
     assert intent.deployment == intent_deployment
-    assert intent.updates == {"version": "intent:v0001"} and intent.removals == ("ensemble_version",)
+    assert intent.updates == {"version": "intent:v0001"} and intent.removals == ("ensemble_version", "candidate")
     assert reply.deployment == reply_deployment and reply.updates == {reply_key: "reply:v0001"}
 
 
