@@ -1,7 +1,8 @@
 """Rollouts on a real local Ray + Serve cluster, driven by ``shopmesh rollout`` / ``rollback`` in other processes
 through the Serve REST API: no request fails while the intent member changes version under load, every answer
 names the version that gave it, a broken version is refused with the old one still serving, and a rollback
-returns to the version served before. One cluster serves the whole module; the tests run in order."""
+returns to the version served before; a canary answers the customers of its share and a shadow is only logged,
+until promoted or aborted. One cluster serves the whole module; the tests run in order."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 import ray
 
 from cluster import RunningCluster
+from cluster.candidate import CandidateMode, CandidatePlan, ShadowLog
+from cluster.rollout_journal import JOURNAL_NAME
 from ensemble.registry import Registry
 from tests.cluster.conftest import free_port, publish_tiny_intent, running_cluster
 
@@ -184,3 +187,75 @@ def test_the_graph_rolls_out_from_another_directory_and_answers_name_it(
     assert health["graph"]["source"] == str(moved)
     assert answer.status_code == 200 and answer.json()["version"] == health["graph"]["version"]
     assert health["intent"]["version"] == rollout_cluster.first  # the co-located intent member kept its version
+
+
+def test_a_canary_answers_the_customers_of_its_share_until_it_is_promoted(
+    rollout_cluster: RolloutCluster, tmp_path: Path
+) -> None:
+    # Prepare
+    url = rollout_cluster.running.url
+    live = httpx.get(f"{url}/healthz", timeout=30).json()["intent"]["version"]
+    candidate = publish_tiny_intent(rollout_cluster.registry, seed=3)
+    customers = list(range(13000, 13024))
+    plan = CandidatePlan(CandidateMode.CANARY, candidate, 50)
+
+    # Execute
+    started = _shopmesh(
+        tmp_path, "rollout", "intent", candidate, "--canary", "50", "--address", rollout_cluster.dashboard
+    )
+    served = {
+        (c, n): httpx.post(f"{url}/v1/chat", json={"text": TEXTS[n], "customer_id": c}, timeout=60)
+        for c in customers
+        for n in range(2)
+    }
+    health = httpx.get(f"{url}/healthz", timeout=30).json()["intent"]
+    promoted = _shopmesh(tmp_path, "promote", "intent", "--address", rollout_cluster.dashboard)
+    after = [httpx.post(f"{url}/v1/chat", json={"text": TEXTS[0], "customer_id": c}, timeout=60) for c in customers[:6]]
+
+    # Assert
+    assert started.returncode == 0, started.stderr
+    assert "canary" in started.stdout and candidate in started.stdout
+    assert all(r.status_code == 200 for r in served.values())
+    expected = {c: candidate if plan.answers(f"customer:{c}") else live for c in customers}
+    assert {key: r.json()["version"] for key, r in served.items()} == {(c, n): expected[c] for c, n in served}
+    assert set(expected.values()) == {live, candidate}
+    assert health["version"] == live and health["candidate"]["version"] == candidate
+    assert promoted.returncode == 0, promoted.stderr
+    assert {r.json()["version"] for r in after} == {candidate}
+    assert httpx.get(f"{url}/healthz", timeout=30).json()["intent"]["candidate"] is None
+
+
+def test_a_shadow_is_logged_beside_the_live_answers_and_never_returned_until_it_is_aborted(
+    rollout_cluster: RolloutCluster, tmp_path: Path
+) -> None:
+    # Prepare
+    url = rollout_cluster.running.url
+    live = httpx.get(f"{url}/healthz", timeout=30).json()["intent"]["version"]
+    shadow = rollout_cluster.first
+    log = ShadowLog(rollout_cluster.running.config.state_path / JOURNAL_NAME)
+
+    # Execute
+    started = _shopmesh(tmp_path, "rollout", "intent", shadow, "--shadow", "--address", rollout_cluster.dashboard)
+    answers = [
+        httpx.post(f"{url}/v1/chat", json={"text": TEXTS[i % len(TEXTS)], "session_id": f"s{i}"}, timeout=60)
+        for i in range(8)
+    ]
+    ids = {a.json()["request_id"] for a in answers}
+    deadline = time.monotonic() + 60
+    while not ids <= {r.request_id for r in log.rows(shadow)} and time.monotonic() < deadline:
+        time.sleep(0.5)  # the shadow compares in the background, after the live answer went out
+    rows = {r.request_id: r for r in log.rows(shadow)}
+    aborted = _shopmesh(tmp_path, "abort", "intent", "--address", rollout_cluster.dashboard)
+    health = httpx.get(f"{url}/healthz", timeout=30).json()["intent"]
+
+    # Assert
+    assert started.returncode == 0, started.stderr
+    assert all(a.status_code == 200 and a.json()["version"] == live for a in answers)
+    assert ids <= set(rows), "the shadow did not log every request"
+    for answer in answers:
+        row = rows[answer.json()["request_id"]]
+        assert (row.live_version, row.shadow_version) == (live, shadow)
+        assert row.live_intent == answer.json()["intent"]
+    assert aborted.returncode == 0, aborted.stderr
+    assert "requests compared" in aborted.stdout
+    assert health["version"] == live and health["candidate"] is None
