@@ -18,10 +18,8 @@ A shadow's answers are compared with the live ones in the ``shadow`` table of th
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 from cluster.errors import RolloutError
 from cluster.experiment_definition import assign
+from cluster.sqlite_store import SqliteStore
 
 __all__ = [
     "CANDIDATE_MEMBER",
@@ -164,31 +163,17 @@ class ShadowSummary:
         )
 
 
-class ShadowLog:
+class ShadowLog(SqliteStore):
     """The ``shadow`` table of a rollout journal file (``rollouts.sqlite``), shared by every replica."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
-            raise RolloutError(f"cannot open the shadow log in {path}: {err}; the state_dir must be writable") from err
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+        # NORMAL: a power cut may lose the last comparisons, never the file; they are evidence, not state.
+        super().__init__(path, _SCHEMA, describe="shadow log", error=RolloutError, synchronous="NORMAL")
 
     def record(self, candidate: str, rows: Sequence[ShadowRow]) -> None:
         """Keep a batch of comparisons for shadow version ``candidate`` in one transaction."""
         now = time.time()
-        with self._connect() as db:
+        with self._write() as db:
             db.executemany(
                 "INSERT INTO shadow (candidate, request_id, unit, live_version, live_intent, live_confidence, "
                 "shadow_version, shadow_intent, shadow_confidence, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -227,3 +212,9 @@ class ShadowLog:
                 (candidate,),
             ).fetchone()
         return ShadowSummary(candidate, int(compared), int(agreed), live, shadow)
+
+    def __enter__(self) -> ShadowLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

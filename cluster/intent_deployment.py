@@ -71,6 +71,7 @@ class LoadedIntent:
 class _Candidate:
     plan: CandidatePlan
     loaded: LoadedIntent
+    log: ShadowLog | None = None  # a shadow's comparisons, open while it is served
 
 
 class IntentRunner:
@@ -222,7 +223,11 @@ class IntentRunner:
         label = f"{plan.mode} {plan.version}"
         keeps = served.plan.version if served is not None else None
         if served is not None and served.plan.version == plan.version:
-            self._candidate = _Candidate(plan, served.loaded)  # a new share or mode for the same version
+            try:
+                log = served.log if served.plan.log == plan.log else _shadow_log(plan)
+            except RolloutError as err:
+                return ReloadOutcome(CANDIDATE_MEMBER, label, keeps, f"candidate {label} refused: {err}")
+            self._candidate = _Candidate(plan, served.loaded, log)  # a new share or mode for the same version
             return ReloadOutcome(CANDIDATE_MEMBER, label, plan.version)
         try:
             resolved = self._registry.resolve("intent", plan.version).id
@@ -230,11 +235,12 @@ class IntentRunner:
                 raise RolloutError(f"{resolved} is the live version already; a candidate must be another version")
             loaded = self._load(resolved)
             self.smoke_check(loaded)
+            log = _shadow_log(plan)
         except (ShopmeshError, RolloutError) as err:
             reason = f"candidate {label} was not loaded ({type(err).__name__}: {err}); {keeps or 'no candidate'} stays"
             logger.exception("%s", reason)
             return ReloadOutcome(CANDIDATE_MEMBER, label, keeps, reason)
-        self._candidate = _Candidate(plan, loaded)
+        self._candidate = _Candidate(plan, loaded, log)
         logger.info("candidate %s %s served beside %s", plan.mode, resolved, self._current.version_id)
         return ReloadOutcome(CANDIDATE_MEMBER, label, resolved)
 
@@ -316,7 +322,8 @@ class IntentRunner:
                 )
                 for request_id, unit, ours, theirs in zip(request_ids, units, live, shadowed, strict=True)
             ]
-            ShadowLog(Path(str(candidate.plan.log))).record(candidate.loaded.version_id, rows)
+            if candidate.log is not None:
+                candidate.log.record(candidate.loaded.version_id, rows)
         except Exception:  # the shadow's boundary: whatever it does, live answers are not affected
             logger.exception("shadow %s could not compare a batch", candidate.loaded.version_id)
         finally:
@@ -348,6 +355,10 @@ class IntentRunner:
             "version": candidate.loaded.version_id,
             "shadow_dropped": self._shadow_dropped,
         }
+
+
+def _shadow_log(plan: CandidatePlan) -> ShadowLog | None:
+    return ShadowLog(Path(plan.log)) if plan.mode is CandidateMode.SHADOW and plan.log else None
 
 
 def _decide(loaded: LoadedIntent, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -336,7 +336,10 @@ def _candidate_of(deployed: _Deployed, member: RolloutMember) -> tuple[str, Cand
 
 
 def _shadow_summary(deployed: _Deployed, plan: CandidatePlan) -> ShadowSummary | None:
-    return ShadowLog(deployed.journal.path).summary(plan.version) if plan.mode is CandidateMode.SHADOW else None
+    if plan.mode is not CandidateMode.SHADOW:
+        return None
+    with ShadowLog(deployed.journal.path) as log:
+        return log.summary(plan.version)
 
 
 def promote(
