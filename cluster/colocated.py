@@ -20,6 +20,7 @@ from typing import Any
 from cluster.graph_deployment import GraphService
 from cluster.intent_deployment import IntentRunner
 from ensemble.chat import ChatMode, ChatRequest, ReplyService, answer_message
+from ensemble.members.intent_adapter import ServedAdapter
 
 __all__ = ["ColocatedChain", "PreparedMembers"]
 
@@ -79,14 +80,25 @@ class ColocatedChain:
         requests: Sequence[ChatRequest],
         units: Sequence[str | None] | None = None,
         request_ids: Sequence[str] | None = None,
+        adapter: ServedAdapter | None = None,
+        merchants: Sequence[str | None] | None = None,
+        adapter_error: str | None = None,
     ) -> list[dict[str, Any]]:
         """``ChatAnswer.to_dict()`` of every request, in order; blocking (run it in a worker thread). ``units``
-        and ``request_ids`` pick a canary's requests (:meth:`IntentRunner.decide`)."""
+        and ``request_ids`` pick a canary's requests, ``adapter`` answers its merchant's requests
+        (:meth:`IntentRunner.decide`)."""
         started = time.perf_counter()
         decisions: list[dict[str, Any]] | None = None
         error: Exception | None = None
         try:
-            decisions = self.intent.decide([(r.text, ChatMode(r.mode).value) for r in requests], units, request_ids)
+            decisions = self.intent.decide(
+                [(r.text, ChatMode(r.mode).value) for r in requests],
+                units,
+                request_ids,
+                adapter,
+                merchants,
+                adapter_error,
+            )
         except Exception as err:  # a member boundary: every answer of the batch degrades, none fails
             error = err
         intent_ms = round(1000 * (time.perf_counter() - started), 3)

@@ -66,6 +66,8 @@ class ClusterConfig:
     that ``shopmesh rollout`` uses (``None``: no dashboard, about 1.2 GiB less memory, and no rollouts; a joined
     cluster has its own). ``ray_temp_dir`` is Ray's session directory (``None``: Ray's
     default, ``$RAY_TMPDIR`` or /tmp/ray); keep it short, Ray puts Unix sockets under it.
+    ``max_adapters_per_replica`` bounds the merchants' intent adapters (:mod:`cluster.adapters`) a replica keeps
+    loaded; the least recently used one is evicted for another.
     """
 
     registry_dir: Path
@@ -91,6 +93,7 @@ class ClusterConfig:
     serving: Mapping[str, Any] = field(default_factory=dict)
     state_dir: Path | None = None
     dashboard_port: int | None = None
+    max_adapters_per_replica: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry_dir", Path(self.registry_dir))
@@ -115,6 +118,7 @@ class ClusterConfig:
         _positive("replica_cpus", self.replica_cpus)
         _positive("max_batch_size", self.max_batch_size)
         _positive("startup_timeout_s", self.startup_timeout_s)
+        _positive("max_adapters_per_replica", self.max_adapters_per_replica)
         if self.batch_wait_timeout_s < 0:
             raise ClusterConfigError(
                 f"batch_wait_timeout_s must be >= 0, got {self.batch_wait_timeout_s}; 0.005 s is a good start"

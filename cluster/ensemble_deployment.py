@@ -27,7 +27,7 @@ from ray import serve
 
 from cluster.colocated import ColocatedChain
 from cluster.graph_deployment import GraphService, reload_graph
-from cluster.intent_deployment import IntentRunner
+from cluster.intent_deployment import AdapterCache, IntentRunner
 from cluster.members import MemberName
 from cluster.metrics import ReplicaMetrics, placement
 from cluster.outcomes import MemberOutcome
@@ -58,6 +58,7 @@ class EnsembleDeployment:
         batch_wait_timeout_s: float,
         engine: str = "torch",
         cache_dir: str | None = None,
+        max_adapters: int = 4,
     ) -> None:
         self._registry = Registry(Path(registry_dir))
         self._chain = ColocatedChain(
@@ -65,6 +66,7 @@ class EnsembleDeployment:
             GraphService.load(Path(graph_dir)),
             open_reply_service(self._registry, reply_version, reply_model_path, reference_data),
         )
+        self._adapters = AdapterCache(self._chain.intent.adapters, max_adapters)
         self._metrics = ReplicaMetrics(MemberName.INTENT)  # a batch is one pass of the intent stage
         self._set_batching(max_batch_size, batch_wait_timeout_s)
         logger.info("ensemble deployment ready: reply %s", self._chain.replies.status())
@@ -110,16 +112,21 @@ class EnsembleDeployment:
         self._chain.graph = service
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def chat(self, requests: list[tuple[ChatRequest, str, str | None]]) -> list[dict[str, Any]]:
-        """Whole chain answers for a batch of ``(request, request_id, unit)`` (``unit``: the customer or session
-        a canary's share is sticky by), in a thread so the replica keeps accepting requests; each answer says
-        how many requests its batch held (``batch_size``)."""
+    async def chat(self, requests: list[tuple[ChatRequest, str, str | None, str | None]]) -> list[dict[str, Any]]:
+        """Whole chain answers for a batch of ``(request, request_id, unit, merchant)`` (``unit``: the customer or
+        session a canary's share is sticky by; ``merchant``: the caller's, whose intent adapter the batch's
+        multiplexed model id names), in a thread so the replica keeps accepting requests; each answer says how
+        many requests its batch held (``batch_size``)."""
         started = time.perf_counter()
+        adapter, adapter_error = await self._adapters.for_batch()
         answers = await asyncio.to_thread(
             self._chain.answer_batch,
             [request[0] for request in requests],
             [request[2] if len(request) > 2 else None for request in requests],
             [request[1] for request in requests],
+            adapter,
+            [request[3] if len(request) > 3 else None for request in requests],
+            adapter_error,
         )
         self._metrics.observe_batch(len(requests), time.perf_counter() - started)
         logger.debug("chat batch of %s for requests %s", len(requests), [request[1] for request in requests])

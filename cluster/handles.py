@@ -62,7 +62,8 @@ class ReplyModelAbsence:
 class HandleMembers:
     """:class:`ensemble.chat.ChatMembers` over the intent, graph and reply deployments for one request;
     ``no_reply`` (shared by the ingress's requests) skips reply calls while the reply member has no model;
-    ``unit`` (``customer:ID`` or ``session:ID``) is what a canary intent version's share is sticky by."""
+    ``unit`` (``customer:ID`` or ``session:ID``) is what a canary intent version's share is sticky by;
+    ``merchant`` is the caller's, whose adapter the intent handle's multiplexed model id names."""
 
     def __init__(
         self,
@@ -71,12 +72,14 @@ class HandleMembers:
         timeout_s: float,
         no_reply: ReplyModelAbsence | None = None,
         unit: str | None = None,
+        merchant: str | None = None,
     ) -> None:
         self._intent = handles[MemberName.INTENT]
         self._graph = handles[MemberName.GRAPH]
         self._reply = handles[MemberName.REPLY]
         self._request_id = request_id
         self._unit = unit
+        self._merchant = merchant
         self._timeout_s = timeout_s
         self._no_reply = no_reply
         self.batch_sizes: dict[str, int] = {}
@@ -87,7 +90,7 @@ class HandleMembers:
 
     async def classify(self, text: str, mode: ChatMode) -> dict[str, Any]:
         result = await self._call(
-            self._intent.decide.remote((text, ChatMode(mode).value, self._request_id, self._unit))
+            self._intent.decide.remote((text, ChatMode(mode).value, self._request_id, self._unit, self._merchant))
         )
         if "batch_size" in result:
             self.batch_sizes[MemberName.INTENT] = int(result["batch_size"])

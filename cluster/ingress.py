@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from cluster.adapters import adapter_routes
 from cluster.api_errors import ERRORS, NOT_FOUND, REUSED_KEY, UNAVAILABLE, install_error_handlers
 from cluster.auth import authorize, caller, install_security, tenant_fingerprint
 from cluster.body_limit import BodyLimit, request_id
@@ -115,6 +116,7 @@ class Ingress:
         self._delivered = IdempotencyStore(Path(settings.idempotency_db))
         self._no_reply = ReplyModelAbsence()
         self._experiments = experiment_store()
+        self._adapters = adapter_routes()
         BodyLimit.max_bytes = settings.max_body_bytes
         # A photo's body may be larger than a message's (the photo limit, base64-encoded).
         BodyLimit.route_limits = {"/v1/vision": max(settings.max_body_bytes, VISION_MAX_BODY_BYTES)}
@@ -206,22 +208,31 @@ class Ingress:
         return answer.model_copy(update={"experiment": enrolled.assignment()})
 
     async def _chat_in_mode(self, request: ChatRequest, http: Request, rid: str, unit: str | None) -> ChatResponse:
+        # The adapter comes from the caller's key alone: a request cannot name another merchant's adapter (the
+        # multiplexed model id of every member call is set here, whatever the request's headers say).
+        tenant = caller(http)
+        merchant = None if tenant is None else tenant.merchant
+        adapter = await asyncio.to_thread(self._adapters.adapter_for, merchant)
         if MemberName.INTENT in self._settings.colocated:
-            ensemble = self._handles[MemberName.INTENT]
+            ensemble = self._handles[MemberName.INTENT].options(multiplexed_model_id=adapter or "")
             timeout_s = self._settings.member_timeout_s
             one_call: tuple[ChatResponse, int | None] = await self._timed(
                 "/v1/chat",
                 http,
                 answer_chat_in_one_call(
                     request,
-                    lambda chain: await_member(ensemble.chat.remote((chain, rid, unit)), timeout_s),
+                    lambda chain: await_member(ensemble.chat.remote((chain, rid, unit, merchant)), timeout_s),
                     self._settings.max_text_length,
                 ),
             )
             answer, batch = one_call
             self._metrics.observe_chat(answer, {MemberName.INTENT: batch} if batch is not None else {})
             return answer.model_copy(update={"request_id": rid})
-        members = HandleMembers(self._handles, rid, self._settings.member_timeout_s, self._no_reply, unit)
+        handles = {
+            **self._handles,
+            MemberName.INTENT: self._handles[MemberName.INTENT].options(multiplexed_model_id=adapter or ""),
+        }
+        members = HandleMembers(handles, rid, self._settings.member_timeout_s, self._no_reply, unit, merchant)
         composed: ChatResponse = await self._timed(
             "/v1/chat", http, answer_chat(request, members, self._settings.max_text_length)
         )

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +41,11 @@ from ensemble.chat import (
 )
 from ensemble.errors import ShopmeshError
 from ensemble.members.intent import IntentModel, predict
+from ensemble.members.intent_adapter import ADAPTER_MEMBER, AdapterBank, ServedAdapter
 from ensemble.members.intent_onnx import EncoderEngine, attach_encoder
 from ensemble.registry import Registry
 
-__all__ = ["IntentDeployment", "IntentRunner", "LoadedIntent"]
+__all__ = ["AdapterCache", "IntentDeployment", "IntentRunner", "LoadedIntent"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class IntentRunner:
         self._cache_dir = cache_dir if cache_dir is not None else registry.root.parent / "onnx-cache"
         self._lock = threading.Lock()
         self._current = self._load(version)
+        self.adapters = AdapterBank(registry)
         self._candidate: _Candidate | None = None
         self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intent-shadow")
         self._shadow_lock = threading.Lock()
@@ -255,13 +257,48 @@ class IntentRunner:
         requests: Sequence[tuple[str, str]],
         units: Sequence[str | None] | None = None,
         request_ids: Sequence[str] | None = None,
+        adapter: ServedAdapter | None = None,
+        merchants: Sequence[str | None] | None = None,
+        adapter_error: str | None = None,
     ) -> list[dict[str, Any]]:
         """Intent decisions (:mod:`ensemble.chat.intent_stage`) for ``(text, mode)`` pairs, grouped by mode;
         each group is one batch through the stage (for the ensemble: one encoder pass).
 
-        With a canary, the requests whose unit (``units[i]``, else ``request_ids[i]``) falls in its share are
-        decided by the canary's stage instead, and their decisions name its version. With a shadow, the shadow
-        decides a copy of the batch in its own thread afterwards and only the log sees it."""
+        With a merchant's ``adapter`` (:mod:`cluster.adapters`), the requests of that merchant (``merchants[i]``)
+        are decided by it; any other request of the batch, and every request when the adapter could not be
+        loaded (``adapter_error``), is decided by the global version and its decision says why
+        (``adapter_error``). With a canary, the global requests whose unit (``units[i]``, else
+        ``request_ids[i]``) falls in its share are decided by the canary's stage instead, and their decisions
+        name its version. With a shadow, the shadow decides a copy of the global requests in its own thread
+        afterwards and only the log sees it."""
+        count = len(requests)
+        owners = list(merchants) if merchants is not None else [None] * count
+        own = [i for i in range(count) if adapter is not None and owners[i] == adapter.info.merchant]
+        answers: list[dict[str, Any]] = [{} for _ in requests]
+        if adapter is not None and own:
+            for row, decision in zip(own, _by_mode(adapter.decide, [requests[i] for i in own]), strict=True):
+                answers[row] = decision
+        rest = [i for i in range(count) if i not in set(own)]
+        if not rest:
+            return answers
+        decided = self._decide_global(
+            [requests[i] for i in rest],
+            [units[i] for i in rest] if units is not None else None,
+            [request_ids[i] for i in rest] if request_ids is not None else None,
+        )
+        refused = adapter_error
+        if refused is None and adapter is not None:
+            refused = f"{adapter.version_id} is not this merchant's adapter; the global version answered"
+        for row, decision in zip(rest, decided, strict=True):
+            answers[row] = decision if refused is None else {**decision, "adapter_error": refused}
+        return answers
+
+    def _decide_global(
+        self,
+        requests: Sequence[tuple[str, str]],
+        units: Sequence[str | None] | None,
+        request_ids: Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
         keys = [
             (units[i] if units is not None else None) or (request_ids[i] if request_ids is not None else None)
             for i in range(len(requests))
@@ -343,6 +380,7 @@ class IntentRunner:
             "labels": list(loaded.model.labels),
             "last_reload_error": self.last_reload_error,
             "candidate": self._candidate_status(),
+            "adapters": self.adapters.bases(),
             "pid": os.getpid(),
         }
 
@@ -363,13 +401,53 @@ def _shadow_log(plan: CandidatePlan) -> ShadowLog | None:
 
 def _decide(loaded: LoadedIntent, requests: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Decisions of ``loaded``'s stage for ``(text, mode)`` pairs, one batch through the stage per mode."""
+    return _by_mode(loaded.stage.decide, requests)
+
+
+def _by_mode(
+    decide: Callable[[Sequence[str], ChatMode], list[dict[str, Any]]], requests: Sequence[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """``decide``'s decisions for ``(text, mode)`` pairs, in order, one call per mode."""
     answers: list[dict[str, Any]] = [{} for _ in requests]
     for mode in dict.fromkeys(m for _, m in requests):
         rows = [i for i, (_, m) in enumerate(requests) if m == mode]
         texts = [requests[i][0] for i in rows]
-        for row, decision in zip(rows, loaded.stage.decide(texts, ChatMode(mode)), strict=True):
+        for row, decision in zip(rows, decide(texts, ChatMode(mode)), strict=True):
             answers[row] = decision
     return answers
+
+
+class AdapterCache:
+    """The merchants' intent adapters of one replica, in Ray Serve's multiplexed-model cache: the multiplexed
+    model id of a request (set by the ingress, :mod:`cluster.adapters`) names the adapter, which is loaded on
+    first use (:class:`~ensemble.members.intent_adapter.AdapterBank`); the cache keeps ``max_adapters`` and
+    evicts the least recently used."""
+
+    def __init__(self, bank: AdapterBank, max_adapters: int) -> None:
+        self.max_adapters = max_adapters
+
+        async def load(model_id: str) -> ServedAdapter:
+            return await asyncio.to_thread(bank.load, model_id)
+
+        self._load = serve.multiplexed(max_num_models_per_replica=max_adapters)(load)
+
+    async def for_batch(self) -> tuple[ServedAdapter | None, str | None]:
+        """The adapter the current (batch of) request(s) names, or why it could not be loaded; ``(None, None)``
+        for a request that names none."""
+        model_id = serve.get_multiplexed_model_id()
+        if not model_id:
+            return None, None
+        if not model_id.startswith(f"{ADAPTER_MEMBER}:"):
+            return None, f"{model_id!r:.80} is no adapter version; the global version answered"
+        try:
+            adapter: ServedAdapter = await self._load(model_id)
+        except Exception as err:  # the adapter's boundary: the global version answers, and says why
+            logger.exception("adapter %s could not be loaded", model_id)
+            return (
+                None,
+                f"adapter {model_id} could not be loaded ({type(err).__name__}: {err}); the global version answered",
+            )
+        return adapter, None
 
 
 @serve.deployment(name="IntentDeployment")
@@ -387,10 +465,12 @@ class IntentDeployment:
         batch_wait_timeout_s: float,
         engine: str = EncoderEngine.TORCH.value,
         cache_dir: str | None = None,
+        max_adapters: int = 4,
     ) -> None:
         self._runner = IntentRunner(
             Registry(Path(registry_dir)), version, engine, Path(cache_dir) if cache_dir is not None else None
         )
+        self._adapters = AdapterCache(self._runner.adapters, max_adapters)
         self._metrics = ReplicaMetrics("intent")
         self._set_batching(max_batch_size, batch_wait_timeout_s)
 
@@ -417,16 +497,20 @@ class IntentDeployment:
         return await asyncio.to_thread(self._runner.classify, texts)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def decide(self, requests: list[tuple[str, str, str, str | None]]) -> list[dict[str, Any]]:
-        """Intent decisions for a batch of ``(text, mode, request_id, unit)`` (``unit``: the customer or session
-        a canary's share is sticky by), in a thread; each decision says how many requests its batch held
-        (``batch_size``)."""
+    async def decide(self, requests: list[tuple[str, str, str, str | None, str | None]]) -> list[dict[str, Any]]:
+        """Intent decisions for a batch of ``(text, mode, request_id, unit, merchant)`` (``unit``: the customer or
+        session a canary's share is sticky by; ``merchant``: the caller's, whose adapter the batch's multiplexed
+        model id names), in a thread; each decision says how many requests its batch held (``batch_size``)."""
         started = time.perf_counter()
+        adapter, adapter_error = await self._adapters.for_batch()
         decisions = await asyncio.to_thread(
             self._runner.decide,
             [(text, mode) for text, mode, *_ in requests],
             [request[3] if len(request) > 3 else None for request in requests],
             [request[2] for request in requests],
+            adapter,
+            [request[4] if len(request) > 4 else None for request in requests],
+            adapter_error,
         )
         self._metrics.observe_batch(len(requests), time.perf_counter() - started)
         logger.debug("intent batch of %s for requests %s", len(requests), [request[2] for request in requests])

@@ -160,6 +160,10 @@ class ChatResponse(BaseModel):
     mode: ChatMode
     members: list[MemberRun]
     degraded: list[str]
+    adapter: str | None = Field(
+        default=None,
+        description="the caller's merchant intent adapter that decided the intent (None: the global version)",
+    )
     request_id: str | None = None
     experiment: ExperimentAssignment | None = None
 

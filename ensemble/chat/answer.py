@@ -87,6 +87,7 @@ class ChatAnswer:
     slots: dict[str, list[str]]
     members: list[MemberRun] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
+    adapter: str | None = None  # the merchant's intent adapter that decided the intent, if any
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -167,6 +167,8 @@ async def answer_message(request: ChatRequest, members: ChatMembers) -> ChatAnsw
     if intent_out.value is None:
         chain.degraded.append(f"intent member failed ({intent_out.error}); answered without an intent")
         chain.record("intent", intent_out, {}, 0.0)
+    if decision.get("adapter_error"):
+        chain.degraded.append(f"merchant adapter not used: {decision['adapter_error']}")
     for member in decision.get("members", []):
         latency = float(member.get("latency_ms", intent_out.latency_ms))
         chain.runs.append(MemberRun(member["name"], member["output"], float(member["weight"]), latency))
@@ -247,6 +249,7 @@ async def answer_message(request: ChatRequest, members: ChatMembers) -> ChatAnsw
         confidence=float(decision.get("confidence", 0.0)),
         out_of_scope=out_of_scope,
         version=str(decision.get("version", "")),
+        adapter=str(decision["adapter"]) if decision.get("adapter") else None,
         entities=dict(chain.facts.get("entities", {})),
         products=list(chain.facts.get("products", [])),
         reply=final.text,

@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 
 from ensemble.chat import ChatMode, HeadIntentStage

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import torch
 
+from cluster.tenants import MERCHANT_PATTERN
 from ensemble.central import Trainer, train_intent_version
 from ensemble.datasets import (
     ColumnKind,
@@ -21,11 +23,12 @@ from ensemble.datasets import (
 )
 from ensemble.forecasting.service import train_forecaster_version
 from ensemble.intent_ensemble import build_intent_ensemble
+from ensemble.members.intent_adapter import train_adapter
 from ensemble.members.reply_artifact import train_reply_version
 from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
-from ensemble.training import CENTRAL_FINE_TUNE
+from ensemble.training import CENTRAL_FINE_TUNE, TrainConfig
 from shopmesh.commands.vision import register_train_vision
 from shopmesh.errors import CommandError
 from shopmesh.progress import StepBar, ticking
@@ -47,6 +50,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="fine-tune: encoder layers + head on style-augmented messages (minutes); head: frozen encoder (seconds)",
     )
     intent.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default 3)")
+    intent.add_argument(
+        "--merchant",
+        default=None,
+        help="train this merchant's LoRA adapter on --data over a base version instead of a new global version",
+    )
+    intent.add_argument(
+        "--base", default=None, help="with --merchant: the intent version the adapter adapts (default: the latest)"
+    )
     intent.set_defaults(handler=run_intent)
     reply = members.add_parser("reply", help="GPT-2 reply model conditioned on intent, facts and message")
     reply.add_argument(
@@ -79,6 +90,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_intent(args: argparse.Namespace) -> int:
     if args.epochs is not None and args.epochs < 1:
         raise CommandError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.merchant is not None:
+        return run_merchant_adapter(args)
+    if args.base is not None:
+        raise CommandError("--base names the base of a merchant's adapter; give --merchant M with it")
     if args.data is None:
         splits = bundled_intent_splits()
     else:
@@ -104,6 +119,33 @@ def run_intent(args: argparse.Namespace) -> int:
             registry, result.version.id, splits, text_col=args.text_col, label_col=args.label_col
         )
     print(json.dumps({"version": result.version.id, "ensemble": ensemble.id, **result.metrics}, indent=2))
+    return 0
+
+
+def run_merchant_adapter(args: argparse.Namespace) -> int:
+    if not re.match(MERCHANT_PATTERN, args.merchant):
+        raise CommandError(
+            f"merchant name {args.merchant!r:.80} is not allowed; use 1-64 letters, digits, '_', '.', '-'"
+        )
+    if args.data is None:
+        raise CommandError("a merchant's adapter is trained on its own messages: give them with --data CSV")
+    frame = read_csv_checked(args.data, {args.text_col: ColumnKind.STR, args.label_col: ColumnKind.STR})
+    splits = split_bitext(frame, label_col=args.label_col)
+    cfg = TrainConfig(epochs=args.epochs or 3)
+    with StepBar(f"training the intent adapter of {args.merchant}", unit="batch") as bar:
+        result = train_adapter(
+            Registry(args.workspace.registry),
+            args.merchant,
+            splits,
+            base=args.base,
+            text_col=args.text_col,
+            label_col=args.label_col,
+            train_config=cfg,
+            data_name=str(args.data),
+            on_step=bar,
+        )
+    print(json.dumps({"version": result.version.id, "merchant": args.merchant, **result.metrics}, indent=2))
+    print(f"serve it with: shopmesh tenants adapter {args.merchant} {result.version.id}")
     return 0
 
 

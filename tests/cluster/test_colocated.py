@@ -16,6 +16,7 @@ from cluster.handles import HandleMembers, ReplyModelAbsence
 from cluster.intent_deployment import IntentRunner
 from ensemble.chat import ChatMode, ChatRequest, LocalMembers, ReferenceIndex, ReplyService, answer_message
 from ensemble.chat.ensemble_intent import load_intent_stage
+from ensemble.members.intent_adapter import ServedAdapter
 from ensemble.registry import Registry
 from knowledge_graph.graph import ProductGraph
 
@@ -107,6 +108,9 @@ class BrokenIntent(IntentRunner):
         requests: Sequence[tuple[str, str]],
         units: Sequence[str | None] | None = None,
         request_ids: Sequence[str] | None = None,
+        adapter: ServedAdapter | None = None,
+        merchants: Sequence[str | None] | None = None,
+        adapter_error: str | None = None,
     ) -> list[dict[str, Any]]:
         raise RuntimeError("intent weights are gone")
 

@@ -4,36 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
 from ensemble.chat import ChatMode
-from ensemble.datasets import split_bitext
 from ensemble.errors import ModelError, ShopmeshError
 from ensemble.members.intent import IntentModel, predict_proba
-from ensemble.members.intent_adapter import ADAPTER_MEMBER, AdapterBank, adapter_info, train_adapter
+from ensemble.members.intent_adapter import ADAPTER_MEMBER, AdapterBank, adapter_info
 from ensemble.members.intent_artifact import load_intent, save_intent
 from ensemble.members.lora import apply_lora, load_adapter_state
 from ensemble.registry import Lineage, Registry
-from ensemble.training import TrainConfig
+from tests.merchant_adapters import TEXTS, publish_adapter
+
+MERCHANTS = {"alpha": "get_refund", "beta": "cancel_order"}
 
 LABELS = ["track_order", "cancel_order", "get_refund"]
-TEXTS = {
-    "track_order": ["where is my parcel", "track my order please", "has my package shipped", "order status?"],
-    "cancel_order": ["cancel my order", "i want to cancel", "stop my purchase", "please cancel it now"],
-    "get_refund": ["i want my money back", "refund please", "how do i get a refund", "return my payment"],
-}
-
-
-def merchant_frame(label_for_all: str | None = None) -> pd.DataFrame:
-    """12 messages per intent; with ``label_for_all`` every message is labelled with it (a merchant whose
-    customers write about one thing, so its adapter answers differently from the base)."""
-    rows = []
-    for label, texts in TEXTS.items():
-        for i in range(12):
-            rows.append((f"{texts[i % len(texts)]} #{i}", label_for_all or label))
-    return pd.DataFrame(rows, columns=["instruction", "intent"])
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +31,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 
 @pytest.fixture(scope="module")
 def adapters(registry: Registry) -> dict[str, str]:
-    cfg = TrainConfig(epochs=4, learning_rate=5e-3, head_lr_scale=4.0)
-    made = {}
-    for merchant, label in (("alpha", "get_refund"), ("beta", "cancel_order")):
-        result = train_adapter(registry, merchant, split_bitext(merchant_frame(label)), train_config=cfg)
-        made[merchant] = result.version.id
-    return made
+    return {merchant: publish_adapter(registry, merchant, label) for merchant, label in MERCHANTS.items()}
 
 
 def test_an_adapter_version_holds_only_the_adapter_and_names_its_base(
