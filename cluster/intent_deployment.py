@@ -381,6 +381,7 @@ class IntentRunner:
             "last_reload_error": self.last_reload_error,
             "candidate": self._candidate_status(),
             "adapters": self.adapters.bases(),
+            "adapter_loads": self.adapters.loads,
             "pid": os.getpid(),
         }
 

@@ -236,6 +236,7 @@ class AdapterBank:
         self._registry = registry
         self._lock = threading.Lock()
         self._bases: dict[str, _Base] = {}
+        self.loads = 0  # adapters loaded so far (a cache miss of the replica each)
 
     def bases(self) -> dict[str, list[str]]:
         """Each base version loaded and the adapters on it."""
@@ -245,6 +246,7 @@ class AdapterBank:
     def load(self, adapter: str) -> ServedAdapter:
         """Load adapter version ``adapter`` (``intent-adapter:v0003``) on its base and smoke-check it;
         :class:`ShopmeshError` (version missing, damaged, made for another architecture) leaves nothing loaded."""
+        self.loads += 1
         artifact = self._registry.load(ADAPTER_MEMBER, adapter)
         info = adapter_info(artifact.version.id, artifact.config)
         base = self._base(info.base)
