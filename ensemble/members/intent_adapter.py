@@ -188,6 +188,13 @@ class _Base:
     config: IntentConfig
     lock: threading.Lock = field(default_factory=threading.Lock)
     adapters: set[str] = field(default_factory=set)
+    active: str | None = None  # the adapter peft has active (set_adapter walks every module: skip it when set)
+
+    def activate(self, adapter: str) -> None:
+        """Make ``adapter`` the active one; hold :attr:`lock`."""
+        if self.active != adapter:
+            self.encoder.set_adapter(adapter)
+            self.active = adapter
 
 
 class ServedAdapter:
@@ -214,7 +221,7 @@ class ServedAdapter:
         if self._released:
             raise ModelError(f"adapter {self.version_id} was unloaded; load it again")
         with self._base.lock:
-            self._base.encoder.set_adapter(self.version_id)
+            self._base.activate(self.version_id)
             decisions = self._stage.decide(texts, mode)
         return [{**decision, "adapter": self.version_id} for decision in decisions]
 
@@ -225,8 +232,12 @@ class ServedAdapter:
             self._bank.release(self._base, self.version_id)
 
     def __del__(self) -> None:
-        # Ray Serve's multiplexer calls this when it evicts the adapter from a replica's cache.
-        self.release()
+        # Ray Serve's multiplexer calls this when it evicts the adapter from a replica's cache. At interpreter
+        # exit torch may already be torn down; there is nothing left to release then.
+        try:
+            self.release()
+        except Exception:  # a finalizer must not raise
+            logger.debug("adapter %s not released at exit", self.info.version_id, exc_info=True)
 
 
 class AdapterBank:
@@ -257,6 +268,7 @@ class AdapterBank:
             if info.version_id in base.adapters:
                 base.encoder.delete_adapter(info.version_id)  # a second load of the same version replaces it
                 base.adapters.discard(info.version_id)
+            base.active = None  # adding or deleting an adapter may change which one peft has active
             try:
                 base.encoder.add_adapter(info.version_id, info.lora_config())
                 outcome = set_peft_model_state_dict(base.encoder, lora, adapter_name=info.version_id)
@@ -273,6 +285,7 @@ class AdapterBank:
             except (KeyError, RuntimeError, ValueError, ModelError) as err:
                 if info.version_id in base.encoder.peft_config:
                     base.encoder.delete_adapter(info.version_id)
+                    base.active = None
                 self._drop_if_unused(base)
                 if isinstance(err, ModelError):
                     raise
@@ -314,6 +327,7 @@ class AdapterBank:
             if adapter in base.adapters:
                 base.adapters.discard(adapter)
                 base.encoder.delete_adapter(adapter)
+                base.active = None
                 logger.info("adapter %s unloaded from %s", adapter, base.version_id)
             self._drop_if_unused(base)
 
