@@ -28,7 +28,7 @@ from pathlib import Path
 from cluster.config import state_dir_from_env
 from cluster.errors import TenantError
 from cluster.sqlite_store import SqliteStore
-from cluster.tenants import MERCHANT_PATTERN
+from ensemble.merchants import merchant_name_problem
 
 __all__ = ["ADAPTERS_NAME", "AdapterAssignments", "AdapterRoutes", "Assignment", "adapter_routes"]
 
@@ -73,8 +73,9 @@ class AdapterAssignments(SqliteStore):
     def assign(self, merchant: str, adapter: str) -> str | None:
         """Answer ``merchant``'s requests with ``adapter`` (``intent-adapter:vNNNN``); returns the adapter it
         replaces. Checks only the names: the command checks that the adapter is the merchant's and loads."""
-        if not re.match(MERCHANT_PATTERN, merchant):
-            raise TenantError(f"merchant name {merchant!r:.80} is not allowed; use 1-64 letters, digits, '_', '.', '-'")
+        problem = merchant_name_problem(merchant)
+        if problem is not None:
+            raise TenantError(problem)
         if not _ADAPTER_ID.match(adapter):
             raise TenantError(f"{adapter!r:.80} is not an adapter version id; use one like intent-adapter:v0003")
         with self._write() as db:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from cluster.errors import TenantError
 from cluster.sqlite_store import SqliteStore
+from ensemble.merchants import MERCHANT_PATTERN, merchant_name_problem
 
 __all__ = [
     "KEY_PREFIX",
@@ -39,7 +40,6 @@ __all__ = [
 
 TENANTS_NAME = "tenants.sqlite"
 KEY_PREFIX = "smk_"
-MERCHANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _KEY_ID_HEX = 8
 _KEY = re.compile(rf"^{KEY_PREFIX}([0-9a-f]{{{_KEY_ID_HEX}}})_([A-Za-z0-9_-]{{43}})$")
 # scrypt's cost: 2**14 x 8 x 128 bytes = 16 MiB and tens of milliseconds per verification, which the replicas'
@@ -141,11 +141,9 @@ class TenantStore(SqliteStore):
     def add(self, merchant: str, *, admin: bool = False) -> IssuedKey:
         """Make a key for ``merchant`` and keep its hash; :class:`TenantError` for a malformed merchant name or
         a merchant that already holds an active key of the same kind (revoke that one first)."""
-        if not re.match(MERCHANT_PATTERN, merchant):
-            raise TenantError(
-                f"merchant name {merchant!r:.80} is not allowed; use 1-64 letters, digits, '_', '.' or '-', "
-                "starting with a letter or digit"
-            )
+        problem = merchant_name_problem(merchant)
+        if problem is not None:
+            raise TenantError(problem)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
         digest = _digest(secret, salt)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
 
 from ensemble.chat import ChatMode, HeadIntentStage
@@ -28,6 +29,7 @@ from ensemble.errors import ModelError
 from ensemble.members.intent import MEMBER, IntentConfig, IntentModel
 from ensemble.members.intent_artifact import load_intent
 from ensemble.members.lora import HEAD_PREFIX, LORA_PREFIX, adapter_state, apply_lora
+from ensemble.merchants import merchant_name_problem
 from ensemble.registry import Lineage, ModelVersion, Registry, fingerprint_frame
 from ensemble.training import TrainConfig, evaluate, fine_tune, fit_temperature
 
@@ -39,6 +41,8 @@ __all__ = [
     "AdapterResult",
     "ServedAdapter",
     "adapter_info",
+    "adapter_tensors",
+    "publish_adapter_tensors",
     "save_adapter",
     "train_adapter",
 ]
@@ -106,17 +110,57 @@ def save_adapter(
 ) -> ModelVersion:
     """Publish the LoRA matrices, head and temperature of ``model`` (LoRA applied, trained on ``merchant``'s
     data over the intent version ``base``) as a new ``intent-adapter`` version."""
-    if lineage.parent != base:
-        raise ModelError(f"an adapter's lineage parent must be its base {base}, got {lineage.parent}")
+    return publish_adapter_tensors(
+        registry,
+        adapter_tensors(model),
+        merchant=merchant,
+        base=base,
+        labels=model.labels,
+        lora=(model.config.lora_r, model.config.lora_alpha, model.config.lora_targets),
+        metrics=metrics,
+        lineage=lineage,
+    )
+
+
+def adapter_tensors(model: IntentModel) -> dict[str, torch.Tensor]:
+    """What an adapter version holds of ``model`` (LoRA applied): LoRA matrices, head and temperature."""
     tensors = adapter_state(model)
     tensors[TEMPERATURE] = model.temperature.detach().clone()
-    cfg = model.config
+    return tensors
+
+
+def publish_adapter_tensors(
+    registry: Registry,
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    merchant: str,
+    base: str,
+    labels: Sequence[str],
+    lora: tuple[int, int, Sequence[str]],
+    metrics: Mapping[str, Any],
+    lineage: Lineage,
+) -> ModelVersion:
+    """Publish adapter tensors (:func:`adapter_tensors`, made wherever the merchant trained them) for ``merchant``
+    over ``base``; ``lora`` is ``(r, alpha, target modules)``. :class:`ModelError` when the tensors are not an
+    adapter's or the lineage does not name the base."""
+    if lineage.parent != base:
+        raise ModelError(f"an adapter's lineage parent must be its base {base}, got {lineage.parent}")
+    problem = merchant_name_problem(merchant)
+    if problem is not None:
+        raise ModelError(problem)
+    odd = sorted(k for k in tensors if not k.startswith((LORA_PREFIX, HEAD_PREFIX)) and k != TEMPERATURE)
+    if odd or TEMPERATURE not in tensors or not any(k.startswith(LORA_PREFIX) for k in tensors):
+        raise ModelError(
+            f"the tensors for {merchant}'s adapter are not an adapter's (unexpected {odd[:3]}; they need LoRA "
+            f"matrices, a head and {TEMPERATURE!r})"
+        )
+    r, alpha, targets = lora
     config = {
         "kind": ADAPTER_KIND,
         "merchant": merchant,
         "base": base,
-        "labels": list(model.labels),
-        "lora": {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(cfg.lora_targets)},
+        "labels": list(labels),
+        "lora": {"r": int(r), "alpha": int(alpha), "targets": list(targets)},
     }
     version = registry.publish(ADAPTER_MEMBER, tensors=tensors, config=config, metrics=metrics, lineage=lineage)
     logger.info("published %s for merchant %s over %s", version.id, merchant, base)
@@ -187,7 +231,7 @@ class _Base:
     tokenizer: Any
     config: IntentConfig
     lock: threading.Lock = field(default_factory=threading.Lock)
-    adapters: set[str] = field(default_factory=set)
+    adapters: dict[str, int] = field(default_factory=dict)  # adapter -> how many ServedAdapters hold it
     active: str | None = None  # the adapter peft has active (set_adapter walks every module: skip it when set)
 
     def activate(self, adapter: str) -> None:
@@ -265,32 +309,31 @@ class AdapterBank:
         lora = {k.removeprefix(LORA_PREFIX): v for k, v in tensors.items() if k.startswith(LORA_PREFIX)}
         head = {k.removeprefix(HEAD_PREFIX): v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
         with base.lock:
-            if info.version_id in base.adapters:
-                base.encoder.delete_adapter(info.version_id)  # a second load of the same version replaces it
-                base.adapters.discard(info.version_id)
-            base.active = None  # adding or deleting an adapter may change which one peft has active
+            shared = info.version_id in base.adapters  # a version is immutable: its LoRA tensors are there already
             try:
-                base.encoder.add_adapter(info.version_id, info.lora_config())
-                outcome = set_peft_model_state_dict(base.encoder, lora, adapter_name=info.version_id)
-                unexpected = list(getattr(outcome, "unexpected_keys", []) or [])
-                if unexpected or not lora:
-                    raise ModelError(
-                        f"{info.version_id}'s LoRA tensors do not fit its base {info.base} "
-                        f"(unexpected {unexpected[:3]}, {len(lora)} given)"
-                    )
+                if not shared:
+                    base.active = None  # adding an adapter may change which one peft has active
+                    base.encoder.add_adapter(info.version_id, info.lora_config())
+                    outcome = set_peft_model_state_dict(base.encoder, lora, adapter_name=info.version_id)
+                    unexpected = list(getattr(outcome, "unexpected_keys", []) or [])
+                    if unexpected or not lora:
+                        raise ModelError(
+                            f"{info.version_id}'s LoRA tensors do not fit its base {info.base} "
+                            f"(unexpected {unexpected[:3]}, {len(lora)} given)"
+                        )
                 model = IntentModel(base.encoder, base.tokenizer, info.labels, base.config)
                 model.head.load_state_dict(head)
                 model.temperature.copy_(tensors[TEMPERATURE])
                 model.eval()
             except (KeyError, RuntimeError, ValueError, ModelError) as err:
-                if info.version_id in base.encoder.peft_config:
+                if not shared and info.version_id in base.encoder.peft_config:
                     base.encoder.delete_adapter(info.version_id)
                     base.active = None
                 self._drop_if_unused(base)
                 if isinstance(err, ModelError):
                     raise
                 raise ModelError(f"{info.version_id} cannot be loaded on {info.base}: {err}") from err
-            base.adapters.add(info.version_id)
+            base.adapters[info.version_id] = base.adapters.get(info.version_id, 0) + 1
         with self._lock:
             self._bases.setdefault(base.version_id, base)  # a release may have dropped it meanwhile
         served = ServedAdapter(self, base, info, model)
@@ -323,9 +366,14 @@ class AdapterBank:
             return self._bases.setdefault(base.version_id, base)
 
     def release(self, base: _Base, adapter: str) -> None:
+        """One holder of ``adapter`` lets it go; the last one deletes it from its base (and the base when no
+        adapter is left on it)."""
         with base.lock:
-            if adapter in base.adapters:
-                base.adapters.discard(adapter)
+            refs = base.adapters.get(adapter, 0)
+            if refs > 1:
+                base.adapters[adapter] = refs - 1
+            elif refs == 1:
+                del base.adapters[adapter]
                 base.encoder.delete_adapter(adapter)
                 base.active = None
                 logger.info("adapter %s unloaded from %s", adapter, base.version_id)

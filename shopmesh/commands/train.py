@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 from pathlib import Path
 
 import torch
 
-from cluster.tenants import MERCHANT_PATTERN
 from ensemble.central import Trainer, train_intent_version
 from ensemble.datasets import (
     ColumnKind,
@@ -26,6 +24,7 @@ from ensemble.intent_ensemble import build_intent_ensemble
 from ensemble.members.intent_adapter import train_adapter
 from ensemble.members.reply_artifact import train_reply_version
 from ensemble.members.reply_training import ReplyTrainConfig, metrics_summary
+from ensemble.merchants import merchant_name_problem
 from ensemble.pricing.service import fit_pricing_version
 from ensemble.registry import Registry
 from ensemble.training import CENTRAL_FINE_TUNE, TrainConfig
@@ -123,10 +122,9 @@ def run_intent(args: argparse.Namespace) -> int:
 
 
 def run_merchant_adapter(args: argparse.Namespace) -> int:
-    if not re.match(MERCHANT_PATTERN, args.merchant):
-        raise CommandError(
-            f"merchant name {args.merchant!r:.80} is not allowed; use 1-64 letters, digits, '_', '.', '-'"
-        )
+    problem = merchant_name_problem(args.merchant)
+    if problem is not None:
+        raise CommandError(problem)
     if args.data is None:
         raise CommandError("a merchant's adapter is trained on its own messages: give them with --data CSV")
     frame = read_csv_checked(args.data, {args.text_col: ColumnKind.STR, args.label_col: ColumnKind.STR})

@@ -107,3 +107,16 @@ def test_a_version_that_is_no_adapter_or_is_missing_is_refused_with_the_reason(
     with pytest.raises(ModelError, match="not an intent adapter"):
         adapter_info("intent:v0001", registry.load("intent", "v0001").config)
     assert bank.bases() == {}
+
+
+def test_two_holders_of_one_version_share_it_until_the_last_lets_go(
+    registry: Registry, adapters: dict[str, str]
+) -> None:
+    bank = AdapterBank(registry)
+    first = bank.load(adapters["alpha"])
+    second = bank.load(adapters["alpha"])
+    first.release()
+    assert bank.bases() == {"intent:v0001": [adapters["alpha"]]}
+    assert {d["intent"] for d in second.decide(["where is my parcel"], ChatMode.SERIAL)} == {"get_refund"}
+    second.release()
+    assert bank.bases() == {}
