@@ -14,6 +14,7 @@ that Flower's SecAgg+ workflow sends and expects.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -32,19 +33,21 @@ from flwr.compat.common.recorddict_compat import (
     fitres_to_recorddict,
 )
 
+from ensemble.merchants import merchant_name_problem
 from federation.config import DPMode, FederationConfig, parse_run_config
 from federation.dp import BUDGET_KEY
 from federation.errors import NodeTaskError
 from federation.secure_aggregation import ADAPTER_NAMES_KEY
 from federation.strategies import UNIT_WEIGHT
-from federation.task import load_node_data, local_evaluate, local_train
+from federation.task import MERCHANT_KEY, load_node_data, local_evaluate, local_train, personal_adapter
 
-__all__ = ["NODE_OVERRIDABLE_KEYS", "OWN_FILE", "app"]
+__all__ = ["MERCHANT_KEY", "NODE_OVERRIDABLE_KEYS", "OWN_FILE", "app", "merchant_of"]
 
 logger = logging.getLogger(__name__)
 
 # Settings a SuperNode may set for itself with --node-config (where its registry copy and its data live).
 NODE_OVERRIDABLE_KEYS = ("registry-dir", "data-path")
+
 _ROUND_KEY = "server-round"
 # What Flower's client-side DP wrappers add to the config they send (flwr.supercore.differential_privacy).
 _CLIPPING_NORM_KEY = "clipping_norm"
@@ -197,6 +200,48 @@ def train(message: Message, context: Context) -> Message:
     except Exception as err:  # the Flower message boundary: the server must see why this node failed
         logger.exception("node %s failed to train", context.node_id)
         return _error_reply(message, context, "train", err)
+
+
+def merchant_of(node_config: Mapping[str, Any], partition_id: int) -> str:
+    """The merchant a node trains for: ``merchant`` in its node config, else ``merchant-<partition id>``."""
+    merchant = node_config.get(MERCHANT_KEY, f"merchant-{partition_id}")
+    problem = merchant_name_problem(merchant)
+    if problem is not None:
+        raise NodeTaskError(f"node config {MERCHANT_KEY}: {problem}")
+    return str(merchant)
+
+
+@app.train("personalise")
+def personalise(message: Message, context: Context) -> Message:
+    """Train this merchant's own adapter over the published aggregate the server sends (``arrays``), on this
+    node's data; reply with its tensors, its metrics and the merchant it is for."""
+    try:
+        config, base_id, _ = _settings(message, context)
+        partition_id, num_partitions = _partition(context)
+        own = _own_data(context)
+        merchant = merchant_of(context.node_config, partition_id)
+        data = load_node_data(config, partition_id, num_partitions, own_data=own)
+        aggregate = message.content.array_records["arrays"].to_torch_state_dict()
+        tensors, metrics, _ = personal_adapter(config, base_id, aggregate, data, partition_id=partition_id)
+        values: dict[str, int | float | list[int] | list[float]] = dict(metrics)
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord(tensors),
+                "metrics": MetricRecord(values),
+                "node": ConfigRecord(
+                    {
+                        "partition-id": partition_id,
+                        MERCHANT_KEY: merchant,
+                        "data-fingerprint": data.fingerprint,
+                        "data-source": OWN_FILE if own else config.partitioning.value,
+                    }
+                ),
+            }
+        )
+        return Message(content=content, reply_to=message)
+    except Exception as err:  # the Flower message boundary: the server must see why this node failed
+        logger.exception("node %s failed to train its personal adapter", context.node_id)
+        return _error_reply(message, context, "train its personal adapter", err)
 
 
 @app.evaluate(mods=[legacy_records_mod])

@@ -105,6 +105,9 @@ class FederationConfig:
     clipping_range: float = 8.0  # every (num-examples / max-weight) x value is clipped to +-this before quantising
     quantization_range: int = 4_194_304  # integers per clipping interval (2**22, Flower's default)
     max_weight: float = 1000.0  # the largest num-examples a node may weight its update with
+    # After the rounds, each node trains its own adapter over the published aggregate for this many epochs and
+    # sends it to be published under its merchant (federation.personalise); 0 = no personal adapters.
+    personalise_epochs: int = 0
 
     def __post_init__(self) -> None:
         _check_combination(self)
@@ -156,6 +159,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "clipping_range": (1e-6, 1e6),
     "quantization_range": (2, 2**31),
     "max_weight": (1.0, 1e12),
+    "personalise_epochs": (0, 1_000),
 }
 
 # Flower's SecAgg+ sums the masked integers modulo 2**32 (SecAggPlusWorkflow's default modulus_range).
@@ -229,6 +233,17 @@ def _check_combination(config: FederationConfig) -> None:
         )
     _check_privacy(config)
     _check_secure_aggregation(config)
+    if config.personalise_epochs and (config.secure_aggregation or config.dp != DPMode.NONE):
+        promise = (
+            "secure aggregation shows the server only the sum"
+            if config.secure_aggregation
+            else ("differential privacy bounds what the published model says of one merchant")
+        )
+        raise FederationConfigError(
+            f"personalise-epochs={config.personalise_epochs} sends each merchant's own adapter to the server in the "
+            f"clear, and {promise}; run personalisation without them (a plain run from the published version), or "
+            "set personalise-epochs=0"
+        )
     if config.partitioning == PartitionScheme.NATURAL and not config.natural_id_column:
         raise FederationConfigError(
             "run config 'natural-id-column' is empty under partitioning 'natural'; name the column that holds "

@@ -6,7 +6,9 @@ starts from identical tensors), runs ``num-server-rounds`` of the configured str
 (:mod:`federation.strategies`, weighted by ``num-examples`` where it weights), then publishes the merged
 model as a new intent version whose lineage names the base version, the strategy, the partitioning, the
 rounds, the participants and their metrics. With ``secure-aggregation`` the rounds run under Flower's SecAgg+
-instead (:mod:`federation.secure_aggregation`). A JSON summary goes to ``summary-path`` when one is configured.
+instead (:mod:`federation.secure_aggregation`). With ``personalise-epochs`` every node then trains its merchant's own
+adapter over the published aggregate, and each is published too (:mod:`federation.personalise`). A JSON summary
+goes to ``summary-path`` when one is configured.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.config import FederationConfig, parse_run_config
 from federation.errors import RoundFailedError
+from federation.personalise import Personalised, personalise_nodes
 from federation.publish import contributed_examples, publish_aggregate
 from federation.secure_aggregation import run_secure_federation
 from federation.strategies import build_strategy
@@ -93,6 +96,11 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
         traffic,
         privacy,
     )
+    personal = (
+        personalise_nodes(grid, config, base_id, version.id, result.arrays, node_config, ROUND_TIMEOUT_S)
+        if config.personalise_epochs
+        else Personalised()
+    )
     examples = contributed_examples(rounds)
     return FederatedResult(
         status="published",
@@ -104,6 +112,8 @@ def run_federation(grid: Grid, config: FederationConfig) -> FederatedResult:
         metrics=metrics,
         traffic=traffic,
         wall_seconds=time.perf_counter() - start,
+        adapters=personal.adapters,
+        personalisation_failures=personal.failures,
     )
 
 

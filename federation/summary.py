@@ -36,6 +36,9 @@ class FederatedResult:
     traffic: dict[str, Any] = field(default_factory=dict)  # see federation.traffic.traffic_summary
     error: str | None = None
     wall_seconds: float | None = None
+    # personal adapters published after the rounds (merchant -> intent-adapter version) and why a node has none
+    adapters: dict[str, str] = field(default_factory=dict)
+    personalisation_failures: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,15 +21,17 @@ from torch.nn import Linear
 from ensemble.augmentation import AugmentConfig, StyleAugmenter
 from ensemble.datasets import load_bitext, split_bitext
 from ensemble.members.intent import MEMBER, IntentModel
+from ensemble.members.intent_adapter import adapter_tensors
 from ensemble.members.intent_artifact import load_intent
-from ensemble.members.lora import adapter_state, apply_lora, load_adapter_state
+from ensemble.members.lora import adapter_state, apply_lora, load_adapter_state, merge_lora
 from ensemble.registry import Registry, fingerprint_frame
-from ensemble.training import TrainConfig, TrainReport, evaluate, fine_tune
+from ensemble.training import TrainConfig, TrainReport, evaluate, fine_tune, fit_temperature
 from federation.config import FederationConfig, StrategyName
 from federation.errors import FederationConfigError, PartitionError
 from federation.partitions import PartitionSpec, partition_rows
 
 __all__ = [
+    "MERCHANT_KEY",
     "NodeData",
     "base_state",
     "build_model",
@@ -40,6 +42,7 @@ __all__ = [
     "local_train",
     "node_seed",
     "partition_spec",
+    "personal_adapter",
     "proximal_term",
     "resolve_base_version",
 ]
@@ -48,6 +51,10 @@ logger = logging.getLogger(__name__)
 
 TEXT_COLUMN = "instruction"
 LABEL_COLUMN = "intent"
+# The node config key naming the merchant a SuperNode trains for (its personal adapter is published under it).
+MERCHANT_KEY = "merchant"
+# The "round" number of a node's personal training (its seed), after any server round a run can have.
+PERSONAL_ROUND = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -232,3 +239,59 @@ def local_evaluate(
     model = _node_model(config, base_id)
     load_adapter_state(model, adapters)
     return evaluate(model, data.val_texts, data.val_labels)
+
+
+def personal_adapter(
+    config: FederationConfig,
+    base_id: str,
+    aggregate: Mapping[str, torch.Tensor],
+    data: NodeData,
+    *,
+    partition_id: int,
+) -> tuple[dict[str, torch.Tensor], dict[str, float], TrainReport]:
+    """This node's own adapter over the run's published aggregate.
+
+    The aggregate is merged into the base as the server merged it when publishing (the same encoder, the same
+    head), then a fresh LoRA of the run's rank and that head are trained on the node's rows for
+    ``personalise-epochs`` and the temperature is fitted on its validation share. Returns the adapter's tensors
+    (:func:`~ensemble.members.intent_adapter.adapter_tensors`), its and the aggregate's metrics on the validation
+    share, and the training report."""
+    model = build_model(config, base_id)
+    load_adapter_state(model, aggregate)
+    model = merge_lora(model)
+    model.eval()
+    shared = evaluate(model, data.val_texts, data.val_labels)
+    seed = node_seed(config.seed, PERSONAL_ROUND, partition_id)
+    torch.manual_seed(seed)
+    apply_lora(model)
+    report = fine_tune(
+        model,
+        data.train_texts,
+        data.train_labels,
+        TrainConfig(
+            epochs=config.personalise_epochs,
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            seed=seed,
+        ),
+    )
+    temperature = fit_temperature(model, data.val_texts, data.val_labels)
+    own = evaluate(model, data.val_texts, data.val_labels)
+    metrics = {
+        "accuracy": own["accuracy"],
+        "macro-f1": own["macro_f1"],
+        "ece": own["ece"],
+        "aggregate-accuracy": shared["accuracy"],
+        "aggregate-macro-f1": shared["macro_f1"],
+        "temperature": temperature,
+        "num-examples": float(report.examples),
+        "val-examples": own["examples"],
+    }
+    logger.info(
+        "partition %s personal adapter: accuracy %.3f (aggregate %.3f) on %s validation rows",
+        partition_id,
+        own["accuracy"],
+        shared["accuracy"],
+        int(own["examples"]),
+    )
+    return adapter_tensors(model), metrics, report

@@ -95,6 +95,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-weight", type=float, default=1000.0, help="SecAgg+: the most examples one merchant's update weighs"
     )
     parser.add_argument(
+        "--personalise-epochs",
+        type=int,
+        default=0,
+        help="after the rounds, each merchant trains its own adapter over the aggregate for this many epochs; "
+        "published under its merchant for `shopmesh tenants adapter` (0 = none)",
+    )
+    parser.add_argument(
         "--tensorboard",
         type=Path,
         default=None,
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         clipping_range=args.clipping_range,
         quantization_range=args.quantization_range,
         max_weight=args.max_weight,
+        personalise_epochs=args.personalise_epochs,
         tensorboard_dir=str(
             args.tensorboard or args.workspace.federation / "tensorboard" / time.strftime("%Y%m%d-%H%M%S")
         ),
