@@ -17,7 +17,6 @@ One SQLite file (``adapters.sqlite``): ``assignments`` (merchant, adapter, when)
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from cluster.config import state_dir_from_env
 from cluster.errors import TenantError
-from cluster.sqlite_store import SqliteStore
+from cluster.sqlite_store import CountedStore
 from ensemble.merchants import merchant_name_problem
 
 __all__ = ["ADAPTERS_NAME", "AdapterAssignments", "AdapterRoutes", "Assignment", "adapter_routes"]
@@ -42,11 +41,6 @@ CREATE TABLE IF NOT EXISTS assignments (
     adapter TEXT NOT NULL,
     assigned_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    generation INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO meta (id, generation) VALUES (1, 0);
 """
 
 
@@ -57,7 +51,7 @@ class Assignment:
     assigned_at: float
 
 
-class AdapterAssignments(SqliteStore):
+class AdapterAssignments(CountedStore):
     """The ``adapters.sqlite`` file of one cluster's state directory."""
 
     def __init__(self, path: Path) -> None:
@@ -66,9 +60,6 @@ class AdapterAssignments(SqliteStore):
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> AdapterAssignments:
         return cls(state_dir / ADAPTERS_NAME)
-
-    def _on_write(self, db: sqlite3.Connection) -> None:
-        db.execute("UPDATE meta SET generation = generation + 1 WHERE id = 1")
 
     def assign(self, merchant: str, adapter: str) -> str | None:
         """Answer ``merchant``'s requests with ``adapter`` (``intent-adapter:vNNNN``); returns the adapter it
@@ -99,11 +90,6 @@ class AdapterAssignments(SqliteStore):
         with self._connect() as db:
             rows = db.execute("SELECT * FROM assignments ORDER BY merchant").fetchall()
         return [Assignment(row["merchant"], row["adapter"], float(row["assigned_at"])) for row in rows]
-
-    def generation(self) -> int:
-        """A number that changes with every assignment made or cleared."""
-        with self._connect() as db:
-            return int(db.execute("SELECT generation FROM meta WHERE id = 1").fetchone()[0])
 
 
 class AdapterRoutes:

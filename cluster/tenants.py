@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.errors import TenantError
-from cluster.sqlite_store import SqliteStore
+from cluster.sqlite_store import CountedStore
 from ensemble.merchants import MERCHANT_PATTERN, merchant_name_problem
 
 __all__ = [
@@ -59,11 +59,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at REAL NOT NULL,
     revoked_at REAL
 );
-CREATE TABLE IF NOT EXISTS meta (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    generation INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO meta (id, generation) VALUES (1, 0);
 """
 
 
@@ -124,8 +119,9 @@ def _record(row: sqlite3.Row) -> ApiKey:
     )
 
 
-class TenantStore(SqliteStore):
-    """The ``tenants.sqlite`` file of one cluster's state directory."""
+class TenantStore(CountedStore):
+    """The ``tenants.sqlite`` file of one cluster's state directory; every add or revoke moves its generation on,
+    which tells the replicas' key caches to empty themselves."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA, describe="tenant key store", error=TenantError)
@@ -133,10 +129,6 @@ class TenantStore(SqliteStore):
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> TenantStore:
         return cls(state_dir / TENANTS_NAME)
-
-    def _on_write(self, db: sqlite3.Connection) -> None:
-        # every add or revoke moves the generation on, which tells the replicas' key caches to empty themselves
-        db.execute("UPDATE meta SET generation = generation + 1 WHERE id = 1")
 
     def add(self, merchant: str, *, admin: bool = False) -> IssuedKey:
         """Make a key for ``merchant`` and keep its hash; :class:`TenantError` for a malformed merchant name or
@@ -192,11 +184,6 @@ class TenantStore(SqliteStore):
         """How many keys are not revoked (none: the cluster's ``/v1`` routes are open)."""
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
-
-    def generation(self) -> int:
-        """A number that changes with every added or revoked key."""
-        with self._connect() as db:
-            return int(db.execute("SELECT generation FROM meta WHERE id = 1").fetchone()[0])
 
     def verify(self, key: str) -> Tenant | None:
         """The tenant of an active key; ``None`` for a malformed, unknown or revoked key or a wrong secret."""

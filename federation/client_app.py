@@ -39,7 +39,7 @@ from federation.dp import BUDGET_KEY
 from federation.errors import NodeTaskError
 from federation.secure_aggregation import ADAPTER_NAMES_KEY
 from federation.strategies import UNIT_WEIGHT
-from federation.task import MERCHANT_KEY, load_node_data, local_evaluate, local_train, personal_adapter
+from federation.task import MERCHANT_KEY, NodeData, load_node_data, local_evaluate, local_train, personal_adapter
 
 __all__ = ["MERCHANT_KEY", "NODE_OVERRIDABLE_KEYS", "OWN_FILE", "app", "merchant_of"]
 
@@ -90,6 +90,22 @@ def _partition(context: Context) -> tuple[int, int]:
             f"node config {dict(context.node_config)!r} lacks integer partition-id / num-partitions; "
             'start the SuperNode with --node-config "partition-id=0 num-partitions=3"'
         ) from err
+
+
+def _node_record(
+    config: FederationConfig, partition_id: int, data: NodeData, own: bool, merchant: str | None = None
+) -> ConfigRecord:
+    """What a reply says of the node: its partition, its data's fingerprint and source (and its merchant)."""
+    record = ConfigRecord(
+        {
+            "partition-id": partition_id,
+            "data-fingerprint": data.fingerprint,
+            "data-source": OWN_FILE if own else config.partitioning.value,
+        }
+    )
+    if merchant is not None:
+        record[MERCHANT_KEY] = merchant
+    return record
 
 
 def _error_reply(message: Message, context: Context, action: str, err: Exception) -> Message:
@@ -187,13 +203,7 @@ def train(message: Message, context: Context) -> Message:
                         UNIT_WEIGHT: 1,
                     }
                 ),
-                "node": ConfigRecord(
-                    {
-                        "partition-id": partition_id,
-                        "data-fingerprint": data.fingerprint,
-                        "data-source": OWN_FILE if own else config.partitioning.value,
-                    }
-                ),
+                "node": _node_record(config, partition_id, data, own),
             }
         )
         return Message(content=content, reply_to=message)
@@ -228,14 +238,7 @@ def personalise(message: Message, context: Context) -> Message:
             {
                 "arrays": ArrayRecord(tensors),
                 "metrics": MetricRecord(values),
-                "node": ConfigRecord(
-                    {
-                        "partition-id": partition_id,
-                        MERCHANT_KEY: merchant,
-                        "data-fingerprint": data.fingerprint,
-                        "data-source": OWN_FILE if own else config.partitioning.value,
-                    }
-                ),
+                "node": _node_record(config, partition_id, data, own, merchant),
             }
         )
         return Message(content=content, reply_to=message)

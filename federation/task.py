@@ -188,6 +188,11 @@ def proximal_term(model: IntentModel, mu: float) -> Callable[[], torch.Tensor]:
     return term
 
 
+def _node_training(config: FederationConfig, epochs: int, seed: int) -> TrainConfig:
+    """A node's optimiser settings: the run's rate and batch size, ``epochs`` and ``seed``."""
+    return TrainConfig(epochs=epochs, learning_rate=config.learning_rate, batch_size=config.batch_size, seed=seed)
+
+
 def local_train(
     config: FederationConfig,
     base_id: str,
@@ -211,12 +216,7 @@ def local_train(
         model,
         data.train_texts,
         data.train_labels,
-        TrainConfig(
-            epochs=config.local_epochs,
-            learning_rate=config.learning_rate,
-            batch_size=config.batch_size,
-            seed=seed,
-        ),
+        _node_training(config, config.local_epochs, seed),
         augmenter,
         penalty,
     )
@@ -268,12 +268,7 @@ def personal_adapter(
         model,
         data.train_texts,
         data.train_labels,
-        TrainConfig(
-            epochs=config.personalise_epochs,
-            learning_rate=config.learning_rate,
-            batch_size=config.batch_size,
-            seed=seed,
-        ),
+        _node_training(config, config.personalise_epochs, seed),
     )
     temperature = fit_temperature(model, data.val_texts, data.val_labels)
     own = evaluate(model, data.val_texts, data.val_labels)

@@ -14,8 +14,9 @@ from ensemble.members.lora import load_adapter_state
 from ensemble.registry import Registry
 from ensemble.training import fit_temperature
 from federation import FederatedRunError, FederationConfig, run_federated_simulation
-from federation.task import base_state, build_model, initial_adapters, load_node_data, load_splits, local_train
+from federation.task import base_state, build_model, initial_adapters, load_node_data, load_splits
 from federation.traffic import array_record_bytes, full_model_bytes
+from tests.federation.fedavg_replay import replayed_round, tiny_run_config
 
 pytestmark = pytest.mark.integration
 
@@ -23,16 +24,7 @@ NUM_NODES = 2
 
 
 def _config(tmp_path: Path) -> FederationConfig:
-    return FederationConfig(
-        num_server_rounds=1,
-        registry_dir=str(tmp_path / "registry"),
-        max_train_examples=48,
-        batch_size=16,
-        learning_rate=1e-2,
-        lora_r=4,
-        lora_alpha=8,
-        seed=3,
-    )
+    return tiny_run_config(tmp_path)
 
 
 def test_published_aggregate_is_the_example_weighted_mean_of_the_nodes_adapters(
@@ -58,17 +50,8 @@ def test_published_aggregate_is_the_example_weighted_mean_of_the_nodes_adapters(
 
     # Assert: each node's training redone here, from the same initial adapters, seed and partition
     start = initial_adapters(config, base_id)
-    node_states, weights = [], []
-    for partition_id in range(NUM_NODES):
-        data = load_node_data(config, partition_id, NUM_NODES)
-        state, report = local_train(config, base_id, start, data, server_round=1, partition_id=partition_id)
-        node_states.append(state)
-        weights.append(float(report.examples))
+    expected_adapters, node_states, weights = replayed_round(config, base_id, NUM_NODES)
     total = sum(weights)
-    expected_adapters = {
-        name: sum(w / total * state[name] for w, state in zip(weights, node_states, strict=True))
-        for name in node_states[0]
-    }
     assert not torch.allclose(node_states[0]["head.weight"], node_states[1]["head.weight"])
     expected_model = build_model(config, base_id)
     load_adapter_state(expected_model, expected_adapters)

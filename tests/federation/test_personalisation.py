@@ -18,7 +18,8 @@ from ensemble.registry import Lineage, Registry
 from federation import FederationConfig, run_federated_simulation
 from federation.config import DPMode
 from federation.errors import FederationConfigError
-from federation.task import initial_adapters, load_node_data, local_train, personal_adapter
+from federation.task import load_node_data, personal_adapter
+from tests.federation.fedavg_replay import replayed_round, tiny_run_config
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +27,7 @@ NUM_NODES = 2
 
 
 def _config(tmp_path: Path) -> FederationConfig:
-    return FederationConfig(
-        num_server_rounds=1,
-        registry_dir=str(tmp_path / "registry"),
-        max_train_examples=48,
-        batch_size=16,
-        learning_rate=1e-2,
-        lora_r=4,
-        lora_alpha=8,
-        seed=3,
-        personalise_epochs=2,
-    )
+    return tiny_run_config(tmp_path, personalise_epochs=2)
 
 
 def test_each_merchant_gets_its_own_adapter_over_the_published_aggregate(
@@ -54,7 +45,7 @@ def test_each_merchant_gets_its_own_adapter_over_the_published_aggregate(
     assert result.status == "published" and result.personalisation_failures == []
     assert sorted(result.adapters) == ["merchant-0", "merchant-1"]
     aggregate = registry.load("intent", result.version_id)
-    aggregate_adapters = _aggregate_adapters(config, base_id)
+    aggregate_adapters, _, _ = replayed_round(config, base_id, NUM_NODES)
     for partition_id in range(NUM_NODES):
         merchant = f"merchant-{partition_id}"
         artifact = registry.load(ADAPTER_MEMBER, result.adapters[merchant])
@@ -87,20 +78,6 @@ def test_each_merchant_gets_its_own_adapter_over_the_published_aggregate(
     decisions = [s.decide(["where is my order"], ChatMode.SERIAL)[0] for s in served]
     assert [d["adapter"] for d in decisions] == [result.adapters["merchant-0"], result.adapters["merchant-1"]]
     assert {d["version"] for d in decisions} == {result.version_id}
-
-
-def _aggregate_adapters(config: FederationConfig, base_id: str) -> dict[str, torch.Tensor]:
-    """The run's one FedAvg round redone here: every node's training from the same initial adapters, averaged
-    by example count (what the server sent the nodes to personalise from)."""
-    start = initial_adapters(config, base_id)
-    states, weights = [], []
-    for partition_id in range(NUM_NODES):
-        data = load_node_data(config, partition_id, NUM_NODES)
-        state, report = local_train(config, base_id, start, data, server_round=1, partition_id=partition_id)
-        states.append(state)
-        weights.append(float(report.examples))
-    total = sum(weights)
-    return {name: sum(w / total * state[name] for w, state in zip(weights, states, strict=True)) for name in states[0]}
 
 
 def test_personalisation_is_refused_where_it_would_break_the_runs_promise(tmp_path: Path) -> None:
