@@ -271,6 +271,8 @@ class IntentRunner:
         ``request_ids[i]``) falls in its share are decided by the canary's stage instead, and their decisions
         name its version. With a shadow, the shadow decides a copy of the global requests in its own thread
         afterwards and only the log sees it."""
+        if adapter is None and adapter_error is None:
+            return self._decide_global(requests, units, request_ids)
         count = len(requests)
         owners = list(merchants) if merchants is not None else [None] * count
         own = [i for i in range(count) if adapter is not None and owners[i] == adapter.info.merchant]
@@ -278,7 +280,8 @@ class IntentRunner:
         if adapter is not None and own:
             for row, decision in zip(own, _by_mode(adapter.decide, [requests[i] for i in own]), strict=True):
                 answers[row] = decision
-        rest = [i for i in range(count) if i not in set(own)]
+        mine = set(own)
+        rest = [i for i in range(count) if i not in mine]
         if not rest:
             return answers
         decided = self._decide_global(

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cluster import Topology
 from cluster.adapters import AdapterAssignments
 from cluster.tenants import TenantStore
 from ensemble.members.intent import predict
@@ -27,11 +28,22 @@ TEXT = "where is my parcel"
 
 
 @pytest.fixture(scope="module")
-def setup(registry: Registry, graph_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    adapters = {
+def adapters(registry: Registry) -> dict[str, str]:
+    return {
         "alpha": publish_adapter(registry, "alpha", "get_refund"),
         "beta": publish_adapter(registry, "beta", "cancel_order"),
     }
+
+
+# Both topologies: the ensemble deployment's chat call and the intent deployment's decide call are multiplexed.
+@pytest.fixture(scope="module", params=[Topology.COLOCATED, Topology.COMPOSED])
+def setup(
+    request: pytest.FixtureRequest,
+    registry: Registry,
+    graph_dir: Path,
+    adapters: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, Any]]:
     state_dir = tmp_path_factory.mktemp("tenant-adapters-state")
     tenants = TenantStore.in_state_dir(state_dir)
     keys = {merchant: tenants.add(merchant).key for merchant in ("alpha", "beta", "carol")}
@@ -39,7 +51,9 @@ def setup(registry: Registry, graph_dir: Path, tmp_path_factory: pytest.TempPath
     for merchant, adapter in adapters.items():
         assignments.assign(merchant, adapter)
     with (
-        running_cluster(registry.root, graph_dir, state_dir=state_dir, max_adapters_per_replica=1) as running,
+        running_cluster(
+            registry.root, graph_dir, state_dir=state_dir, max_adapters_per_replica=1, topology=request.param
+        ) as running,
         httpx.Client(base_url=running.url, timeout=60.0) as client,
     ):
         yield {"http": client, "keys": keys, "adapters": adapters, "assignments": assignments}
